@@ -15,7 +15,7 @@ export ANSIBLE_FORCE_COLOR := 0
 export ANSIBLE_NOCOLOR := 1
 export CONTAINERS_CONF := $(REPO)/tests/lab/containers.conf
 
-.PHONY: help setup lab lab-up lab-down lab-status build install test test-unit test-integration \
+.PHONY: help require-root setup lab lab-up lab-down lab-status build install test test-unit test-integration \
         test-molecule sanity lint docs-lint bench-mcastd clean
 
 help:
