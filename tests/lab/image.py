@@ -1,0 +1,175 @@
+"""The systemd container image of the lab, built locally with debootstrap and cached by recipe.
+
+No image registry is reachable from the build machines, and the lab containers have no network at
+all, so the image is bootstrapped from the Debian mirror that the machine's own apt sources name
+(read at run time: no mirror host name is written into the repository) and must already contain
+everything the roles and modules need offline (python3-pyroute2, nftables, systemd, ...).
+
+The image is tagged with a hash of its recipe (suite, package list and the code of this module):
+``ensure_image()`` builds only when no image with that tag exists yet.
+"""
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.lab.errors import LabError
+
+LAB_DIR = Path(__file__).resolve().parent
+CONTAINERS_CONF = LAB_DIR / "containers.conf"
+IMAGE_REPOSITORY = "localhost/mcast-lab"
+SUITE = "bookworm"
+PACKAGES = (
+    "python3",
+    "python3-pyroute2",
+    "python3-nftables",
+    "iproute2",
+    "nftables",
+    "procps",
+    "systemd",
+    "systemd-sysv",
+    "iputils-ping",
+    "tcpdump",
+    "sudo",
+)
+BUILD_LOCK = Path(tempfile.gettempdir()) / "mcast-lab-image.lock"
+APT_SOURCES = Path("/etc/apt/sources.list")
+APT_SOURCES_DIR = Path("/etc/apt/sources.list.d")
+
+
+def podman_env():
+    """Environment for every podman call of the lab: our containers.conf, nothing else changed."""
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
+    return env
+
+
+def podman(*args, check=True):
+    """Run podman with the lab's containers.conf; return the completed process."""
+    if shutil.which("podman") is None:
+        raise LabError("podman is not installed: install it (apt-get install podman) to use the container lab.")
+    proc = subprocess.run(["podman", *args], capture_output=True, text=True, env=podman_env(), check=False)
+    if check and proc.returncode != 0:
+        raise LabError(f"podman {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def recipe_hash():
+    """Hash of everything that decides the image's content: suite, packages and this module's code."""
+    digest = hashlib.sha256()
+    digest.update(SUITE.encode())
+    digest.update("\n".join(PACKAGES).encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def image_name():
+    """The image reference for the current recipe."""
+    return f"{IMAGE_REPOSITORY}:{recipe_hash()}"
+
+
+def _deb822_mirrors(text):
+    """URIs of the deb822 stanzas that serve the main suite (not -security or -updates)."""
+    for stanza in re.split(r"\n\s*\n", text):
+        fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, flags=re.MULTILINE))
+        if "deb" in fields.get("Types", "").split() and SUITE in fields.get("Suites", "").split():
+            yield from fields.get("URIs", "").split()
+
+
+def _one_line_mirrors(text):
+    """URIs of the one-line ``deb [options] URI SUITE ...`` entries that serve the main suite."""
+    for line in text.splitlines():
+        match = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+        if match and match.group(2) == SUITE:
+            yield match.group(1)
+
+
+def apt_mirror():
+    """The Debian mirror the machine's own apt sources name for the main suite."""
+    candidates = []
+    for path in sorted(APT_SOURCES_DIR.glob("*.sources")):
+        candidates.extend(_deb822_mirrors(path.read_text(encoding="utf-8")))
+    for path in [APT_SOURCES, *sorted(APT_SOURCES_DIR.glob("*.list"))]:
+        if path.is_file():
+            candidates.extend(_one_line_mirrors(path.read_text(encoding="utf-8")))
+    if not candidates:
+        raise LabError(f"No apt source for Debian {SUITE} found in {APT_SOURCES} or {APT_SOURCES_DIR}/: "
+                       "the lab image is bootstrapped from the machine's own mirror.")
+    return candidates[0]
+
+
+def _bootstrap(rootfs, mirror):
+    """Install the minimal Debian with the recipe's packages into ``rootfs``."""
+    if shutil.which("debootstrap") is None:
+        raise LabError("debootstrap is not installed: install it (apt-get install debootstrap) to build the lab image.")
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), mirror]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-15:])
+        raise LabError(f"debootstrap failed ({proc.returncode}); last lines:\n{tail}\n{proc.stderr.strip()}")
+
+
+def _prepare_rootfs(rootfs):
+    """Make the tree a quiet systemd container that never changes the machine's global settings."""
+    # Containers may write /proc/sys/net (their own namespace) but no other sysctl; mask the
+    # packaged non-network sysctl.d files anyway (kernel.pid_max, fs.protected_*): they are
+    # machine-wide and systemd-sysctl inside a container must never try to set them.
+    for packaged in sorted((rootfs / "usr/lib/sysctl.d").glob("*.conf")):
+        mask = rootfs / "etc/sysctl.d" / packaged.name
+        mask.parent.mkdir(parents=True, exist_ok=True)
+        if not mask.exists() and not mask.is_symlink():
+            mask.symlink_to("/dev/null")
+    # No console in a detached container: a getty would only restart forever.
+    for unit in ("console-getty.service", "getty@tty1.service", "systemd-firstboot.service"):
+        (rootfs / "etc/systemd/system" / unit).unlink(missing_ok=True)
+        (rootfs / "etc/systemd/system" / unit).symlink_to("/dev/null")
+    shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+    for lists in (rootfs / "var/lib/apt/lists").glob("*_*"):
+        lists.unlink()
+    (rootfs / "etc/machine-id").write_text("", encoding="utf-8")
+
+
+def build_image(log=print):
+    """Bootstrap, prepare and import the image for the current recipe; return its name and seconds."""
+    started = time.monotonic()
+    name = image_name()
+    mirror = apt_mirror()
+    log(f"building {name} from {mirror} (debootstrap {SUITE}, about a minute)")
+    with tempfile.TemporaryDirectory(prefix="mcast-lab-image-", dir="/var/tmp") as workdir:
+        rootfs = Path(workdir) / "rootfs"
+        _bootstrap(rootfs, mirror)
+        _prepare_rootfs(rootfs)
+        tarball = Path(workdir) / "rootfs.tar"
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
+        podman("import", "--change", "CMD=/sbin/init", "--message", f"mcast.linux lab recipe {recipe_hash()}",
+               str(tarball), name)
+    return name, time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _build_lock():
+    """Serialise builds: parallel test runs must not bootstrap the same image twice at once."""
+    with open(BUILD_LOCK, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_image(log=print):
+    """Return the image for the current recipe, building it only when it does not exist yet."""
+    name = image_name()
+    if podman("image", "exists", name, check=False).returncode == 0:
+        return name
+    with _build_lock():
+        if podman("image", "exists", name, check=False).returncode != 0:
+            _, seconds = build_image(log)
+            log(f"built {name} in {seconds:.0f} s")
+    return name
