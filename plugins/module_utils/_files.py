@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mcast.linux developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Small file helpers for the mcast.linux modules (private to this collection).
+
+Every write goes to a temporary file in the target's own directory and is moved into place
+with ``module.atomic_move``, so a reader (systemd-sysctl, udev, systemd) never sees half a file.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import tempfile
+
+
+def read_text(path):
+    """Return the file's text, or None when it does not exist."""
+    try:
+        with open(path, encoding='utf-8') as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
+
+
+def atomic_write(module, path, content, mode=0o644):
+    """Write ``content`` to ``path`` atomically, creating the parent directory if needed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o755)
+    handle, temporary = tempfile.mkstemp(prefix='.mcast-linux-', dir=directory)
+    try:
+        with os.fdopen(handle, 'w', encoding='utf-8') as stream:
+            stream.write(content)
+        os.chmod(temporary, mode)
+        module.atomic_move(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def remove_file(path):
+    """Remove ``path``; a file that is already gone is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def file_diff(path, before, after):
+    """An Ansible diff entry for a text file (``None`` content means the file does not exist)."""
+    return {
+        'before_header': path if before is not None else '%s (absent)' % path,
+        'after_header': path if after is not None else '%s (absent)' % path,
+        'before': before or '',
+        'after': after or '',
+    }

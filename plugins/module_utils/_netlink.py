@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mcast.linux developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Netlink access shared by the mcast.linux modules (private to this collection).
+
+pyroute2 is optional at import time so that ``ansible-doc`` and the sanity import test work
+without it; a module that needs it calls :func:`require_pyroute2` first. Everything here works
+with pyroute2 0.7.2 (Debian 12) and 0.9.x: only ``IPRoute()`` without arguments, ``get_links``,
+``link('set', ...)``, ``get_routes``, ``route(...)`` and ``get_attr`` with full NLA names.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import fnmatch
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+except ImportError:
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+    IPRoute = None
+
+    class NetlinkError(Exception):
+        """Stand-in so ``except NetlinkError`` stays valid when pyroute2 is missing."""
+
+        code = None
+else:
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+
+# Interface flags from <linux/if.h>.
+IFF_UP = 0x1
+IFF_ALLMULTI = 0x200
+IFF_MULTICAST = 0x1000
+
+GLOB_CHARACTERS = frozenset('*?[')
+
+
+def require_pyroute2(module):
+    """Fail the module with installation guidance when pyroute2 cannot be imported."""
+    if not HAS_PYROUTE2:
+        module.fail_json(
+            msg=missing_required_lib(
+                'pyroute2',
+                reason='to talk to the kernel over netlink (Debian/Ubuntu: apt install python3-pyroute2)'),
+            exception=PYROUTE2_IMPORT_ERROR)
+
+
+def open_iproute():
+    """Return an IPRoute socket for the current network namespace (use it as a context manager)."""
+    return IPRoute()
+
+
+def is_pattern(name):
+    """True when ``name`` is a shell-style pattern (``trunk.*``) rather than one interface name."""
+    return any(character in GLOB_CHARACTERS for character in name)
+
+
+def match_interfaces(patterns, existing_names):
+    """Expand names and shell-style patterns against the existing interface names.
+
+    Returns ``(matched, unmatched)``: the matched names in the order of ``existing_names``
+    without duplicates, and the names/patterns that matched nothing, in the order given.
+    """
+    matched = []
+    unmatched = []
+    for pattern in patterns:
+        if is_pattern(pattern):
+            hits = [name for name in existing_names if fnmatch.fnmatchcase(name, pattern)]
+        else:
+            hits = [pattern] if pattern in existing_names else []
+        if not hits:
+            unmatched.append(pattern)
+        matched.extend(hit for hit in hits if hit not in matched)
+    ordered = [name for name in existing_names if name in matched]
+    return ordered, unmatched
+
+
+def interface_not_found_message(unmatched, existing_names):
+    """A sentence naming what matched nothing and which interfaces do exist."""
+    quoted = ', '.join("'%s'" % name for name in unmatched)
+    if len(unmatched) == 1 and not is_pattern(unmatched[0]):
+        subject = 'interface %s does not exist on this host' % quoted
+    else:
+        subject = 'no interface on this host matches %s' % quoted
+    return '%s; existing interfaces: %s. Check the spelling, or create the interface first.' % (
+        subject, ', '.join(existing_names) or 'none')
+
+
+def resolve_interfaces(module, patterns, existing_names, allow_missing=False):
+    """Expand ``patterns`` or fail the module with :func:`interface_not_found_message`.
+
+    With ``allow_missing`` a name or pattern matching nothing is skipped and returned as the
+    second value so the caller can report it.
+    """
+    matched, unmatched = match_interfaces(patterns, existing_names)
+    if unmatched and not allow_missing:
+        module.fail_json(msg=interface_not_found_message(unmatched, existing_names))
+    return matched, unmatched
+
+
+def link_summaries(ipr):
+    """List ``{'name', 'index', 'flags'}`` for every link, in ifindex order."""
+    links = [{'name': msg.get_attr('IFLA_IFNAME'), 'index': msg['index'], 'flags': msg['flags']}
+             for msg in ipr.get_links()]
+    return sorted(links, key=lambda link: link['index'])
+
+
+def link_flags(ipr, index):
+    """Current ``ifi_flags`` of the link with this ifindex."""
+    return ipr.get_links(index)[0]['flags']
+
+
+def set_link_flags(ipr, index, flags, mask):
+    """Set the bits of ``mask`` on link ``index`` to their values in ``flags`` (others untouched)."""
+    ipr.link('set', index=index, flags=flags, change=mask)
