@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcast.linux contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The interface table and rtnetlink link events.
+
+Interfaces come and go under a running daemon (a container restarts, a VLAN is
+re-created, a link is renamed).  A netlink socket subscribed to link events
+wakes the daemon; it then re-reads the whole table (a handful of interfaces,
+cheaper and safer than applying each message) and compares: appeared,
+disappeared, new ifindex, flags changed.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import fcntl
+import socket
+import struct
+from collections import namedtuple
+
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFF_RUNNING = 0x40
+IFF_MULTICAST = 0x1000
+SIOCGIFFLAGS = 0x8913
+RTMGRP_LINK = 0x1
+NETLINK_ROUTE = 0
+IFREQ_FLAGS = struct.Struct("16sH14x")
+
+
+class Iface(namedtuple("Iface", "name index flags")):
+    """One network interface as the kernel sees it now."""
+
+    __slots__ = ()
+
+    @property
+    def up(self):
+        return bool(self.flags & IFF_UP)
+
+    @property
+    def multicast(self):
+        return bool(self.flags & IFF_MULTICAST)
+
+    def problems(self):
+        """Sentences for what stops this interface from carrying multicast."""
+        found = []
+        if not self.up:
+            found.append("down")
+        if not self.multicast:
+            found.append("no MULTICAST flag")
+        return found
+
+
+Change = namedtuple("Change", "kind iface old")  # kind: appeared, disappeared, reindexed, flags
+
+
+def _flags(probe, name):
+    try:
+        data = fcntl.ioctl(probe.fileno(), SIOCGIFFLAGS, IFREQ_FLAGS.pack(name.encode(), 0))
+    except OSError:
+        return None  # vanished between listing and asking
+    return IFREQ_FLAGS.unpack(data)[1]
+
+
+def scan():
+    """{name: Iface} for every interface of this network namespace."""
+    table = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for index, name in socket.if_nameindex():
+            flags = _flags(probe, name)
+            if flags is not None:
+                table[name] = Iface(name, index, flags)
+    return table
+
+
+def compare(old, new):
+    """The changes from one table to the next, as Change tuples."""
+    changes = []
+    for name, iface in new.items():
+        before = old.get(name)
+        if before is None:
+            changes.append(Change("appeared", iface, None))
+        elif before.index != iface.index:
+            changes.append(Change("reindexed", iface, before))
+        elif before.flags != iface.flags:
+            changes.append(Change("flags", iface, before))
+    for name, iface in old.items():
+        if name not in new:
+            changes.append(Change("disappeared", iface, iface))
+    return changes
+
+
+class LinkMonitor:
+    """A netlink socket that becomes readable when any link is added, removed or changed."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        self.sock.bind((0, RTMGRP_LINK))
+        self.sock.setblocking(False)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def drain(self):
+        """Consume pending notifications; True if there were any (or the queue overflowed)."""
+        seen = False
+        while True:
+            try:
+                if not self.sock.recv(65536):
+                    return seen
+                seen = True
+            except (BlockingIOError, InterruptedError):
+                return seen
+            except OSError:  # ENOBUFS: events were lost, a rescan catches up anyway
+                seen = True
+
+    def close(self):
+        self.sock.close()

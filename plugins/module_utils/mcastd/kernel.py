@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcast.linux contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kernel's IPv4 multicast routing API: the only code that calls setsockopt(MRT_*).
+
+Structures and constants follow ``/usr/include/linux/mroute.h``.  The routing
+socket is a raw IGMP socket; after MRT_INIT the kernel sends it upcalls
+(``struct igmpmsg``) for flows it has no entry for, and drops every VIF and MFC
+entry of the table the moment the socket closes.  Reading the MFC back uses
+rtnetlink (family RTNL_FAMILY_IPMR, what ``ip mroute show`` reads) via pyroute2.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import errno
+import fcntl
+import socket
+import struct
+from collections import namedtuple
+
+try:
+    from pyroute2 import IPRoute
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+except ImportError as _exc:  # reported by the daemon at start, and by modules via missing_required_lib
+    IPRoute = None
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = _exc
+
+MRT_INIT = 200
+MRT_DONE = 201
+MRT_ADD_VIF = 202
+MRT_DEL_VIF = 203
+MRT_ADD_MFC = 204
+MRT_DEL_MFC = 205
+MRT_TABLE = 209
+VIFF_USE_IFINDEX = 0x8
+IGMPMSG_NOCACHE = 1
+RTNL_FAMILY_IPMR = 128
+SIOCGETSGCNT = 0x89E0 + 1  # SIOCPROTOPRIVATE + 1
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+VIFCTL = struct.Struct("=HBBIi4s")  # struct vifctl, union as vifc_lcl_ifindex
+MFCCTL = struct.Struct("@4s4sH32sIIIi")  # struct mfcctl
+IGMPMSG = struct.Struct("=8xBBBB4s4s")  # struct igmpmsg: unused, msgtype, mbz, vif, vif_hi, src, dst
+SIOC_SG_REQ = struct.Struct("@4s4sLLL")  # struct sioc_sg_req
+MFC_STATS = struct.Struct("=QQQ")  # struct rta_mfc_stats: packets, bytes, wrong_if
+# Room for a burst of upcalls: each queued report costs about 1 KiB of receive buffer, and
+# one that does not fit is lost for good (that source is then never forwarded).
+UPCALL_BUFFER = 16 * 1024 * 1024
+
+Upcall = namedtuple("Upcall", "vif source group")
+MfcRow = namedtuple("MfcRow", "source group iif oifs packets bytes wrong_if")
+
+
+class KernelError(Exception):
+    """A routing-socket operation failed; ``errno`` tells start-up failures apart."""
+
+    def __init__(self, message, err=None):
+        super(KernelError, self).__init__(message)
+        self.errno = err
+
+
+LIKELY_HOLDERS = "smcroute (smcrouted), pimd, igmpproxy, mrouted or FRR's pimd"
+
+
+def _explain_init_error(exc):
+    if exc.errno == errno.EADDRINUSE:
+        return ("another multicast routing daemon already holds the kernel's multicast routing API in this "
+                "network namespace (likely %s); stop it first" % LIKELY_HOLDERS)
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return "no permission to open the multicast routing socket: run as root or with CAP_NET_ADMIN and CAP_NET_RAW"
+    if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT):
+        return "this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE)"
+    return "cannot start multicast routing: %s" % exc.strerror
+
+
+def _in_addr(addr):
+    return addr.to_bytes(4, "big")
+
+
+class MrouteSocket:
+    """The routing socket of one table; close() (or process death) drops the table."""
+
+    def __init__(self, table=None, rcvbuf=UPCALL_BUFFER):
+        try:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+        except OSError as exc:
+            raise KernelError(_explain_init_error(exc), exc.errno)
+        try:
+            if table is not None:
+                self.sock.setsockopt(socket.IPPROTO_IP, MRT_TABLE, struct.pack("I", table))
+            self.sock.setsockopt(socket.IPPROTO_IP, MRT_INIT, struct.pack("i", 1))
+        except OSError as exc:
+            self.sock.close()
+            raise KernelError(_explain_init_error(exc), exc.errno)
+        self._grow_buffer(rcvbuf)
+        self.sock.setblocking(False)
+
+    def _grow_buffer(self, size):
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except OSError:  # without CAP_NET_ADMIN: as much as net.core.rmem_max allows
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+    @property
+    def receive_buffer(self):
+        return self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        if self.sock.fileno() >= 0:
+            try:
+                self.sock.setsockopt(socket.IPPROTO_IP, MRT_DONE, struct.pack("i", 1))
+            except OSError:
+                pass  # closing drops the table anyway
+            self.sock.close()
+
+    # -- VIFs --------------------------------------------------------------------------------
+    def add_vif(self, vif):
+        data = VIFCTL.pack(vif.index, VIFF_USE_IFINDEX, vif.threshold, 0, vif.ifindex, bytes(4))
+        self.sock.setsockopt(socket.IPPROTO_IP, MRT_ADD_VIF, data)
+
+    def del_vif(self, vif):
+        """Delete a VIF; one whose interface vanished is already gone (not an error)."""
+        data = VIFCTL.pack(vif.index, VIFF_USE_IFINDEX, vif.threshold, 0, vif.ifindex, bytes(4))
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IP, MRT_DEL_VIF, data)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise
+
+    # -- MFC ---------------------------------------------------------------------------------
+    def add_mfc(self, source, group, entry):
+        """Add or update (the kernel keys entries by source and group) an (S,G) entry."""
+        data = MFCCTL.pack(_in_addr(source), _in_addr(group), entry.parent, entry.ttls, 0, 0, 0, 0)
+        self.sock.setsockopt(socket.IPPROTO_IP, MRT_ADD_MFC, data)
+
+    def del_mfc(self, source, group, entry):
+        data = MFCCTL.pack(_in_addr(source), _in_addr(group), entry.parent, bytes(32), 0, 0, 0, 0)
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IP, MRT_DEL_MFC, data)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+    def packets(self, source, group):
+        """The kernel's packet counter of an (S,G) entry, or None if it has none."""
+        request = bytearray(SIOC_SG_REQ.pack(_in_addr(source), _in_addr(group), 0, 0, 0))
+        try:
+            fcntl.ioctl(self.sock.fileno(), SIOCGETSGCNT, request)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return None
+            raise
+        return SIOC_SG_REQ.unpack(bytes(request))[2]
+
+    # -- upcalls -----------------------------------------------------------------------------
+    def drain_upcalls(self, limit=100000):
+        """Read every queued message; return the NOCACHE upcalls, ignore real IGMP.
+
+        An upcall has byte 9 (where an IP header has its protocol, 2 for IGMP) zero.
+        """
+        upcalls = []
+        for _ in range(limit):
+            try:
+                data = self.sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            if len(data) < IGMPMSG.size or data[9] != 0:
+                continue
+            msgtype, _mbz, vif, vif_hi, src, dst = IGMPMSG.unpack_from(data)
+            if msgtype == IGMPMSG_NOCACHE:
+                upcalls.append(Upcall(vif | (vif_hi << 8), int.from_bytes(src, "big"), int.from_bytes(dst, "big")))
+        return upcalls
+
+
+def _nla_bytes(value, size):
+    """pyroute2 hands unknown IPMR attributes back raw, sometimes with their NLA header."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[-size:]) if len(value) >= size else None
+    return None
+
+
+def _nla_addr(value):
+    if isinstance(value, str):
+        return int.from_bytes(socket.inet_aton(value), "big")
+    raw = _nla_bytes(value, 4)
+    return int.from_bytes(raw, "big") if raw else 0
+
+
+def _row(msg):
+    stats = _nla_bytes(msg.get_attr("RTA_MFC_STATS"), MFC_STATS.size)
+    packets, nbytes, wrong_if = MFC_STATS.unpack(stats) if stats else (0, 0, 0)
+    oifs = [hop["oif"] for hop in (msg.get_attr("RTA_MULTIPATH") or [])]
+    return MfcRow(_nla_addr(msg.get_attr("RTA_SRC")), _nla_addr(msg.get_attr("RTA_DST")),
+                  msg.get_attr("RTA_IIF"), oifs, packets, nbytes, wrong_if)
+
+
+def read_mfc(netns=None):
+    """Every IPv4 MFC entry with counters, as MfcRow (interfaces as ifindex).
+
+    Works with pyroute2 0.7 (Debian 12) and 0.9; raises KernelError without pyroute2.
+    """
+    if not HAS_PYROUTE2:
+        raise KernelError("pyroute2 is required to read the multicast routing table: %s" % PYROUTE2_IMPORT_ERROR)
+    kwargs = {"netns": netns} if netns else {}
+    with IPRoute(**kwargs) as ipr:
+        return [_row(msg) for msg in ipr.route("dump", family=RTNL_FAMILY_IPMR)]

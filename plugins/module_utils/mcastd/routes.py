@@ -1,0 +1,254 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcast.linux contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Route logic: what the kernel should hold, compared with what it holds.
+
+Pure functions and small value types, no sockets: the daemon feeds them the
+configuration, the interface table and the learned flows, and applies the
+resulting plan through kernel.py.  The desired state is computed whole every
+time (start, reload, interface change) and diffed against the installed state,
+so a reload is a mark-and-sweep where an unchanged entry is never touched.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+from collections import namedtuple
+
+from .config import MAX_VIFS, ifname_matches, ntoa
+
+NO_OUTPUT = bytes(MAX_VIFS)
+
+
+class Vif(namedtuple("Vif", "index ifname ifindex threshold")):
+    """A kernel virtual interface: slot ``index`` bound to ``ifindex``."""
+
+    __slots__ = ()
+
+
+class KernelEntry(namedtuple("KernelEntry", "parent ttls")):
+    """An MFC entry as the kernel stores it: input VIF and per-VIF TTL thresholds."""
+
+    __slots__ = ()
+
+    @property
+    def is_stop(self):
+        return self.ttls == NO_OUTPUT
+
+
+class Learned:
+    """An (S,G) entry installed on demand after an upcall (from a template, or a stop entry)."""
+
+    __slots__ = ("iif", "route", "since", "packets", "active")
+
+    def __init__(self, iif, route, now):
+        self.iif = iif
+        self.route = route  # the template it came from, or None for a stop entry
+        self.since = now
+        self.packets = 0
+        self.active = now
+
+    @property
+    def kind(self):
+        return "stop" if self.route is None else "learned"
+
+
+class RouteTable:
+    """The configured routes, indexed for the two questions the daemon asks."""
+
+    def __init__(self, config):
+        self.config = config
+        self.static = {(route.source.addr, route.group.addr): route for route in config.static_routes}
+        self.templates = config.templates
+
+    def template_for(self, ifname, source, group):
+        """The most specific template a new flow fits, or None (it gets a stop entry)."""
+        for route in self.templates:
+            if route.matches(ifname, source, group):
+                return route
+        return None
+
+    def learn(self, ifname, source, group, now):
+        """Decide what to do with a flow the kernel asked about.
+
+        A flow of a static route arrives here only while that route is inactive (its
+        input interface is missing) or on another interface: it gets a stop entry
+        until the static route takes over.
+        """
+        if (source, group) in self.static:
+            return Learned(ifname, None, now)
+        return Learned(ifname, self.template_for(ifname, source, group), now)
+
+
+def wanted_vifs(config, ifaces):
+    """{ifname: (ifindex, threshold)} for present interfaces that routes or phyint lines name.
+
+    ``ifaces`` maps name to an object with ``index``; order follows the configuration,
+    so when more than 32 are wanted the ones mentioned last are those left out.
+    """
+    wanted = {}
+    present = sorted(ifaces.values(), key=lambda iface: iface.index)
+    for pattern in config.vif_names():
+        for iface in present:
+            if ifname_matches(pattern, iface.name) and iface.name not in wanted:
+                phyint = config.phyints.get(iface.name)
+                if phyint is not None and not phyint.enable:
+                    continue  # a wildcard never pulls in an interface a phyint line disabled
+                wanted[iface.name] = (iface.index, config.threshold(iface.name))
+    return wanted
+
+
+def plan_vifs(current, wanted):
+    """Compare the VIF table with the wanted one.
+
+    Returns (table, removals, additions, left_out).  A VIF whose interface and
+    threshold did not change keeps its slot; a changed one is re-added, in its old
+    slot when possible, so entries that use it keep their numbering.
+    """
+    table = {}
+    removals = []
+    for name, vif in current.items():
+        if wanted.get(name) == (vif.ifindex, vif.threshold):
+            table[name] = vif
+        else:
+            removals.append(vif)
+    used = {vif.index for vif in table.values()}
+    previous = {vif.ifname: vif.index for vif in removals}
+    additions = []
+    left_out = []
+    for name, (ifindex, threshold) in wanted.items():
+        if name in table:
+            continue
+        index = previous.get(name)
+        if index is None or index in used:
+            index = next((slot for slot in range(MAX_VIFS) if slot not in used and slot not in previous.values()), None)
+        if index is None:
+            index = next((slot for slot in range(MAX_VIFS) if slot not in used), None)
+        if index is None:
+            left_out.append(name)
+            continue
+        used.add(index)
+        vif = Vif(index, name, ifindex, threshold)
+        table[name] = vif
+        additions.append(vif)
+    return table, removals, additions, left_out
+
+
+class TtlCache:
+    """TTL vectors per (output list, input): thousands of routes share a handful."""
+
+    def __init__(self, vifs):
+        self.vifs = vifs
+        self.cache = {}
+
+    def ttls(self, oifs, iif):
+        key = (oifs, iif)
+        ttls = self.cache.get(key)
+        if ttls is None:
+            vector = bytearray(MAX_VIFS)
+            for pattern in oifs:
+                for name, vif in self.vifs.items():
+                    if name != iif and ifname_matches(pattern, name):
+                        vector[vif.index] = vif.threshold
+            ttls = self.cache[key] = bytes(vector)
+        return ttls
+
+
+def learned_entry(flow, vifs, cache):
+    """The kernel entry for a learned flow: its template's outputs, or none (a stop entry)."""
+    ttls = NO_OUTPUT if flow.route is None else cache.ttls(flow.route.oifs, flow.iif)
+    return KernelEntry(vifs[flow.iif].index, ttls)
+
+
+def desired_entries(table, vifs, learned):
+    """{(source, group): KernelEntry} the kernel should hold.
+
+    Static routes whose input interface has no VIF are left out (they are pending);
+    outputs without a VIF are skipped until their interface appears.  Static routes
+    override learned entries for the same flow.
+    """
+    cache = TtlCache(vifs)
+    entries = {key: learned_entry(flow, vifs, cache) for key, flow in learned.items() if flow.iif in vifs}
+    for key, route in table.static.items():
+        vif = vifs.get(route.iif)
+        if vif is not None:
+            entries[key] = KernelEntry(vif.index, cache.ttls(route.oifs, route.iif))
+    return entries
+
+
+def diff(installed, desired):
+    """(changes, removals): entries to add or update, and entries to delete."""
+    changes = [(key, entry) for key, entry in desired.items() if installed.get(key) != entry]
+    removals = [(key, entry) for key, entry in installed.items() if key not in desired]
+    return changes, removals
+
+
+def prune(table, learned, vifs):
+    """Learned flows still worth keeping: input VIF present and no active static route for it."""
+    kept = {}
+    for key, flow in learned.items():
+        if flow.iif not in vifs:
+            continue  # a new packet will ask again once the interface is back
+        static = table.static.get(key)
+        if static is not None and static.iif in vifs:
+            continue  # the static route owns this flow now
+        kept[key] = flow
+    return kept
+
+
+def relearn(table, learned, vifs):
+    """Re-decide learned flows against a new configuration; returns the kept ones.
+
+    Each follows its new template, or becomes a stop entry when none fits any more.
+    """
+    kept = prune(table, learned, vifs)
+    for key, flow in kept.items():
+        if key not in table.static:
+            flow.route = table.template_for(flow.iif, key[0], key[1])
+    return kept
+
+
+def expired(learned, read_packets, now, timeout):
+    """Keys of learned entries whose packet counter has not moved for ``timeout`` seconds.
+
+    ``read_packets(key)`` returns the kernel counter, or None when the entry is gone.
+    """
+    stale = []
+    for key, flow in learned.items():
+        packets = read_packets(key)
+        if packets is None:
+            stale.append(key)
+        elif packets != flow.packets:
+            flow.packets = packets
+            flow.active = now
+        elif now - flow.active >= timeout:
+            stale.append(key)
+    return stale
+
+
+def pending(config, ifaces, vifs):
+    """Routes and joins that wait for an interface: a list of dicts for ``show pending``."""
+    rows = []
+    for route in config.mroutes:
+        missing = [name for name in (route.iif,) + route.oifs if not _has_vif(name, vifs)]
+        if missing:
+            state = "inactive" if route.iif in missing else "partial"
+            rows.append({"kind": "mroute", "line": route.to_line(), "origin": str(route.origin),
+                         "missing": missing, "state": state})
+    for mgroup in config.mgroups:
+        if mgroup.ifname not in ifaces:
+            rows.append({"kind": "mgroup", "line": mgroup.to_line(), "origin": str(mgroup.origin),
+                         "missing": [mgroup.ifname], "state": "inactive"})
+    return rows
+
+
+def _has_vif(pattern, vifs):
+    return any(ifname_matches(pattern, name) for name in vifs)
+
+
+def describe_entry(key, entry, vif_names):
+    """A kernel entry as names, for logs and ``show routes``."""
+    outputs = [vif_names.get(index, "vif%d" % index) for index, ttl in enumerate(entry.ttls) if ttl]
+    return {"source": ntoa(key[0]), "group": ntoa(key[1]),
+            "iif": vif_names.get(entry.parent, "vif%d" % entry.parent), "oifs": outputs}

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Multicast test traffic: a sender of numbered UDP datagrams and a receiver that counts them.
+
+Standalone (stdlib only) so it runs inside any namespace or container as a script::
+
+    traffic.py recv --iface eth0 --group 225.1.2.3 --port 5000
+        joins the group on the interface, prints "ready", counts datagrams until SIGTERM/SIGINT
+        (or --duration), then prints one JSON line: {"count", "unique", "first", "last", "sources", "missing"}
+    traffic.py send --iface eth0 --group 225.1.2.3 --port 5000 --count 100 --interval 0.01 [--ttl 8]
+        sends datagrams "SEQ SOURCE" with IP_MULTICAST_IF (by ifindex) and a TTL > 1 so they can
+        cross a router; prints one JSON line {"sent": N}
+    traffic.py burst --iface eth0 --group 225.1.2.3 --port 5000 --base 10.99.0.1 --sources 1000
+        sends one datagram from each of N source addresses (raw socket, IP_HDRINCL): the
+        "burst of new sources" case; the addresses need not be configured on the interface
+
+Python helpers for tests: ``Receiver`` (start in a lab host, ``stop()`` returns the counts) and
+``send()``; both only use ``lab.popen``/``lab.run``, so they work with any ``tests.lab`` Lab.
+"""
+import argparse
+import json
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+SCRIPT = __file__
+DEFAULT_TTL = 8
+
+
+def _ifindex(name):
+    return socket.if_nametoindex(name)
+
+
+def _mreqn(group, ifindex):
+    return struct.pack("=4s4si", socket.inet_aton(group), b"\0" * 4, ifindex)
+
+
+def receive(options):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.bind((options.group, options.port))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(options.group, _ifindex(options.iface)))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    print("ready", flush=True)
+    seqs = []
+    sources = {}
+    deadline = time.monotonic() + options.duration if options.duration else None
+    while not stop and (deadline is None or time.monotonic() < deadline):
+        try:
+            readable, _, _ = select.select([sock], [], [], 0.1)
+        except InterruptedError:
+            continue
+        while readable:
+            try:
+                data, (addr, _port) = sock.recvfrom(2048, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            seqs.append(int(data.split()[0]))
+            sources[addr] = sources.get(addr, 0) + 1
+    unique = sorted(set(seqs))
+    missing = [] if not unique else sorted(set(range(unique[0], unique[-1] + 1)) - set(unique))
+    print(json.dumps({"count": len(seqs), "unique": len(unique), "first": unique[0] if unique else None,
+                      "last": unique[-1] if unique else None, "sources": sources, "missing": missing}), flush=True)
+
+
+def send(options):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn("0.0.0.0", _ifindex(options.iface)))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, options.ttl)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    if options.source:
+        sock.bind((options.source, 0))
+    start = time.monotonic()
+    for seq in range(options.first, options.first + options.count):
+        sock.sendto(("%d %s" % (seq, options.source or "-")).encode(), (options.group, options.port))
+        if options.interval:
+            delay = start + (seq - options.first + 1) * options.interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    print(json.dumps({"sent": options.count}), flush=True)
+
+
+def _checksum(data):
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+
+
+def _datagram(source, group, port, ttl, payload, ident):
+    udp = struct.pack("!HHHH", 40000, port, 8 + len(payload), 0) + payload
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident & 0xFFFF, 0, ttl, socket.IPPROTO_UDP, 0,
+                         socket.inet_aton(source), socket.inet_aton(group))
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    return header + udp
+
+
+def burst(options):
+    """One datagram from each of N consecutive source addresses, as fast as possible."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, options.iface.encode())
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 * 1024 * 1024)
+    base = struct.unpack("!I", socket.inet_aton(options.base))[0]
+    for index in range(options.sources):
+        source = socket.inet_ntoa(struct.pack("!I", base + index))
+        packet = _datagram(source, options.group, options.port, options.ttl, ("%d %s" % (index, source)).encode(), index)
+        sock.sendto(packet, (options.group, 0))
+    print(json.dumps({"sent": options.sources}), flush=True)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    for mode in ("recv", "send", "burst"):
+        part = sub.add_parser(mode)
+        part.add_argument("--iface", required=True)
+        part.add_argument("--group", required=True)
+        part.add_argument("--port", type=int, default=5000)
+        part.add_argument("--ttl", type=int, default=DEFAULT_TTL)
+    sub.choices["recv"].add_argument("--duration", type=float, default=0)
+    sub.choices["send"].add_argument("--count", type=int, default=10)
+    sub.choices["send"].add_argument("--first", type=int, default=1)
+    sub.choices["send"].add_argument("--interval", type=float, default=0.01)
+    sub.choices["send"].add_argument("--source", default=None, help="bind to this local address")
+    sub.choices["burst"].add_argument("--base", required=True)
+    sub.choices["burst"].add_argument("--sources", type=int, default=1000)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    options = parse_args(argv)
+    {"recv": receive, "send": send, "burst": burst}[options.mode](options)
+    return 0
+
+
+# -- helpers for tests (they drive the script above inside lab hosts) ---------------------------
+class Receiver:
+    """A counting receiver running in a lab host until stop()."""
+
+    def __init__(self, lab, host, iface, group, port=5000):
+        import subprocess  # pylint: disable=import-outside-toplevel
+        self.proc = lab.popen(host, [sys.executable, SCRIPT, "recv", "--iface", iface, "--group", group,
+                                     "--port", str(port)], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            self.proc.kill()
+            raise RuntimeError("receiver in %s did not start: %r" % (host, line))
+
+    def stop(self):
+        """Stop counting; returns the receiver's result dict."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=10)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def send_datagrams(lab, host, iface, group, port=5000, count=10, interval=0.01, first=1, ttl=DEFAULT_TTL):
+    """Send numbered datagrams from a lab host and wait until all are sent."""
+    lab.run(host, [sys.executable, SCRIPT, "send", "--iface", iface, "--group", group, "--port", str(port),
+                   "--count", str(count), "--interval", str(interval), "--first", str(first), "--ttl", str(ttl)])
+
+
+def start_sender(lab, host, iface, group, port=5000, count=10, interval=0.01, first=1, ttl=DEFAULT_TTL):
+    """Start a sender in the background (e.g. to run through a reload); returns the Popen."""
+    return lab.popen(host, [sys.executable, SCRIPT, "send", "--iface", iface, "--group", group, "--port", str(port),
+                            "--count", str(count), "--interval", str(interval), "--first", str(first),
+                            "--ttl", str(ttl)])
+
+
+def send_burst(lab, host, iface, group, base, sources, port=5000):
+    """One datagram from each of ``sources`` addresses starting at ``base``."""
+    lab.run(host, [sys.executable, SCRIPT, "burst", "--iface", iface, "--group", group, "--port", str(port),
+                   "--base", base, "--sources", str(sources)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
