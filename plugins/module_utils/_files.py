@@ -56,3 +56,13 @@ def file_diff(path, before, after):
         'before': before or '',
         'after': after or '',
     }
+
+
+def text_diff(header, before_lines, after_lines):
+    """An Ansible diff entry comparing two lists of lines (for live kernel state)."""
+    return {
+        'before_header': header,
+        'after_header': header,
+        'before': ''.join('%s\n' % line for line in before_lines),
+        'after': ''.join('%s\n' % line for line in after_lines),
+    }

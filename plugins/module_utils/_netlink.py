@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import fnmatch
+import socket
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -40,6 +41,8 @@ IFF_ALLMULTI = 0x200
 IFF_MULTICAST = 0x1000
 
 GLOB_CHARACTERS = frozenset('*?[')
+# dev_valid_name() in net/core/dev.c: at most IFNAMSIZ - 1 bytes, no '/', ':' or whitespace.
+IFNAME_MAX_LENGTH = 15
 
 
 def require_pyroute2(module):
@@ -60,6 +63,28 @@ def open_iproute():
 def is_pattern(name):
     """True when ``name`` is a shell-style pattern (``trunk.*``) rather than one interface name."""
     return any(character in GLOB_CHARACTERS for character in name)
+
+
+def invalid_name_message(name):
+    """Why ``name`` can never be an interface name or pattern, or None when it is fine."""
+    if not name or not name.strip():
+        return 'an interface name is empty; remove it or give the name.'
+    bad = [character for character in name if character in '/:"' or character.isspace()]
+    if bad:
+        return ("'%s' cannot be an interface name: Linux names contain no '/', ':', quote or whitespace "
+                "(for an address or a VLAN, give the interface name such as trunk.10)." % name)
+    if not is_pattern(name) and len(name.encode('utf-8')) > IFNAME_MAX_LENGTH:
+        return "'%s' is longer than %d bytes, so no Linux interface can have this name; check the spelling." % (
+            name, IFNAME_MAX_LENGTH)
+    return None
+
+
+def check_interface_names(module, names):
+    """Fail the module on the first name or pattern that no interface could ever have."""
+    for name in names:
+        message = invalid_name_message(name)
+        if message:
+            module.fail_json(msg=message)
 
 
 def match_interfaces(patterns, existing_names):
@@ -120,3 +145,29 @@ def link_flags(ipr, index):
 def set_link_flags(ipr, index, flags, mask):
     """Set the bits of ``mask`` on link ``index`` to their values in ``flags`` (others untouched)."""
     ipr.link('set', index=index, flags=flags, change=mask)
+
+
+def route_summaries(ipr, family, table=None):
+    """List the routes of ``family`` (socket.AF_INET/AF_INET6), optionally of one table.
+
+    Each route is ``{'dest': 'PREFIX/LEN', 'oif', 'gateway', 'table', 'metric', 'multipath',
+    'type', 'scope', 'proto'}``; ``oif`` and ``gateway`` are None when absent.
+    """
+    query = {'family': family}
+    if table is not None:
+        query['table'] = table
+    routes = []
+    for msg in ipr.get_routes(**query):
+        destination = msg.get_attr('RTA_DST') or ('0.0.0.0' if family == socket.AF_INET else '::')
+        routes.append({
+            'dest': '%s/%d' % (destination, msg['dst_len']),
+            'oif': msg.get_attr('RTA_OIF'),
+            'gateway': msg.get_attr('RTA_GATEWAY'),
+            'table': msg.get_attr('RTA_TABLE') or msg['table'],
+            'metric': msg.get_attr('RTA_PRIORITY') or 0,
+            'multipath': msg.get_attr('RTA_MULTIPATH') is not None,
+            'type': msg['type'],
+            'scope': msg['scope'],
+            'proto': msg['proto'],
+        })
+    return routes

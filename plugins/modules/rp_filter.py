@@ -168,8 +168,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcast.linux.plugins.module_utils._files import atomic_write, file_diff, read_text
-from ansible_collections.mcast.linux.plugins.module_utils._netlink import resolve_interfaces
+from ansible_collections.mcast.linux.plugins.module_utils._files import atomic_write, file_diff, read_text, text_diff
+from ansible_collections.mcast.linux.plugins.module_utils._netlink import check_interface_names, resolve_interfaces
 from ansible_collections.mcast.linux.plugins.module_utils._sysctl import (
     CONF_PSEUDO_INTERFACES, RP_FILTER_MODES, RP_FILTER_NAMES, conf_interfaces, conf_key,
     effective_rp_filter, parse_dropin, proc_path, read_value, render_dropin, write_value)
@@ -248,9 +248,9 @@ class RpFilter(object):
         self.check_writable(changes, new_file_text is not None)
         self.result['changed'] = bool(changes) or new_file_text is not None
         if changes:
-            self.diff.append({'before_header': 'rp_filter (kernel)', 'after_header': 'rp_filter (kernel)',
-                              'before': ''.join('%s = %d\n' % (c['key'], c['before']) for c in changes),
-                              'after': ''.join('%s = %d\n' % (c['key'], c['after']) for c in changes)})
+            self.diff.append(text_diff('rp_filter (running kernel)',
+                                       ['%s = %d' % (change['key'], change['before']) for change in changes],
+                                       ['%s = %d' % (change['key'], change['after']) for change in changes]))
         if new_file_text is not None:
             self.diff.append(file_diff(self.params['sysctl_file'], file_text, new_file_text))
         if not self.module.check_mode:
@@ -345,8 +345,7 @@ def validate(module):
     if params['mode'] is not None and not params['interfaces']:
         module.fail_json(msg="mode needs interfaces: list the interfaces (or patterns such as 'trunk.*') to set to %s."
                              % params['mode'])
-    if any(not name.strip() for name in params['interfaces']):
-        module.fail_json(msg='interfaces contains an empty name; remove it or give the interface name.')
+    check_interface_names(module, params['interfaces'])
 
 
 def main():
