@@ -21,7 +21,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 try:
     from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink import exceptions as netlink_exceptions
 except ImportError:
     HAS_PYROUTE2 = False
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
@@ -34,6 +34,8 @@ except ImportError:
 else:
     HAS_PYROUTE2 = True
     PYROUTE2_IMPORT_ERROR = None
+    # The modules catch this one name whether or not pyroute2 is installed.
+    NetlinkError = netlink_exceptions.NetlinkError
 
 # Interface flags from <linux/if.h>.
 IFF_UP = 0x1

@@ -25,7 +25,7 @@ description:
     matching interface appears, at boot and when it is created later; patterns are kept as
     patterns, so interfaces created later that match get the flags too.
 author:
-  - mcast.linux developers
+  - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
   - mcast.linux.attributes
 requirements:

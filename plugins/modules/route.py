@@ -19,13 +19,13 @@ description:
     multicast out of the interface of its default route.
   - A route is identified by O(dest), O(table) and O(metric). With O(state=present) a route with
     that identity that points elsewhere (another interface, or a gateway) is replaced.
-  - A gateway (C(via)) for a multicast prefix is refused: the kernel would then put multicast
+  - A gateway (C(via)) for a multicast prefix is refused, because the kernel would put multicast
     packets into unicast frames addressed to the gateway, which receivers never see.
   - With O(persist=true) the route is also written to a systemd oneshot unit (O(unit_file)),
     enabled for C(multi-user.target), which re-adds the module's routes at boot after
     C(network-online.target).
 author:
-  - mcast.linux developers
+  - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
   - mcast.linux.attributes
 requirements:

@@ -30,7 +30,7 @@ description:
     systemd-sysctl applies it at boot, and udev applies the per-interface keys when an
     interface appears later. Keys the module writes are updated in place; other lines are kept.
 author:
-  - mcast.linux developers
+  - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
   - mcast.linux.attributes
 options:
@@ -50,13 +50,13 @@ options:
         source reachable through any interface, C(strict) only through the input interface.
       - Required when O(interfaces) is given.
     type: str
-    choices: [off, loose, strict]
+    choices: ['off', loose, strict]
   default:
     description:
       - Effective mode for interfaces created later (C(conf/default/rp_filter), combined with
         C(conf/all)). When not given, the mode that new interfaces would get today is kept.
     type: str
-    choices: [off, loose, strict]
+    choices: ['off', loose, strict]
   ignore_missing:
     description:
       - Skip names and patterns that match no interface instead of failing. They are listed in
@@ -338,13 +338,13 @@ def build_module():
 
 def validate(module):
     params = module.params
-    if not params['interfaces'] and params['default'] is None:
-        module.fail_json(msg='Nothing to do: give interfaces and mode, or default (the mode for interfaces created later).')
     if params['interfaces'] and params['mode'] is None:
         module.fail_json(msg="interfaces needs mode: add mode: 'off', loose or strict (quote 'off' in YAML).")
     if params['mode'] is not None and not params['interfaces']:
         module.fail_json(msg="mode needs interfaces: list the interfaces (or patterns such as 'trunk.*') to set to %s."
                              % params['mode'])
+    if not params['interfaces'] and params['default'] is None:
+        module.fail_json(msg='Nothing to do: give interfaces and mode, or default (the mode for interfaces created later).')
     check_interface_names(module, params['interfaces'])
 
 
