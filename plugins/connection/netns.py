@@ -163,8 +163,8 @@ def check_privileges():
         if has_cap_sys_admin(status.read()):
             return
     raise AnsibleConnectionFailure(
-        "the mcast.linux.netns connection needs root (CAP_SYS_ADMIN) to enter a network namespace; "
-        f"run Ansible as root (current uid {os.geteuid()})")
+        "the mcast.linux.netns connection needs root (CAP_SYS_ADMIN) to enter a network namespace, "
+        f"and this process (uid {os.geteuid()}) does not have CAP_SYS_ADMIN; run Ansible as root")
 
 
 def check_netns_exists(name, run_dir=NETNS_RUN_DIR):
@@ -203,7 +203,8 @@ class Connection(ConnectionBase):
 
     transport = 'mcast.linux.netns'
     has_pipelining = True
-    # No terminal is allocated, so become plugins must not expect to answer a password prompt.
+    # No terminal is allocated: ansible refuses become plugins that require one (machinectl) with a clear error,
+    # and no password prompt can be answered (su and sudo run by root do not prompt).
     has_tty = False
 
     def __init__(self, *args, **kwargs):

@@ -3,7 +3,6 @@
 Nothing here enters a namespace; the plugin is loaded through ansible's own plugin loader so that option
 resolution is ansible's real configuration system reading the plugin's DOCUMENTATION.
 """
-import os
 import stat
 
 import pytest
@@ -121,4 +120,3 @@ def test_invalid_name_fails_at_connect_before_anything_runs(probed):
     error_class, message = probed["invalid_name"]["error"]
     assert error_class == "AnsibleConnectionFailure"
     assert message.startswith("invalid network namespace name '../../etc'")
-
