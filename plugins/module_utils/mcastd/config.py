@@ -124,6 +124,11 @@ class Mgroup(namedtuple("Mgroup", "ifname source group origin")):
 
     __slots__ = ()
 
+    def count(self):
+        """How many joins the prefixes expand to, without expanding them."""
+        sources = 1 if self.source is None else 1 << (32 - self.source.length)
+        return sources << (32 - self.group.length)
+
     def memberships(self):
         """Expand prefixes into (ifname, group, source-or-None) joins."""
         sources = [None] if self.source is None else list(self.source.addresses())
@@ -279,7 +284,7 @@ class _Line:
             else:
                 expected = sorted(set(single) | set(flags) | ({tail} if tail else set()))
                 self.error("unknown keyword '%s' in %s (expected one of: %s)" % (word, self.directive, ", ".join(expected)))
-                position += 1
+                break  # the rest of the line cannot be read reliably; one clear error is enough
         return found
 
 
@@ -334,7 +339,7 @@ class Parser:
             if handler is None:
                 line.error("unknown directive '%s' (expected phyint, mroute, mgroup or include)" % line.directive)
             elif self._is_ipv6(line):
-                self.warnings.append("%s: IPv6 line ignored: mcastd routes IPv4 only" % line.origin)
+                self.warnings.append("%s: IPv6 line ignored: mcastd routes IPv4 only" % (line.origin,))
             else:
                 handler(line)
             self.errors.extend(line.errors)
@@ -349,6 +354,8 @@ class Parser:
     # -- directives ------------------------------------------------------------------------
     def _phyint(self, line):
         found = line.keywords(("ttl-threshold",), flags=("enable", "disable", "mrdisc"), positional=1)
+        if line.errors:
+            return
         names = found.get("_positional")
         if not names or names[0] in ("enable", "disable", "mrdisc", "ttl-threshold"):
             line.error("phyint needs an interface name: phyint IFNAME [enable|disable] [ttl-threshold N]")
@@ -365,7 +372,7 @@ class Parser:
             else:
                 threshold = int(text)
         if found.get("mrdisc"):
-            self.warnings.append("%s: mrdisc (RFC 4286 announcements) is accepted but not sent by mcastd" % line.origin)
+            self.warnings.append("%s: mrdisc (RFC 4286 announcements) is accepted but not sent by mcastd" % (line.origin,))
         phyint = Phyint(ifname, not found.get("disable"), threshold, bool(found.get("mrdisc")), line.origin)
         previous = self.phyints.get(ifname)
         if previous and previous.settings() != phyint.settings():
@@ -405,6 +412,8 @@ class Parser:
 
     def _mroute(self, line):
         found = line.keywords(("from", "source", "group"), tail="to")
+        if line.errors:
+            return
         iif, source, group = self._endpoints(line, found)
         oifs = found.get("to")
         if not oifs:
@@ -426,11 +435,13 @@ class Parser:
 
     def _mgroup(self, line):
         found = line.keywords(("from", "source", "group"))
+        if line.errors:
+            return
         ifname, source, group = self._endpoints(line, found)
         if line.errors or ifname is None or group is None:
             return
         mgroup = Mgroup(ifname, source, group, line.origin)
-        if len(mgroup.memberships()) > MAX_GROUP_JOINS:
+        if mgroup.count() > MAX_GROUP_JOINS:
             line.error("mgroup expands to more than %d group joins; use shorter prefixes" % MAX_GROUP_JOINS)
             return
         self.mgroups.append(mgroup)
