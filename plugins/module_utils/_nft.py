@@ -485,7 +485,8 @@ def _verdict_outcome(ruleset, chain, probe, rule, matched, verdict, skip, depth)
                        reason='%s by rule handle %s%s' % (verdict[1] or 'drop', handle,
                                                           '' if matched else ' (its match is not evaluated here)'))
     if name == 'return':
-        return Outcome('continue') if matched is True else None
+        # A return that may apply lets some of the traffic skip the rest: like an unsure accept.
+        return Outcome('continue') if matched is True else Outcome('accept', certain=False)
     if name in ('jump', 'goto'):
         return _jump_outcome(ruleset, chain, probe, rule, matched, verdict, skip, depth)
     return None
@@ -523,6 +524,11 @@ def rule_effect(rule, probe, family):
             if result is None:
                 matched = None
             continue
+        if 'vmap' in statement:
+            element_matched, verdict = vmap_effect(statement['vmap'], probe, family)
+            if element_matched is False:
+                return False, None
+            return (True if matched and element_matched else None), verdict
         verdict = statement_verdict(statement)
         if verdict == 'unknown-match':
             matched = None
@@ -544,8 +550,6 @@ def statement_verdict(statement):
         return ('return', None)
     if key == 'continue':
         return None
-    if key == 'vmap':
-        return ('drop', 'verdict map') if _vmap_could_drop(statement['vmap']) else 'unknown-match'
     if key == 'xt':
         return ('drop', 'xtables target')
     if key in NEUTRAL_STATEMENTS:
@@ -554,10 +558,35 @@ def statement_verdict(statement):
     return 'unknown-match'
 
 
-def _vmap_could_drop(vmap):
-    text = json.dumps(vmap.get('data'))
-    return any('"%s"' % word in text for word in ('drop', 'reject', 'jump', 'goto', 'queue')) or \
-        isinstance(vmap.get('data'), str)
+def vmap_effect(vmap, probe, family):
+    """``(matched, verdict)`` of a verdict map such as ``meta l4proto vmap { tcp : jump tcp_in }``.
+
+    The map's key is evaluated like a match: the element the probe hits gives the verdict; with
+    no element hit the rule does nothing. When the planner cannot tell which element applies,
+    the map could drop if any of those elements drops or jumps.
+    """
+    key, data = vmap.get('key'), vmap.get('data')
+    compare = _comparator(key, probe, family) if isinstance(key, dict) else None
+    if compare is False:
+        return False, None
+    elements = data.get('set') if isinstance(data, dict) else None
+    if not isinstance(elements, list):
+        return None, ('drop', 'verdict map %s' % data)
+    possible = []
+    for element in elements:
+        if not (isinstance(element, list) and len(element) == 2 and isinstance(element[1], dict)):
+            return None, ('drop', 'verdict map')
+        hit = compare(element[0]) if compare else None
+        verdict = statement_verdict(element[1])
+        if hit:
+            return True, verdict
+        if hit is None and verdict is not None:
+            possible.append(verdict)
+    if not possible:
+        return False, None
+    if all(verdict[0] == 'accept' for verdict in possible if verdict != 'unknown-match') and 'unknown-match' not in possible:
+        return None, ('accept', 'verdict map')
+    return None, ('drop', 'verdict map')
 
 
 # --------------------------------------------------------------------------- evaluating a match
