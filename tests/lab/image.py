@@ -163,6 +163,13 @@ def _build_lock():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _remove_stale_images(keep):
+    """Drop the images of older recipes; podman refuses (harmlessly) those a container still uses."""
+    listing = podman("images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPOSITORY, check=False).stdout
+    for reference in set(listing.split()) - {keep}:
+        podman("rmi", reference, check=False)
+
+
 def ensure_image(log=print):
     """Return the image for the current recipe, building it only when it does not exist yet."""
     name = image_name()
@@ -170,6 +177,7 @@ def ensure_image(log=print):
         return name
     with _build_lock():
         if podman("image", "exists", name, check=False).returncode != 0:
-            _, seconds = build_image(log)
+            seconds = build_image(log)[1]
             log(f"built {name} in {seconds:.0f} s")
+            _remove_stale_images(keep=name)
     return name

@@ -111,17 +111,22 @@ def require_root():
         raise LabError("The lab needs root (network namespaces and veth links): run it as root.")
 
 
-class _NetnsBackend:
-    """Hosts are named network namespaces ``PREFIX-HOST``."""
-
-    mode = "netns"
+class _Backend:
+    """What both modes share: every name is ``PREFIX-HOST`` and everything made is marked."""
 
     def __init__(self, prefix):
         self.prefix = prefix
         self.mark = f"{MARK}={prefix}"
 
     def name(self, host):
+        """The namespace or container name of a host."""
         return f"{self.prefix}-{host}"
+
+
+class _NetnsBackend(_Backend):
+    """Hosts are named network namespaces ``PREFIX-HOST``."""
+
+    mode = "netns"
 
     def exec_prefix(self, host):
         """argv prefix that runs a command inside the host (for tests and the wiring alike)."""
@@ -186,17 +191,10 @@ class _NetnsBackend:
         return ours
 
 
-class _ContainerBackend:
+class _ContainerBackend(_Backend):
     """Hosts are podman containers ``PREFIX-HOST`` booting systemd, without any podman network."""
 
     mode = "containers"
-
-    def __init__(self, prefix):
-        self.prefix = prefix
-        self.mark = f"{MARK}={prefix}"
-
-    def name(self, host):
-        return f"{self.prefix}-{host}"
 
     def exec_prefix(self, host):
         return ["podman", "exec", self.name(host)]
@@ -355,6 +353,9 @@ class Lab:
     def wire(self):
         """(Re-)create links, addresses, routes and sysctls between the existing hosts; idempotent."""
         require_root()
+        absent = [self.backend.name(host) for host in self.hosts if not self.backend.present(host)]
+        if absent:
+            raise LabError(f"Cannot wire the lab: {', '.join(absent)} do(es) not exist; bring the lab up first.")
         for host in self.hosts:
             self.backend.prepare(host)
             self._ip(host, "link", "set", "dev", "lo", "up")
@@ -451,6 +452,7 @@ class Lab:
                                         "present": complete}
             if not complete:
                 report["missing"].append(f"segment {name}")
+        report["interfaces"] = [iface for info in report["hosts"].values() for iface in info["interfaces"].values()]
         report["complete"] = not report["missing"]
         return report
 
