@@ -26,3 +26,6 @@ if str(COLLECTIONS) not in sys.path:
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS)
+
+# The lab's fixtures (netns_lab, make_netns_lab, lab_prefix) for every test.
+pytest_plugins = ["tests.lab.fixtures"]
