@@ -7,6 +7,7 @@ neither the peer in B nor any link of the machine itself.
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ def test_ansible_host_and_netns_name_select_the_namespace(pair, tmp_path):
     assert hosts["by_var"]["stdout"].strip() == pair.net_inode(pair.a)
 
 
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv (util-linux) to drop CAP_SYS_ADMIN")
 def test_without_cap_sys_admin_the_error_says_so(pair):
     # setpriv keeps uid 0 but removes CAP_SYS_ADMIN from the bounding set of the ansible process.
     argv = ["setpriv", "--bounding-set", "-sys_admin", str(ANSIBLE), "all", "-i", pair.a + ",", "-c", "mcast.linux.netns",
