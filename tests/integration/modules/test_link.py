@@ -1,0 +1,124 @@
+"""mcast.linux.link against a real kernel in a namespace, through the netns connection."""
+import os
+
+import pytest
+
+from tests.integration.modules.multihomed import TOPOLOGY, Host, shared_host
+
+pytest_plugins = ["tests.lab.fixtures"]
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
+
+IFF_ALLMULTI, IFF_MULTICAST = 0x200, 0x1000
+
+
+@pytest.fixture(name="host")
+def fixture_host(make_netns_lab):
+    return Host(make_netns_lab(TOPOLOGY))
+
+
+@pytest.fixture(scope="module", name="unchanging_host")
+def fixture_unchanging_host():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    with shared_host("mlnk") as host:
+        yield host
+
+
+@pytest.fixture(name="rules")
+def fixture_rules(tmp_path):
+    return tmp_path / "rules.d" / "60-mcast-linux-link.rules"
+
+
+def test_allmulti_on_trunks_by_pattern(host, rules):
+    before = host.link_flags()
+    args = {"interfaces": ["trunk.*"], "flags": ["multicast", "allmulti"], "udev_rules_file": str(rules)}
+
+    preview = host.module("link", args, check=True, diff=True)
+    assert preview["changed"] is True
+    assert host.link_flags() == before, "check mode changed the kernel"
+    assert not rules.exists()
+    assert preview["targets"] == ["trunk.10", "trunk.20"]
+    assert preview["interfaces"]["trunk.10"] == {"before": {"multicast": True, "allmulti": False},
+                                                 "after": {"multicast": True, "allmulti": True}}
+    kernel_diff, file_diff = preview["diff"]
+    assert "trunk.10: allmulti=off multicast=on" in kernel_diff["before"]
+    assert "trunk.10: allmulti=on multicast=on" in kernel_diff["after"]
+    assert 'KERNEL=="trunk.*"' in file_diff["after"]
+
+    applied = host.module("link", args)
+    assert applied["changed"] is True
+    flags = host.link_flags()
+    assert all(flags[name] & IFF_ALLMULTI for name in ("trunk.10", "trunk.20"))
+    assert not flags["eth0"] & IFF_ALLMULTI, "an interface outside the pattern was changed"
+    text = rules.read_text()
+    assert 'KERNEL=="trunk.*", RUN+="' in text and 'link set dev $name allmulticast on"' in text
+    assert 'link set dev $name multicast on"' in text
+
+    again = host.module("link", args, diff=True)
+    assert again["changed"] is False
+    assert again["diff"] == []
+
+
+def test_clear_multicast_on_one_interface_only_until_reboot(host, rules):
+    result = host.module("link", {"interfaces": ["eth0"], "state": "absent", "persist": False,
+                                  "udev_rules_file": str(rules)})
+    assert result["changed"] is True
+    assert result["interfaces"]["eth0"]["after"] == {"multicast": False, "allmulti": False}
+    flags = host.link_flags()
+    assert not flags["eth0"] & IFF_MULTICAST
+    assert flags["trunk.10"] & IFF_MULTICAST
+    assert not rules.exists()
+    back = host.module("link", {"interfaces": ["eth0"], "persist": False})
+    assert back["changed"] is True and host.link_flags()["eth0"] & IFF_MULTICAST
+
+
+def test_multicast_on_loopback_which_has_none_by_default(host, rules):
+    assert not host.link_flags()["lo"] & IFF_MULTICAST
+    assert host.module("link", {"interfaces": ["lo"], "udev_rules_file": str(rules)})["changed"] is True
+    assert host.link_flags()["lo"] & IFF_MULTICAST
+
+
+def test_ignore_missing_reports_and_still_persists_the_pattern(host, rules):
+    result = host.module("link", {"interfaces": ["trunk.10", "vlan*"], "flags": ["allmulti"],
+                                  "ignore_missing": True, "udev_rules_file": str(rules)})
+    assert result["changed"] is True
+    assert result["missing"] == ["vlan*"]
+    assert 'KERNEL=="vlan*"' in rules.read_text()
+    assert host.link_flags()["trunk.10"] & IFF_ALLMULTI
+
+
+def test_rules_file_change_alone_is_a_change(host, rules):
+    args = {"interfaces": ["trunk.20"], "udev_rules_file": str(rules)}
+    first = host.module("link", args)  # multicast is already on: only the rule is new
+    assert first["changed"] is True and first["udev_rules_file"]["changed"] is True
+    assert first["interfaces"]["trunk.20"]["before"] == first["interfaces"]["trunk.20"]["after"]
+    assert host.module("link", args)["changed"] is False
+
+
+BAD_INPUTS = [
+    ({"interfaces": ["trunk.99"]},
+     "interface 'trunk.99' does not exist on this host; existing interfaces: lo, eth0, trunk.10, trunk.20"),
+    ({"interfaces": ["vlan*"]}, "no interface on this host matches 'vlan*'"),
+    ({"interfaces": ["trunk.10", "eth9"]}, "'eth9' does not exist"),
+    ({"interfaces": ["Trunk.10"]}, "'Trunk.10' does not exist"),
+    ({"interfaces": []}, "interfaces is empty"),
+    ({}, "missing required arguments: interfaces"),
+    ({"interfaces": ["trunk.10"], "flags": ["promisc"]}, "value of flags must be one or more of: multicast, allmulti"),
+    ({"interfaces": ["trunk.10"], "flags": []}, "flags is empty"),
+    ({"interfaces": ["trunk.10"], "state": "enabled"}, "value of state must be one of: present, absent"),
+    ({"interfaces": ["192.0.2.1/24"]}, "cannot be an interface name"),
+    ({"interfaces": ["trunk.10:1"]}, "cannot be an interface name"),
+    ({"interfaces": ["a-very-long-interface"]}, "longer than 15 bytes"),
+    ({"interfaces": ["trunk.10"], "allmulti": True}, "Unsupported parameters"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))])
+def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, rules, args, message):
+    before = unchanging_host.link_flags()
+    result = unchanging_host.module("link", dict({"udev_rules_file": str(rules)}, **args))
+    assert result.get("failed") is True
+    assert message in result["msg"]
+    assert unchanging_host.link_flags() == before
+    assert not rules.exists()
