@@ -1,12 +1,12 @@
 """The mcast.linux.netns connection against real network namespaces, through the real ``ansible`` CLI.
 
-Two namespaces of our own, A and B, are joined by one veth link: A holds the end ``a_link``, B its
-peer ``b_link``. A command that really runs inside A sees ``lo`` and ``a_link`` and nothing else:
-neither the peer in B nor any link of the machine itself.
+The lab's standard topology (``netns_lab``) gives the namespaces: A is the sender, whose only link
+``eth0`` is the peer of the router's ``trunk.10``; B is the router with ``trunk.10``/``.20``/``.30``.
+A command that really runs inside A sees ``lo`` and ``eth0`` and nothing else: neither the router's
+ends nor any link of the machine itself.
 """
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -27,34 +27,24 @@ pytestmark = [
 class NamespacePair:
     a: str
     b: str
-    a_link: str
-    b_link: str
+    a_links: frozenset
+    b_links: frozenset
 
-    def net_inode(self, name):
+    @staticmethod
+    def net_inode(name):
         """What `readlink /proc/self/ns/net` prints inside namespace ``name``."""
         return f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
 
 
-def ip(*args):
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
 @pytest.fixture(scope="module", name="pair")
-def fixture_pair():
-    """Namespaces A and B with a veth link between them; both deleted afterwards, also on failure."""
-    tag = "nsc" + secrets.token_hex(3)
-    pair = NamespacePair(a=f"{tag}a", b=f"{tag}b", a_link=f"{tag}a0", b_link=f"{tag}b0")
-    created = []
-    try:
-        for name in (pair.a, pair.b):
-            ip("netns", "add", name)
-            created.append(name)
-        ip("link", "add", pair.a_link, "netns", pair.a, "type", "veth", "peer", "name", pair.b_link, "netns", pair.b)
-        yield pair
-    finally:
-        # Deleting a namespace destroys the veth end inside it, and with it the peer.
-        for name in created:
-            subprocess.run(["ip", "netns", "delete", name], check=False)
+def fixture_pair(netns_lab):
+    """A (sender) and B (router) of the lab, with the links the topology gives each besides lo."""
+    hosts = netns_lab.inventory()["all"]["hosts"]
+    pair = NamespacePair(a=netns_lab.ns("sender"), b=netns_lab.ns("router"),
+                         a_links=frozenset(hosts["sender"]["lab_interfaces"]),
+                         b_links=frozenset(hosts["router"]["lab_interfaces"]))
+    assert pair.a_links == {"eth0"} and "trunk.10" in pair.b_links, "the lab's standard topology changed"
+    return pair
 
 
 def run_ansible(inventory, module, args=None, *options, env=None):
@@ -86,15 +76,15 @@ def link_names(ip_o_link_output):
 @pytest.mark.parametrize("pipelining", ["false", "true"])
 def test_command_lists_only_the_namespace_links(pair, pipelining):
     result = run_in(pair.a, "command", "ip -o link", env={"ANSIBLE_PIPELINING": pipelining})
-    links = link_names(result["stdout"])
-    assert links == {"lo", pair.a_link}
-    host_links = set(os.listdir("/sys/class/net")) - {"lo"}
-    assert host_links and not links & host_links
+    # Exactly these: so neither the peer trunk.10 in the router nor the machine's own links (the machine's
+    # eth0, if it has one, is told apart by the raw test below, which compares namespace inodes).
+    assert link_names(result["stdout"]) == {"lo", *pair.a_links}
 
 
 def test_setup_reports_only_the_namespace_interfaces(pair):
     facts = run_in(pair.b, "setup", "gather_subset=network")["ansible_facts"]
-    assert sorted(facts["ansible_interfaces"]) == sorted(["lo", pair.b_link])
+    # dotted names like trunk.10 included: the router's own links, and only those
+    assert sorted(facts["ansible_interfaces"]) == sorted({"lo", *pair.b_links})
 
 
 def test_raw_runs_in_the_namespace(pair):
