@@ -70,7 +70,7 @@ test-integration: require-root setup
 	$(BIN)/python -m pytest tests/integration
 
 test-molecule: require-root setup
-	@set -e; for scenario in molecule/*/molecule.yml; do \
+	@set -e; export MCAST_LAB_IMAGE=$$($(LABCTL) build-image); for scenario in molecule/*/molecule.yml; do \
 	  name=$$(basename $$(dirname $$scenario)); \
 	  echo "==> molecule test -s $$name"; \
 	  $(BIN)/molecule test -s $$name; \

@@ -27,5 +27,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS)
 
+# As `ansible-test units` does: lets tests load mcast.linux plugins in-process through ansible's
+# loader, even after other tests imported ansible_collections.mcast.linux directly.
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402  pylint: disable=wrong-import-position
+
+init_plugin_loader([str(COLLECTIONS)])
+
 # The lab's fixtures (netns_lab, make_netns_lab, lab_prefix) for every test.
 pytest_plugins = ["tests.lab.fixtures"]
