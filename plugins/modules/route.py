@@ -156,6 +156,9 @@ TABLE_NAMES = {'main': 254, 'default': 253}
 LOCAL_TABLE = 255
 MAX_U32 = 4294967295
 RT_SCOPE_LINK = 253
+# For a delete, scope RT_SCOPE_NOWHERE and protocol 0 mean "any" to the kernel (what `ip route del` sends);
+# pyroute2's defaults would only match routes of scope universe and protocol static.
+MATCH_ANY = {'scope': 255, 'proto': 0}
 UNIT_HEADER = """# Managed by mcast.linux.route: multicast routes re-added at boot. Edits are overwritten.
 [Unit]
 Description=Multicast routes managed by mcast.linux
@@ -409,10 +412,11 @@ class Route(object):
                           **dict(common, **scope))
             for route in to_delete:
                 network = ipaddress.ip_network(route['dest'])
-                ipr.route('del', dst=str(network.network_address), dst_len=network.prefixlen, **common)
+                ipr.route('del', dst=str(network.network_address), dst_len=network.prefixlen,
+                          **dict(common, **MATCH_ANY))
         except NetlinkError as error:
             self.module.fail_json(msg='the kernel refused the route change: %s. Run as root (become: true) and check '
-                                      'that %s is up.' % (error, wanted['dev']), **self.result)
+                                      'that the interface is up.' % error, **self.result)
 
     def write_unit(self, new_unit_text):
         if new_unit_text is None:

@@ -1,0 +1,166 @@
+"""mcast.linux.route against a real kernel in a namespace, through the netns connection."""
+import os
+import socket
+
+import pytest
+
+from tests.integration.modules.multihomed import TOPOLOGY, Host, shared_host
+
+pytest_plugins = ["tests.lab.fixtures"]
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
+
+DEFAULT_ROUTE = ("224.0.0.0/4", "trunk.10", None, 0)
+
+
+@pytest.fixture(name="host")
+def fixture_host(make_netns_lab):
+    return Host(make_netns_lab(TOPOLOGY))
+
+
+@pytest.fixture(scope="module", name="unchanging_host")
+def fixture_unchanging_host():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    with shared_host("mrte") as host:
+        host.ip("link", "set", "dev", "trunk.20", "down")
+        host.ip("link", "set", "dev", "eth0", "multicast", "off")
+        yield host
+
+
+@pytest.fixture(name="unit")
+def fixture_unit(tmp_path):
+    return tmp_path / "system" / "mcast-linux-routes.service"
+
+
+def wants(unit):
+    return unit.parent / "multi-user.target.wants" / unit.name
+
+
+def multicast_routes(host, **kwargs):
+    return [route for route in host.routes(**kwargs) if not route[0].startswith(("192.", "198.", "203."))]
+
+
+def test_dev_scoped_route_check_apply_idempotent(host, unit):
+    args = {"dev": "trunk.10", "unit_file": str(unit)}
+    preview = host.module("route", args, check=True, diff=True)
+    assert preview["changed"] is True
+    assert multicast_routes(host) == [], "check mode changed the kernel"
+    assert not unit.exists()
+    assert preview["before"] == []
+    assert preview["after"] == [{"dest": "224.0.0.0/4", "dev": "trunk.10", "gateway": None, "table": 254, "metric": 0}]
+    kernel_diff, file_diff = preview["diff"]
+    assert kernel_diff["after"] == "224.0.0.0/4 dev trunk.10 table 254 metric 0\n"
+    assert "route replace 224.0.0.0/4 dev trunk.10 table 254 metric 0 scope link" in file_diff["after"]
+
+    applied = host.module("route", args)
+    assert applied["changed"] is True
+    assert multicast_routes(host) == [DEFAULT_ROUTE]
+    assert "ExecStart=-" in unit.read_text() and wants(unit).resolve() == unit
+
+    again = host.module("route", args)
+    assert again["changed"] is False
+
+
+def test_multicast_leaves_through_the_routed_interface(host, unit):
+    # The kernel's own answer for a group: without the route the default route (eth0) would win.
+    host.ip("route", "replace", "default", "via", "198.51.100.1")
+    host.module("route", {"dev": "trunk.20", "unit_file": str(unit)})
+    lookup = host.ip("-j", "route", "get", "239.1.2.3").stdout
+    assert '"dev":"trunk.20"' in lookup.replace(" ", "")
+
+
+def test_a_via_route_for_the_prefix_is_replaced_by_the_dev_route(host, unit):
+    host.ip("route", "add", "224.0.0.0/4", "via", "192.0.2.2")
+    result = host.module("route", {"dev": "trunk.10", "unit_file": str(unit)}, diff=True)
+    assert result["changed"] is True
+    assert result["before"] == [{"dest": "224.0.0.0/4", "dev": "trunk.10", "gateway": "192.0.2.2", "table": 254,
+                                 "metric": 0}]
+    assert "224.0.0.0/4 via 192.0.2.2 dev trunk.10" in result["diff"][0]["before"]
+    assert multicast_routes(host) == [DEFAULT_ROUTE]
+
+
+def test_narrow_prefix_own_table_metric_then_absent(host, unit):
+    args = {"dest": "239.10.0.0/16", "dev": "trunk.20", "table": "100", "metric": 10, "unit_file": str(unit)}
+    assert host.module("route", args)["changed"] is True
+    assert multicast_routes(host, table=100) == [("239.10.0.0/16", "trunk.20", None, 10)]
+    assert multicast_routes(host) == [], "the main table was touched"
+    assert "table 100 metric 10" in unit.read_text()
+
+    gone = host.module("route", dict(args, state="absent"), diff=True)
+    assert gone["changed"] is True and gone["after"] == []
+    assert multicast_routes(host, table=100) == []
+    assert not unit.exists() and not wants(unit).is_symlink(), "an empty unit must be removed with its symlink"
+    assert host.module("route", dict(args, state="absent"))["changed"] is False
+
+
+def test_absent_keeps_other_routes_in_the_unit(host, unit):
+    host.module("route", {"dev": "trunk.10", "unit_file": str(unit)})
+    host.module("route", {"dest": "239.0.0.0/8", "dev": "trunk.20", "unit_file": str(unit)})
+    host.module("route", {"dest": "239.0.0.0/8", "state": "absent", "unit_file": str(unit)})
+    assert multicast_routes(host) == [DEFAULT_ROUTE]
+    text = unit.read_text()
+    assert "224.0.0.0/4 dev trunk.10" in text and "239.0.0.0/8" not in text
+
+
+def test_absent_with_another_dev_leaves_the_route(host, unit):
+    host.module("route", {"dev": "trunk.10", "unit_file": str(unit)})
+    result = host.module("route", {"dev": "trunk.20", "state": "absent", "unit_file": str(unit)})
+    assert result["changed"] is False
+    assert multicast_routes(host) == [DEFAULT_ROUTE]
+
+
+def test_ipv6_prefix(host, unit):
+    args = {"dest": "ff05::/16", "dev": "trunk.10", "unit_file": str(unit)}
+    assert host.module("route", args)["changed"] is True
+    assert ("ff05::/16", "trunk.10", None, 1024) in host.routes(family=socket.AF_INET6)
+    assert host.module("route", args)["changed"] is False
+    assert "-6 route replace ff05::/16 dev trunk.10 table 254 metric 1024\n" in unit.read_text()
+
+
+def test_persist_false_changes_only_the_kernel(host, unit):
+    result = host.module("route", {"dev": "trunk.10", "persist": False, "unit_file": str(unit)})
+    assert result["changed"] is True and result["unit_file"]["changed"] is False
+    assert multicast_routes(host) == [DEFAULT_ROUTE]
+    assert not unit.exists()
+
+
+def test_lower_metric_route_elsewhere_is_warned_about(host, unit):
+    host.ip("route", "add", "224.0.0.0/4", "dev", "eth0", "metric", "5")
+    result = host.module("route", {"dev": "trunk.10", "metric": 50, "persist": False, "unit_file": str(unit)})
+    assert result["changed"] is True
+    assert any("lower metric" in warning for warning in result.get("warnings", []))
+
+
+BAD_INPUTS = [
+    ({"dev": "trunk.10", "via": "192.0.2.2"}, "via 192.0.2.2 is refused for a multicast prefix"),
+    ({"dest": "10.0.0.0/8", "dev": "trunk.10"}, "'10.0.0.0/8' is not a multicast prefix"),
+    ({"dest": "0.0.0.0/0", "dev": "trunk.10"}, "is not a multicast prefix"),
+    ({"dest": "192.0.2.1", "dev": "trunk.10"}, "is not a multicast prefix"),
+    ({"dest": "239.1.1.1/16", "dev": "trunk.10"}, "did you mean 239.1.0.0/16"),
+    ({"dest": "239.1", "dev": "trunk.10"}, "is not a prefix"),
+    ({"dest": "fe80::/10", "dev": "trunk.10"}, "is not a multicast prefix"),
+    ({}, "dev is required with state: present"),
+    ({"dev": "trunk.99"}, "interface 'trunk.99' does not exist on this host; existing interfaces: lo, eth0, trunk.10"),
+    ({"dev": "trunk.*"}, "is a pattern"),
+    ({"dev": "trunk.20"}, "interface 'trunk.20' is down"),
+    ({"dev": "eth0"}, "interface 'eth0' has multicast disabled"),
+    ({"dev": "trunk.10", "table": "local"}, "belongs to the kernel"),
+    ({"dev": "trunk.10", "table": "vlan10"}, "is not a routing table"),
+    ({"dev": "trunk.10", "table": "0"}, "is not a routing table"),
+    ({"dev": "trunk.10", "metric": -1}, "out of range"),
+    ({"dev": "trunk.10", "metric": "low"}, "metric"),
+    ({"dev": "trunk.10", "state": "replaced"}, "value of state must be one of: present, absent"),
+    ({"dev": "trunk.10", "gateway": "192.0.2.2"}, "Unsupported parameters"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))])
+def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, unit, args, message):
+    before = (unchanging_host.routes(), unchanging_host.routes(table=100), unchanging_host.routes(family=socket.AF_INET6))
+    result = unchanging_host.module("route", dict({"unit_file": str(unit)}, **args))
+    assert result.get("failed") is True
+    assert message in result["msg"]
+    after = (unchanging_host.routes(), unchanging_host.routes(table=100), unchanging_host.routes(family=socket.AF_INET6))
+    assert after == before
+    assert not unit.exists()
