@@ -7,9 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import sys
-
 from .main import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

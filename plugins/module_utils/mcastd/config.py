@@ -261,10 +261,9 @@ class _Line:
         found = {}
         words = self.words
         position = 0
-        for _ in range(positional):
-            if position < len(words):
-                found.setdefault("_positional", []).append(words[position])
-                position += 1
+        while position < min(positional, len(words)):
+            found.setdefault("_positional", []).append(words[position])
+            position += 1
         while position < len(words):
             word = words[position]
             if word in found:

@@ -49,6 +49,13 @@ def parse_args(argv):
     return options
 
 
+def say(text, error=False):
+    """Write a line for the person at the terminal (stdout, or stderr for problems)."""
+    stream = sys.stderr if error else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
 def _cell(value):
     if value is None:
         return "-"
@@ -61,7 +68,9 @@ def _cell(value):
 
 def table(rows, columns):
     """Plain aligned columns, the way people read ``ip`` and ``smcroutectl`` output."""
-    lines = [[title for title, _ in columns]] + [[_cell(row.get(key)) for _, key in columns] for row in rows]
+    titles = [column[0] for column in columns]
+    keys = [column[1] for column in columns]
+    lines = [titles] + [[_cell(row.get(key)) for key in keys] for row in rows]
     widths = [max(len(line[index]) for line in lines) for index in range(len(columns))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
 
@@ -85,19 +94,19 @@ def main(argv=None):
     try:
         reply = control.request(options.socket, options.command, timeout=options.timeout, **fields)
     except (OSError, ValueError) as exc:
-        print("mcastctl: no answer from mcastd on %s: %s" % (options.socket, exc), file=sys.stderr)
+        say("mcastctl: no answer from mcastd on %s: %s" % (options.socket, exc), error=True)
         return EXIT_NO_DAEMON
     if options.json:
-        print(json.dumps(reply, indent=2, sort_keys=True))
+        say(json.dumps(reply, indent=2, sort_keys=True))
         return EXIT_OK if reply.get("ok") else EXIT_REFUSED
     if not reply.get("ok"):
-        print("mcastctl: %s" % reply.get("error"), file=sys.stderr)
+        say("mcastctl: %s" % reply.get("error"), error=True)
         for detail in reply.get("details", []):
-            print("  %s" % detail, file=sys.stderr)
+            say("  %s" % detail, error=True)
         return EXIT_REFUSED
-    print(render(options, reply["result"]))
+    say(render(options, reply["result"]))
     return EXIT_OK
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -113,7 +113,7 @@ class Daemon:
         self.learned = routes.prune(self.table, self.learned, table)
         desired = routes.desired_entries(self.table, table, self.learned)
         changes, removals = routes.diff(self.installed, desired)
-        added = sum(1 for key, _ in changes if key not in self.installed)
+        added = sum(1 for change in changes if change[0] not in self.installed)
         refresh = self._entries_on(desired, {vif.index for vif in vif_removals + vif_additions}, changes)
         for key, entry in removals:
             self.mroute.del_mfc(key[0], key[1], entry)
@@ -138,7 +138,7 @@ class Daemon:
         """Unchanged entries that use a re-created VIF slot: the kernel must be told again."""
         if not slots:
             return []
-        changed = {key for key, _ in changes}
+        changed = {change[0] for change in changes}
         return [(key, entry) for key, entry in desired.items()
                 if key not in changed and (entry.parent in slots or any(entry.ttls[slot] for slot in slots))]
 

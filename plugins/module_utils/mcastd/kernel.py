@@ -166,7 +166,7 @@ class MrouteSocket:
         An upcall has byte 9 (where an IP header has its protocol, 2 for IGMP) zero.
         """
         upcalls = []
-        for _ in range(limit):
+        for _attempt in range(limit):
             try:
                 data = self.sock.recv(2048)
             except (BlockingIOError, InterruptedError):

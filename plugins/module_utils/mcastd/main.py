@@ -16,6 +16,7 @@ import sys
 
 from . import config as conf
 from . import control, daemon, kernel
+from .ctl import say
 
 DEFAULT_CONFIG = "/etc/mcastd/mcastd.conf"
 DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
@@ -77,14 +78,14 @@ def check(options):
         config = conf.load(options.config)
     except conf.ConfigError as exc:
         for line in exc.warnings:
-            print("warning: %s" % line, file=sys.stderr)
+            say("warning: %s" % line, error=True)
         for line in exc.errors:
-            print(line, file=sys.stderr)
-        print("%s: %d error(s), configuration refused" % (options.config, len(exc.errors)), file=sys.stderr)
+            say(line, error=True)
+        say("%s: %d error(s), configuration refused" % (options.config, len(exc.errors)), error=True)
         return EXIT_CONFIG
     for line in config.warnings:
-        print("warning: %s" % line, file=sys.stderr)
-    print("%s: valid: %d (S,G) routes, %d templates, %d group joins, %d phyint lines, %d file(s)" % (
+        say("warning: %s" % line, error=True)
+    say("%s: valid: %d (S,G) routes, %d templates, %d group joins, %d phyint lines, %d file(s)" % (
         options.config, len(config.static_routes), len(config.templates), len(config.memberships()),
         len(config.phyints), len(config.files)))
     return EXIT_OK

@@ -87,7 +87,7 @@ def test_running_smcroute_gives_eaddrinuse(netns_lab, workdir):
                                           "-P", str(workdir / "smc.pid"), "-u", str(workdir / "smc.sock")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: (workdir / "smc.sock").exists(), timeout=5.0)
+        assert wait_for((workdir / "smc.sock").exists, timeout=5.0)
         result = run_mcastd(netns_lab, workdir, ROUTE)
     finally:
         smcroute.terminate()

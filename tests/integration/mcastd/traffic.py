@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Multicast test traffic: a sender of numbered UDP datagrams and a receiver that counts them.
 
 Standalone (stdlib only) so it runs inside any namespace or container as a script::
@@ -52,7 +51,7 @@ def receive(options):
     deadline = time.monotonic() + options.duration if options.duration else None
     while not stop and (deadline is None or time.monotonic() < deadline):
         try:
-            readable, _, _ = select.select([sock], [], [], 0.1)
+            readable = select.select([sock], [], [], 0.1)[0]
         except InterruptedError:
             continue
         while readable:
@@ -153,7 +152,7 @@ class Receiver:
     def stop(self):
         """Stop counting; returns the receiver's result dict."""
         self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=10)
+        out = self.proc.communicate(timeout=10)[0]
         return json.loads(out.strip().splitlines()[-1])
 
 

@@ -89,7 +89,7 @@ def serve_once(server, handler):
     """Answer one client in a thread, like the daemon's loop would."""
     def run():
         server.sock.setblocking(True)
-        sock, _ = server.sock.accept()
+        sock = server.sock.accept()[0]
         client = control.Client(sock)
         while not client.eof and b"\n" not in client.outbuf:
             client.sock.setblocking(True)

@@ -50,13 +50,13 @@ def test_plan_keeps_unchanged_vifs_and_reuses_the_slot_of_a_recreated_interface(
 
 def test_plan_frees_slots_of_vanished_interfaces():
     current = {"a0": routes.Vif(0, "a0", 2, 1), "b0": routes.Vif(1, "b0", 3, 1)}
-    table, removals, additions, _ = routes.plan_vifs(current, {"b0": (3, 1)})
+    table, removals, additions, _left_out = routes.plan_vifs(current, {"b0": (3, 1)})
     assert list(table) == ["b0"] and removals == [current["a0"]] and not additions
 
 
 def test_plan_reports_interfaces_beyond_32_vifs():
     wanted = {"if%d" % index: (index + 2, 1) for index in range(34)}
-    table, _, additions, left_out = routes.plan_vifs({}, wanted)
+    table, _removals, additions, left_out = routes.plan_vifs({}, wanted)
     assert len(table) == len(additions) == 32
     assert left_out == ["if32", "if33"]
 
@@ -93,8 +93,8 @@ def test_reload_changing_one_route_of_many_touches_only_that_route():
     vifs = vifs_for(old_config, present)
     installed = routes.desired_entries(routes.RouteTable(old_config), vifs, {})
     changes, removals = routes.diff(installed, routes.desired_entries(routes.RouteTable(new_config), vifs, {}))
-    assert [key for key, _ in changes] == [(A("10.9.9.9"), A("225.1.1.1"))]
-    assert [key for key, _ in removals] == [(A("10.0.2.188"), A("225.1.1.1"))]
+    assert [change[0] for change in changes] == [(A("10.9.9.9"), A("225.1.1.1"))]
+    assert [removal[0] for removal in removals] == [(A("10.0.2.188"), A("225.1.1.1"))]
 
 
 def test_changed_outputs_are_an_update_not_a_removal():
