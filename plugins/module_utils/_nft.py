@@ -901,8 +901,8 @@ def render_include(placements):
         lines.append('}')
         for name in names:
             for placement in reversed(chains[name]):
-                lines.append('insert rule %s %s %s %s comment "%s"' % (family, table, name,
-                                                                     placement.traffic.text, placement.traffic.tag))
+                lines.append('insert rule %s %s %s %s comment "%s"'
+                             % (family, table, name, placement.traffic.text, placement.traffic.tag))
     return '\n'.join(lines) + '\n', unwritable
 
 

@@ -36,7 +36,7 @@ description:
   - When firewalld (or iptables-nft, or a table with the C(owner) flag) owns the ruleset, the
     module changes nothing, fails, and says how to accept multicast through that owner instead.
 author:
-  - mcast.linux developers
+  - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
   - mcast.linux.attributes
 options:
@@ -126,7 +126,7 @@ EXAMPLES = r'''
 - name: Accept IGMP wherever the firewall would drop it (every host that receives multicast)
   mcast.linux.nftables:
 
-- name: A multicast router: IGMP, PIM and two routed groups
+- name: On a multicast router, accept IGMP, PIM and two routed groups
   mcast.linux.nftables:
     pim: true
     forward:
@@ -269,8 +269,8 @@ added:
             "tag": "mcast.linux:igmp:d795f203a198", "rule": "ip protocol igmp accept"}]
 removed:
   description:
-    - Tagged rules deleted by this run (or that would be): no longer needed, or placed below a rule that
-      drops the traffic (they are then inserted again at the top).
+    - Tagged rules deleted by this run (or that would be), because they are no longer needed or sit
+      below a rule that drops the traffic (they are then inserted again at the top).
   returned: always
   type: list
   elements: dict

@@ -6,7 +6,6 @@ persistence files go to pytest's tmp_path, never to /etc.
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -30,40 +29,40 @@ TOPOLOGY = {
 # never reach the IGMP code, so the member never answers. Only ip guard needs the module's rule.
 TWO_TABLES = """
 table inet filter {
-	chain input {
-		type filter hook input priority filter; policy drop;
-		ip protocol igmp accept
-		tcp dport 22 accept
-	}
+    chain input {
+        type filter hook input priority filter; policy drop;
+        ip protocol igmp accept
+        tcp dport 22 accept
+    }
 }
 table ip guard {
-	chain in {
-		type filter hook input priority 10; policy drop;
-		tcp dport 22 accept
-	}
+    chain in {
+        type filter hook input priority 10; policy drop;
+        tcp dport 22 accept
+    }
 }
 """
 HOST_DROP = """
 table inet filter {
-	chain input {
-		type filter hook input priority filter; policy drop;
-		ct state established,related accept
-		tcp dport 22 accept
-	}
-	chain forward {
-		type filter hook forward priority filter; policy drop;
-	}
+    chain input {
+        type filter hook input priority filter; policy drop;
+        ct state established,related accept
+        tcp dport 22 accept
+    }
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+    }
 }
 """
 # Counts the IGMP packets arriving at the querier (reports of the member).
 REPORT_COUNTER = """
 table ip count {
-	counter reports {
-	}
-	chain pre {
-		type filter hook prerouting priority -500; policy accept;
-		ip saddr 192.0.2.20 ip protocol igmp counter name reports
-	}
+    counter reports {
+    }
+    chain pre {
+        type filter hook prerouting priority -500; policy accept;
+        ip saddr 192.0.2.20 ip protocol igmp counter name reports
+    }
 }
 """
 # Sends one IGMPv2 general query (max response time 1 s) out of eth0 to 224.0.0.1.

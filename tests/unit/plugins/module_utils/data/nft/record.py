@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Record ``nft -j list ruleset`` for every ``*.nft`` here, loaded into a scratch namespace.
 
 Run as root from the repository root: ``python3 tests/unit/plugins/module_utils/data/nft/record.py``.
