@@ -168,7 +168,7 @@ class Ruleset(object):
     def base_chains(self):
         """Base chains sorted as the kernel runs them at a hook: by priority (then by name)."""
         chains = [chain for chain in self.chains.values() if chain.is_base]
-        return sorted(chains, key=lambda c: (c.family, c.hook, c.priority or 0, c.table, c.name))
+        return sorted(chains, key=lambda c: (c.family, c.hook, _number_or_zero(c.priority), c.table, c.name))
 
     def managed_rules(self):
         """``[(chain, index, rule)]`` for every rule carrying this module's tag, in any chain."""
@@ -178,6 +178,10 @@ class Ruleset(object):
                 if is_managed(rule):
                     found.append((chain, index, rule))
         return found
+
+
+def _number_or_zero(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def is_managed(rule):
@@ -738,10 +742,9 @@ class Placement(object):
         self.outcome = outcome
 
     def describe(self):
-        description = {'family': self.chain.family, 'table': self.chain.table, 'chain': self.chain.name,
-                       'hook': self.chain.hook, 'priority': self.chain.priority, 'kind': self.traffic.kind,
-                       'tag': self.traffic.tag, 'rule': self.traffic.text}
-        return description
+        return {'family': self.chain.family, 'table': self.chain.table, 'chain': self.chain.name,
+                'hook': self.chain.hook, 'priority': self.chain.priority, 'kind': self.traffic.kind,
+                'tag': self.traffic.tag, 'rule': self.traffic.text}
 
 
 def chain_drops(ruleset, chain, traffic, skip=is_managed):
@@ -753,26 +756,29 @@ def chain_drops(ruleset, chain, traffic, skip=is_managed):
     return None
 
 
+def dropping_chains(ruleset, traffics, skip=is_managed):
+    """``(traffic, chain, outcome)`` for every base chain the traffic passes that could drop it."""
+    for traffic in traffics:
+        for chain in ruleset.base_chains():
+            if traffic.applies_to(chain):
+                outcome = chain_drops(ruleset, chain, traffic, skip)
+                if outcome is not None:
+                    yield traffic, chain, outcome
+
+
 def drop_report(ruleset, traffics, skip=is_managed):
     """``{kind: [chain report]}``: the base chains that could drop each kind of traffic.
 
     With ``skip=lambda rule: False`` this describes the ruleset as it is, this module's own rules
     included, which is what check mode reports as "drops IGMP today".
     """
-    report = {}
-    for traffic in traffics:
-        entries = report.setdefault(traffic.kind, [])
-        for chain in ruleset.base_chains():
-            if not traffic.applies_to(chain):
-                continue
-            outcome = chain_drops(ruleset, chain, traffic, skip)
-            if outcome is not None:
-                entry = chain.describe()
-                entry.update({'certain': outcome.certain, 'reason': outcome.reason,
-                              'unsure_accepts': outcome.unsure_accepts})
-                if traffic.kind == 'forward':
-                    entry['traffic'] = traffic.description
-                entries.append(entry)
+    report = dict((traffic.kind, []) for traffic in traffics)
+    for traffic, chain, outcome in dropping_chains(ruleset, traffics, skip):
+        entry = chain.describe()
+        entry.update({'certain': outcome.certain, 'reason': outcome.reason, 'unsure_accepts': outcome.unsure_accepts})
+        if traffic.kind == 'forward':
+            entry['traffic'] = traffic.description
+        report[traffic.kind].append(entry)
     return report
 
 
@@ -813,13 +819,7 @@ def plan(ruleset, traffics):
     the rule sits before the rule that would drop it; every other tagged rule is deleted, and
     missing ones are inserted. With ``traffics=[]`` (state absent) every tagged rule is deleted.
     """
-    wanted = []
-    for traffic in traffics:
-        for chain in ruleset.base_chains():
-            if traffic.applies_to(chain):
-                outcome = chain_drops(ruleset, chain, traffic)
-                if outcome is not None:
-                    wanted.append(Placement(chain, traffic, outcome))
+    wanted = [Placement(chain, traffic, outcome) for traffic, chain, outcome in dropping_chains(ruleset, traffics)]
     wanted_by_key = dict(((p.chain.key, p.traffic.tag), p) for p in wanted)
     keep, delete = [], []
     for chain, index, rule in ruleset.managed_rules():
