@@ -24,6 +24,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import errno
+import fnmatch
 import glob
 import os
 import socket
@@ -288,9 +290,16 @@ class _Line:
 
 
 class Parser:
-    """Reads files (following includes) and collects directives, errors and warnings."""
+    """Reads files (following includes) and collects directives, errors and warnings.
 
-    def __init__(self):
+    ``overrides`` maps file paths to the text they are about to have (None: about to be
+    removed); they are read instead of the disk, and found by include patterns even before
+    they exist, so a drop-in can be validated within the whole configuration before it is
+    written.
+    """
+
+    def __init__(self, overrides=None):
+        self.overrides = dict((os.path.realpath(path), text) for path, text in (overrides or {}).items())
         self.phyints = {}
         self.mroutes = []
         self.mgroups = []
@@ -309,8 +318,7 @@ class Parser:
             self._fail(origin, "includes nested deeper than %d levels at %s" % (MAX_INCLUDE_DEPTH, path))
             return
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            text = self._read(path, real)
         except (OSError, UnicodeDecodeError) as exc:
             self._fail(origin, "cannot read configuration %s: %s" % (path, getattr(exc, "strerror", None) or exc))
             return
@@ -320,6 +328,28 @@ class Parser:
             self.read_text(text, path)
         finally:
             self._stack.pop()
+
+    def _read(self, path, real):
+        if real in self.overrides:
+            if self.overrides[real] is None:
+                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
+            return self.overrides[real]
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+
+    def _glob(self, pattern):
+        """Files an include pattern names, with the overrides as they are about to be."""
+        paths = set(path for path in glob.glob(pattern) if os.path.isfile(path))
+        directory = os.path.dirname(pattern)
+        for real, text in self.overrides.items():
+            candidate = os.path.join(directory, os.path.basename(real))
+            if os.path.realpath(candidate) != real or not fnmatch.fnmatch(candidate, pattern):
+                continue
+            if text is None:
+                paths.discard(candidate)
+            else:
+                paths.add(candidate)
+        return sorted(paths)
 
     def read_text(self, text, filename="<config>"):
         handlers = {
@@ -452,12 +482,12 @@ class Parser:
         pattern = line.words[0]
         if not os.path.isabs(pattern):
             pattern = os.path.join(os.path.dirname(line.origin.file), pattern)
-        if not glob.has_magic(pattern) and not os.path.exists(pattern):
+        paths = self._glob(pattern)
+        if not glob.has_magic(pattern) and not paths and not os.path.isdir(pattern):
             line.error("include: %s does not exist" % pattern)
             return
-        for path in sorted(glob.glob(pattern)):
-            if os.path.isfile(path):
-                self.read_file(path, line.origin)
+        for path in paths:
+            self.read_file(path, line.origin)
 
     def _check_ifname(self, line, name):
         problem = check_ifname(name)
@@ -507,9 +537,12 @@ class Parser:
                                "left out: %s" % (MAX_VIFS, len(fixed), ", ".join(fixed[MAX_VIFS:])))
 
 
-def load(path):
-    """Read and validate a configuration file (and its includes); raises ConfigError."""
-    parser = Parser()
+def load(path, overrides=None):
+    """Read and validate a configuration file (and its includes); raises ConfigError.
+
+    ``overrides``: {path: text or None} for files about to be written or removed (see Parser).
+    """
+    parser = Parser(overrides)
     parser.read_file(path)
     return parser.finish()
 
