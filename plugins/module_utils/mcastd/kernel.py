@@ -53,6 +53,8 @@ UPCALL_BUFFER = 16 * 1024 * 1024
 
 Upcall = namedtuple("Upcall", "vif source group")
 MfcRow = namedtuple("MfcRow", "source group iif oifs packets bytes wrong_if")
+VifRow = namedtuple("VifRow", "index ifname bytes_in packets_in bytes_out packets_out flags")
+PROC_VIFS = "/proc/net/ip_mr_vif"
 
 
 class KernelError(Exception):
@@ -211,3 +213,24 @@ def read_mfc(netns=None):
     kwargs = {"netns": netns} if netns else {}
     with IPRoute(**kwargs) as ipr:
         return [_row(msg) for msg in ipr.route("dump", family=RTNL_FAMILY_IPMR)]
+
+
+def read_vifs(path=PROC_VIFS):
+    """The VIF table of the reader's network namespace (default table), as VifRow.
+
+    rtnetlink has no dump of IPv4 VIFs that pyroute2 0.7 decodes, so this reads the kernel's
+    own table (what ``cat /proc/net/ip_mr_vif`` shows: index, name, counters, hex flags).
+    A kernel without multicast routing has no such file: no VIFs.
+    """
+    try:
+        with open(path, encoding="ascii") as handle:
+            lines = handle.read().splitlines()[1:]
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 7:
+            rows.append(VifRow(int(fields[0]), fields[1], int(fields[2]), int(fields[3]), int(fields[4]),
+                               int(fields[5]), int(fields[6], 16)))
+    return rows
