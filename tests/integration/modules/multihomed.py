@@ -1,13 +1,21 @@
 """A multi-homed host in its own namespace for the module integration tests, and state readers.
 
+Use it as a pytest plugin next to the lab fixtures::
+
+    pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]
+
+for the fixtures ``host`` (a fresh lab per test), ``unchanging_host`` (one lab per test
+module, for tests that assert nothing changed), ``assert_refused`` and ``root_rp_filters``.
+
 ``host`` has ``eth0``, ``trunk.10`` and ``trunk.20`` (dotted names, as VLAN subinterfaces would
 be), each the end of a veth pair whose other end lives in ``peer``. The readers look at the
 kernel of the namespace directly (files under /proc/sys, pyroute2), not at what a module says.
 """
-import contextlib
+import os
 import socket
 from pathlib import Path
 
+import pytest
 from pyroute2 import IPRoute
 
 from tests.integration.harness import run_module
@@ -71,18 +79,47 @@ class Host:
                 for msg in ipr.get_routes(family=family, table=table) if msg["proto"] != 2)
 
 
-def root_namespace_rp_filters():
+def read_root_namespace_rp_filters():
     """The machine's own values, which no test may change."""
     conf = Path("/proc/sys/net/ipv4/conf")
     return dict((path.name, (path / "rp_filter").read_text()) for path in conf.iterdir())
 
 
-@contextlib.contextmanager
-def shared_host(tag):
-    """A host for tests that must not change anything (bad inputs): one lab for a whole test module."""
+def _assert_refused(host, module, args, message, snapshot):
+    """The module fails with ``message`` in its msg, and ``snapshot()`` of the kernel is unchanged."""
+    before = snapshot()
+    result = host.module(module, args)
+    assert result.get("failed") is True, result
+    assert message in result["msg"]
+    assert snapshot() == before
+
+
+@pytest.fixture(name="assert_refused")
+def fixture_assert_refused():
+    """``assert_refused(host, module, args, message, snapshot)``: fails with message, changes nothing."""
+    return _assert_refused
+
+
+@pytest.fixture(name="root_rp_filters")
+def fixture_root_rp_filters():
+    """A function returning the root namespace's rp_filter values, to prove no test changed them."""
+    return read_root_namespace_rp_filters
+
+
+@pytest.fixture(name="host")
+def fixture_host(make_netns_lab):
+    """A fresh multi-homed host for one test."""
+    return Host(make_netns_lab(TOPOLOGY))
+
+
+@pytest.fixture(scope="module", name="unchanging_host")
+def fixture_unchanging_host():
+    """One host for a whole test module, for tests that each assert they changed nothing."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (network namespaces and veth links)")
     from tests.lab.fixtures import unique_prefix  # pylint: disable=import-outside-toplevel  # after pytest_plugins
 
-    lab = Lab(TOPOLOGY, prefix=unique_prefix(tag))
+    lab = Lab(TOPOLOGY, prefix=unique_prefix("mmod"))
     try:
         lab.up()
         yield Host(lab)

@@ -3,26 +3,11 @@ import os
 
 import pytest
 
-from tests.integration.modules.multihomed import TOPOLOGY, Host, shared_host
-
-pytest_plugins = ["tests.lab.fixtures"]
+pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
 
 IFF_ALLMULTI, IFF_MULTICAST = 0x200, 0x1000
-
-
-@pytest.fixture(name="host")
-def fixture_host(make_netns_lab):
-    return Host(make_netns_lab(TOPOLOGY))
-
-
-@pytest.fixture(scope="module", name="unchanging_host")
-def fixture_unchanging_host():
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    with shared_host("mlnk") as host:
-        yield host
 
 
 @pytest.fixture(name="rules")
@@ -115,10 +100,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))])
-def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, rules, args, message):
-    before = unchanging_host.link_flags()
-    result = unchanging_host.module("link", dict({"udev_rules_file": str(rules)}, **args))
-    assert result.get("failed") is True
-    assert message in result["msg"]
-    assert unchanging_host.link_flags() == before
+def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, rules, args, message, assert_refused):
+    assert_refused(unchanging_host, "link", dict({"udev_rules_file": str(rules)}, **args), message,
+                   unchanging_host.link_flags)
     assert not rules.exists()

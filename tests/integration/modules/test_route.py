@@ -4,28 +4,19 @@ import socket
 
 import pytest
 
-from tests.integration.modules.multihomed import TOPOLOGY, Host, shared_host
-
-pytest_plugins = ["tests.lab.fixtures"]
+pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
 
 DEFAULT_ROUTE = ("224.0.0.0/4", "trunk.10", None, 0)
 
 
-@pytest.fixture(name="host")
-def fixture_host(make_netns_lab):
-    return Host(make_netns_lab(TOPOLOGY))
-
-
-@pytest.fixture(scope="module", name="unchanging_host")
-def fixture_unchanging_host():
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    with shared_host("mrte") as host:
-        host.ip("link", "set", "dev", "trunk.20", "down")
-        host.ip("link", "set", "dev", "eth0", "multicast", "off")
-        yield host
+@pytest.fixture(name="faulty_host")
+def fixture_faulty_host(unchanging_host):
+    """The shared host with trunk.20 down and eth0 without IFF_MULTICAST (both refused as dev)."""
+    unchanging_host.ip("link", "set", "dev", "trunk.20", "down")
+    unchanging_host.ip("link", "set", "dev", "eth0", "multicast", "off")
+    return unchanging_host
 
 
 @pytest.fixture(name="unit")
@@ -156,11 +147,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))])
-def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, unit, args, message):
-    before = (unchanging_host.routes(), unchanging_host.routes(table=100), unchanging_host.routes(family=socket.AF_INET6))
-    result = unchanging_host.module("route", dict({"unit_file": str(unit)}, **args))
-    assert result.get("failed") is True
-    assert message in result["msg"]
-    after = (unchanging_host.routes(), unchanging_host.routes(table=100), unchanging_host.routes(family=socket.AF_INET6))
-    assert after == before
+def test_bad_input_fails_with_the_reason_and_changes_nothing(faulty_host, unit, args, message, assert_refused):
+    def snapshot():
+        return (faulty_host.routes(), faulty_host.routes(table=100), faulty_host.routes(family=socket.AF_INET6))
+
+    assert_refused(faulty_host, "route", dict({"unit_file": str(unit)}, **args), message, snapshot)
     assert not unit.exists()

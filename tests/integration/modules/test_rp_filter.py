@@ -3,31 +3,19 @@ import os
 
 import pytest
 
-from tests.integration.modules.multihomed import TOPOLOGY, Host, root_namespace_rp_filters, shared_host
-
-pytest_plugins = ["tests.lab.fixtures"]
+pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
 
 STRICT, LOOSE, OFF = 1, 2, 0
 
 
-@pytest.fixture(name="host")
-def fixture_host(make_netns_lab):
-    """A fresh host whose rp_filter is strict everywhere through conf/all, as on many distributions."""
-    host = Host(make_netns_lab(TOPOLOGY))
-    host.write_sysctl("net/ipv4/conf/all/rp_filter", STRICT)
-    return host
-
-
-@pytest.fixture(scope="module", name="unchanging_host")
-def fixture_unchanging_host():
-    """One host for the bad-input tests: each of them asserts it changed nothing."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    with shared_host("mrpf") as host:
-        host.write_sysctl("net/ipv4/conf/all/rp_filter", STRICT)
-        yield host
+@pytest.fixture(autouse=True)
+def strict_all(request):
+    """Every host starts strict everywhere through conf/all, as on many distributions."""
+    for name in ("host", "unchanging_host"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).write_sysctl("net/ipv4/conf/all/rp_filter", STRICT)
 
 
 @pytest.fixture(name="dropin")
@@ -35,8 +23,8 @@ def fixture_dropin(tmp_path):
     return tmp_path / "sysctl.d" / "60-mcast-linux.conf"
 
 
-def test_off_on_one_trunk_keeps_every_other_effective_mode(host, dropin):
-    root_before = root_namespace_rp_filters()
+def test_off_on_one_trunk_keeps_every_other_effective_mode(host, dropin, root_rp_filters):
+    root_before = root_rp_filters()
     before = host.rp_filters()
     args = {"interfaces": ["trunk.10"], "mode": "off", "sysctl_file": str(dropin)}
 
@@ -68,7 +56,7 @@ def test_off_on_one_trunk_keeps_every_other_effective_mode(host, dropin):
     again = host.module("rp_filter", args)
     assert again["changed"] is False
     assert again["changes"] == []
-    assert root_namespace_rp_filters() == root_before
+    assert root_rp_filters() == root_before
 
 
 def test_loose_under_strict_all_only_sets_the_interface(host, dropin):
@@ -141,12 +129,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))])
-def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, dropin, args, message):
-    before = unchanging_host.rp_filters()
-    result = unchanging_host.module("rp_filter", dict({"sysctl_file": str(dropin)}, **args))
-    assert result.get("failed") is True
-    assert message in result["msg"]
-    assert unchanging_host.rp_filters() == before
+def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, dropin, args, message, assert_refused):
+    assert_refused(unchanging_host, "rp_filter", dict({"sysctl_file": str(dropin)}, **args), message,
+                   unchanging_host.rp_filters)
     assert not dropin.exists()
 
 
