@@ -173,3 +173,22 @@ def route_summaries(ipr, family, table=None):
             'proto': msg['proto'],
         })
     return routes
+
+
+def address_summaries(ipr):
+    """List ``{'index', 'family', 'address': 'ADDR/LEN'}`` for every address on every link."""
+    return [{'index': msg['index'], 'family': msg['family'],
+             'address': '%s/%d' % (msg.get_attr('IFA_ADDRESS'), msg['prefixlen'])}
+            for msg in ipr.get_addr()]
+
+
+def route_lookup(ipr, address):
+    """Ifindex of the interface the kernel would use to reach ``address``; None when unreachable.
+
+    This is the lookup rp_filter makes for a packet's source (``ip route get ADDRESS``).
+    """
+    try:
+        replies = list(ipr.route('get', dst=address))
+    except NetlinkError:
+        return None
+    return replies[0].get_attr('RTA_OIF') if replies else None
