@@ -47,6 +47,9 @@ class Origin(namedtuple("Origin", "file line")):
         return "%s:%d" % (self.file, self.line)
 
 
+MASKS = tuple((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF for length in range(33))
+
+
 class Prefix(namedtuple("Prefix", "addr length")):
     """An IPv4 address or prefix as integers: cheap to parse, hash and compare."""
 
@@ -54,7 +57,7 @@ class Prefix(namedtuple("Prefix", "addr length")):
 
     @property
     def mask(self):
-        return (0xFFFFFFFF << (32 - self.length)) & 0xFFFFFFFF
+        return MASKS[self.length]
 
     @property
     def is_host(self):
@@ -243,7 +246,7 @@ def check_ifname(name):
 
 
 def _is_multicast(prefix):
-    return prefix.within(MULTICAST)
+    return prefix.addr >> 28 == 0xE and prefix.length >= 4
 
 
 class _Line:
@@ -307,6 +310,7 @@ class Parser:
         self.errors = []
         self.warnings = []
         self._stack = []
+        self._names = {}  # interface name -> (the one shared string, problem or None)
 
     # -- reading ---------------------------------------------------------------------------
     def read_file(self, path, origin=None):
@@ -360,14 +364,15 @@ class Parser:
             "include": self._include,
         }
         for number, raw in enumerate(text.splitlines(), 1):
-            words = raw.split("#", 1)[0].split()
+            text = raw.split("#", 1)[0]
+            words = text.split()
             if not words:
                 continue
             line = _Line(Origin(filename, number), words)
             handler = handlers.get(line.directive)
             if handler is None:
                 line.error("unknown directive '%s' (expected phyint, mroute, mgroup or include)" % line.directive)
-            elif self._is_ipv6(line):
+            elif ":" in text and line.directive != "include":
                 self.warnings.append("%s: IPv6 line ignored: mcastd routes IPv4 only" % (line.origin,))
             else:
                 handler(line)
@@ -375,10 +380,6 @@ class Parser:
 
     def _fail(self, origin, sentence):
         self.errors.append("%s: %s" % (origin, sentence) if origin else sentence)
-
-    @staticmethod
-    def _is_ipv6(line):
-        return line.directive in ("mroute", "mgroup", "ssmgroup") and any(":" in word for word in line.words)
 
     # -- directives ------------------------------------------------------------------------
     def _phyint(self, line):
@@ -389,8 +390,7 @@ class Parser:
         if not names or names[0] in ("enable", "disable", "mrdisc", "ttl-threshold"):
             line.error("phyint needs an interface name: phyint IFNAME [enable|disable] [ttl-threshold N]")
             return
-        ifname = names[0]
-        self._check_ifname(line, ifname)
+        ifname = self._ifname(line, names[0])
         if found.get("enable") and found.get("disable"):
             line.error("phyint %s says both enable and disable" % ifname)
         threshold = 1
@@ -415,13 +415,13 @@ class Parser:
         if iif is None:
             line.error("%s needs 'from IFNAME'" % line.directive)
         else:
-            self._check_ifname(line, iif)
+            iif = self._ifname(line, iif)
         group = self._address(line, found.get("group"), "group")
         source = self._address(line, found.get("source"), "source")
         if group is not None and not _is_multicast(group):
             line.error("group %s is not a multicast address (multicast groups are in 224.0.0.0/4)" % (group,))
             group = None
-        if source is not None and source.length and source.within(MULTICAST):
+        if source is not None and source.length and _is_multicast(source):
             line.error("source %s is a multicast address; a source is the unicast address of a sender" % (source,))
             source = None
         if source is not None and source.addr == 0 and source.length in (0, 32):
@@ -448,8 +448,7 @@ class Parser:
         if not oifs:
             line.error("mroute needs at least one output interface: ... to OIF [OIF ...]")
             return
-        for oif in oifs:
-            self._check_ifname(line, oif)
+        oifs = tuple(self._ifname(line, oif) for oif in oifs)
         if len(set(oifs)) != len(oifs):
             line.error("an output interface is listed twice: %s" % " ".join(oifs))
         if iif is not None and iif in oifs:
@@ -460,7 +459,7 @@ class Parser:
                        "whatever route is set" % (group,))
         if line.errors or iif is None or group is None:
             return
-        self.mroutes.append(Mroute(iif, source, group, tuple(oifs), line.origin))
+        self.mroutes.append(Mroute(iif, source, group, oifs, line.origin))
 
     def _mgroup(self, line):
         found = line.keywords(("from", "source", "group"))
@@ -489,10 +488,14 @@ class Parser:
         for path in paths:
             self.read_file(path, line.origin)
 
-    def _check_ifname(self, line, name):
-        problem = check_ifname(name)
-        if problem:
-            line.error(problem)
+    def _ifname(self, line, name):
+        """Check an interface name once, and share one string per name (10,000 routes, 3 names)."""
+        known = self._names.get(name)
+        if known is None:
+            known = self._names[name] = (name, check_ifname(name))
+        if known[1]:
+            line.error(known[1])
+        return known[0]
 
     # -- whole-configuration checks ----------------------------------------------------------
     def finish(self):

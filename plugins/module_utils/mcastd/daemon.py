@@ -336,8 +336,6 @@ class Daemon:
 
     def show_routes(self):
         names = self._vif_names()
-        by_ifindex = {iface.index: name for name, iface in self.ifaces.items()}
-        counters = {(row.source, row.group): row for row in kernel.read_mfc()}
         now = time.monotonic()
         rows = []
         for key, entry in sorted(self.installed.items()):
@@ -348,9 +346,9 @@ class Daemon:
             origin = static.origin if static else (flow.route.origin if flow and flow.route else None)
             row["origin"] = str(origin) if origin else None
             row["age"] = round(now - flow.since, 1) if flow else None
-            stats = counters.get(key)
-            row["packets"], row["bytes"], row["wrong_if"] = (stats.packets, stats.bytes, stats.wrong_if) if stats else (0, 0, 0)
-            row["in_kernel"] = bool(stats and by_ifindex.get(stats.iif) == row["iif"])
+            counters = self.mroute.counters(*key)
+            row["packets"], row["bytes"], row["wrong_if"] = counters or (0, 0, 0)
+            row["in_kernel"] = counters is not None
             rows.append(row)
         for route in self.table.templates:
             rows.append({"kind": "template", "source": str(route.source) if route.source else "*",

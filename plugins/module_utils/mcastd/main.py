@@ -30,7 +30,7 @@ EXIT_CONFIG = 3  # configuration invalid or unreadable
 EXIT_PERMISSION = 4  # not root / no CAP_NET_ADMIN, CAP_NET_RAW
 EXIT_NO_KERNEL_SUPPORT = 5  # kernel without CONFIG_IP_MROUTE
 EXIT_IN_USE = 6  # another multicast routing daemon holds the kernel API (EADDRINUSE)
-EXIT_MISSING_LIBRARY = 7  # pyroute2 not installed
+# 7 is unused: mcastd itself needs only the standard library (pyroute2 serves the modules)
 EXIT_CONTROL_SOCKET = 8  # control socket or PID file cannot be created, or another mcastd answers there
 
 LEVELS = {"none": logging.CRITICAL + 10, "err": logging.ERROR, "error": logging.ERROR, "warning": logging.WARNING,
@@ -165,9 +165,6 @@ def main(argv=None):
             log.error("%s", line)
         log.error("configuration refused (%d error(s)); nothing started", len(exc.errors))
         return EXIT_CONFIG
-    if not kernel.HAS_PYROUTE2:
-        log.error("the Python library pyroute2 is missing (%s): install python3-pyroute2", kernel.PYROUTE2_IMPORT_ERROR)
-        return EXIT_MISSING_LIBRARY
     status_fd = None if options.foreground else daemonize()
     mcastd, code = start(options, log, config)
     if status_fd is not None:

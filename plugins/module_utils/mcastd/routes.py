@@ -16,7 +16,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from collections import namedtuple
 
-from .config import MAX_VIFS, ifname_matches, ntoa
+from .config import MAX_VIFS, WILDCARD, ifname_matches, ntoa
 
 NO_OUTPUT = bytes(MAX_VIFS)
 
@@ -244,6 +244,8 @@ def pending(config, ifaces, vifs):
 
 
 def _has_vif(pattern, vifs):
+    if not pattern.endswith(WILDCARD):
+        return pattern in vifs
     return any(ifname_matches(pattern, name) for name in vifs)
 
 

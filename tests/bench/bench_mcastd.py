@@ -1,0 +1,272 @@
+"""Benchmark: mcastd against smcroute (apt), side by side in the same run, in lab namespaces.
+
+Run as root: ``make bench-mcastd`` (``.venv/bin/python tests/bench/bench_mcastd.py``).  Both daemons
+get the same configuration file (mcastd reads smcroute's grammar) in the router namespace of a
+netns lab (sender on trunk.10, receivers on trunk.20/trunk.30).  Printed: a table with both and the
+ratio mcastd/smcroute for
+
+- time from start until 2,000 and until 10,000 (S,G) routes are in the kernel;
+- time of a reload (SIGHUP) that changes 1 route of 10,000, until the new entry is in and the old gone;
+- a burst of 1,000 new sources sending one datagram each to a (*,G) route: entries learned, time;
+- datagrams lost at the start of new (*,G) flows;
+- peak RSS (VmHWM) with 10,000 routes.
+
+The kernel's table is read from /proc/PID/net/ip_mr_cache of the daemon (its network namespace).
+This is a script that prints numbers, not a timed test: it asserts nothing.
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.lab.fixtures import unique_prefix  # noqa: E402  pylint: disable=wrong-import-position
+from tests.lab.netlab import Lab  # noqa: E402  pylint: disable=wrong-import-position
+from tests.integration.mcastd.traffic import Receiver, send_burst, send_datagrams  # noqa: E402  pylint: disable=wrong-import-position
+
+MCASTD = str(REPO / "tests" / "bin" / "mcastd")
+PHYINTS = "phyint trunk.10 enable\nphyint trunk.20 enable\nphyint trunk.30 enable\n"
+TEMPLATE = "mroute from trunk.10 group 225.5.0.0/16 to trunk.20\n"
+BURST_GROUP = "225.5.5.5"
+FLOW_DATAGRAMS = 200
+FLOWS = 5
+BURST_SOURCES = 1000
+WAIT = 60.0
+
+
+def hexkey(address):
+    """An address as /proc/net/ip_mr_cache prints it (the __be32 as a host-order %08X)."""
+    return "%08X" % int.from_bytes(socket.inet_aton(address), sys.byteorder)
+
+
+def route_line(index):
+    return "mroute from trunk.10 source 10.20.%d.%d group 225.30.%d.%d to trunk.20\n" % (
+        index // 250, index % 250 + 1, index // 250, index % 250 + 1)
+
+
+def routes_config(count, replace=None):
+    lines = [route_line(index) for index in range(count)]
+    if replace is not None:
+        lines[replace] = "mroute from trunk.10 source 10.99.0.1 group 225.99.0.1 to trunk.20\n"
+    return PHYINTS + "".join(lines)
+
+
+class Daemon:
+    """One daemon process (mcastd or smcrouted) in the lab's router namespace."""
+
+    def __init__(self, kind, lab, workdir):
+        self.kind = kind
+        self.lab = lab
+        self.workdir = Path(workdir)
+        self.config = self.workdir / ("%s.conf" % kind)
+        self.proc = None
+        self.started = None
+
+    def argv(self):
+        if self.kind == "mcastd":
+            return [sys.executable, MCASTD, "-n", "-f", str(self.config), "-u", str(self.workdir / "mcastd.sock"),
+                    "-p", str(self.workdir / "mcastd.pid"), "-l", "warning"]
+        return ["smcrouted", "-n", "-N", "-i", "mcbench", "-f", str(self.config), "-P", str(self.workdir / "smc.pid"),
+                "-u", str(self.workdir / "smc.sock"), "-l", "notice"]
+
+    def start(self, config_text):
+        self.config.write_text(config_text)
+        log = open(self.workdir / ("%s.log" % self.kind), "ab")  # pylint: disable=consider-using-with
+        self.started = time.monotonic()
+        self.proc = self.lab.popen("router", self.argv(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def mfc_text(self):
+        try:
+            with open("/proc/%d/net/ip_mr_cache" % self.proc.pid, encoding="ascii") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+
+    def entries(self):
+        return max(0, self.mfc_text().count("\n") - 1)
+
+    def forwarding_entries(self, group):
+        key = hexkey(group)
+        return sum(1 for line in self.mfc_text().splitlines() if line.startswith(key) and ":" in line)
+
+    def wait_until(self, predicate, timeout=WAIT):
+        """Seconds (monotonic) when predicate() first held, or None after timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return time.monotonic()
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s" % (self.kind, self.proc.returncode))
+            time.sleep(0.002)
+        return None
+
+    def peak_rss_mb(self):
+        with open("/proc/%d/status" % self.proc.pid, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        return None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def measure_load(daemon, count):
+    daemon.start(routes_config(count))
+    done = daemon.wait_until(lambda: daemon.entries() >= count)
+    return None if done is None else done - daemon.started
+
+
+def measure_reload(daemon, count):
+    """Start with ``count`` routes, change one, SIGHUP; seconds until new in and old gone. Also peak RSS."""
+    daemon.start(routes_config(count))
+    if daemon.wait_until(lambda: daemon.entries() >= count) is None:
+        return None, None
+    time.sleep(0.5)
+    replaced = count // 2
+    old = "%s %s" % (hexkey("225.30.%d.%d" % (replaced // 250, replaced % 250 + 1)),
+                     hexkey("10.20.%d.%d" % (replaced // 250, replaced % 250 + 1)))
+    new = "%s %s" % (hexkey("225.99.0.1"), hexkey("10.99.0.1"))
+    daemon.config.write_text(routes_config(count, replace=replaced))
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGHUP)
+
+    def switched():
+        text = daemon.mfc_text()
+        return new in text and old not in text
+    done = daemon.wait_until(switched)
+    time.sleep(0.5)
+    return (None if done is None else done - started), daemon.peak_rss_mb()
+
+
+def measure_burst(daemon, lab):
+    daemon.start(PHYINTS + TEMPLATE)
+    time.sleep(1.0)
+    receiver = Receiver(lab, "recv20", "eth0", BURST_GROUP)
+    started = time.monotonic()
+    send_burst(lab, "sender", "eth0", BURST_GROUP, base="10.77.0.1", sources=BURST_SOURCES)
+    last_count, last_change = 0, started
+    while time.monotonic() - last_change < 1.5 and time.monotonic() - started < 15:
+        count = daemon.forwarding_entries(BURST_GROUP)
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        time.sleep(0.005)
+    forwarded = receiver.stop()["count"]
+    return last_count, last_change - started, forwarded
+
+
+def measure_flow_start(daemon, lab):
+    daemon.start(PHYINTS + TEMPLATE)
+    time.sleep(1.0)
+    lost = 0
+    for flow in range(FLOWS):
+        group = "225.5.9.%d" % (flow + 1)
+        receiver = Receiver(lab, "recv20", "eth0", group)
+        send_datagrams(lab, "sender", "eth0", group, count=FLOW_DATAGRAMS, interval=0.001)
+        time.sleep(0.2)
+        lost += FLOW_DATAGRAMS - receiver.stop()["unique"]
+    return lost
+
+
+def run_all(lab, kind, workdir):
+    """Every measurement for one daemon; a fresh process per measurement."""
+    results = {}
+    scenarios = [
+        ("load2k", lambda d: measure_load(d, 2000)),
+        ("load10k", lambda d: measure_load(d, 10000)),
+        ("reload", lambda d: measure_reload(d, 10000)),
+        ("burst", lambda d: measure_burst(d, lab)),
+        ("flowstart", lambda d: measure_flow_start(d, lab)),
+    ]
+    for name, scenario in scenarios:
+        daemon = Daemon(kind, lab, workdir)
+        try:
+            results[name] = scenario(daemon)
+        finally:
+            daemon.stop()
+        print("  %s %s: %s" % (kind, name, results[name]), file=sys.stderr, flush=True)
+    return results
+
+
+def _fmt(value, unit):
+    if value is None:
+        return "timeout"
+    if unit == "s":
+        return "%.3f s" % value
+    if unit == "MB":
+        return "%.1f MB" % value
+    return "%d" % value
+
+
+def _ratio(ours, theirs):
+    if ours is None or theirs in (None, 0):
+        return "-"
+    return "%.3f" % (ours / theirs)
+
+
+def table(mcastd, smcroute):
+    rows = [
+        ("start until 2,000 (S,G) routes in the kernel", mcastd["load2k"], smcroute["load2k"], "s"),
+        ("start until 10,000 (S,G) routes in the kernel", mcastd["load10k"], smcroute["load10k"], "s"),
+        ("reload changing 1 route of 10,000 (new in, old gone)", mcastd["reload"][0], smcroute["reload"][0], "s"),
+        ("burst of %d new sources: (S,G) entries learned" % BURST_SOURCES, mcastd["burst"][0], smcroute["burst"][0], ""),
+        ("burst: time until the last entry was learned", mcastd["burst"][1], smcroute["burst"][1], "s"),
+        ("burst: datagrams forwarded (one per source)", mcastd["burst"][2], smcroute["burst"][2], ""),
+        ("datagrams lost at the start of %d new (*,G) flows" % FLOWS, mcastd["flowstart"], smcroute["flowstart"], ""),
+        ("peak RSS with 10,000 routes", mcastd["reload"][1], smcroute["reload"][1], "MB"),
+    ]
+    width = max(len(row[0]) for row in rows)
+    lines = ["%-*s  %12s  %12s  %15s" % (width, "metric", "mcastd", "smcroute", "mcastd/smcroute")]
+    for label, ours, theirs, unit in rows:
+        lines.append("%-*s  %12s  %12s  %15s" % (width, label, _fmt(ours, unit), _fmt(theirs, unit), _ratio(ours, theirs)))
+    for kind, results in (("mcastd", mcastd), ("smcroute", smcroute)):
+        if results["load2k"] and results["load10k"]:
+            lines.append("%s: time for 10,000 routes / time for 2,000 = %.1f (5 = linear, 25 = quadratic)" % (
+                kind, results["load10k"] / results["load2k"]))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench_mcastd: needs root (network namespaces, multicast routing)", file=sys.stderr)
+        return 2
+    if not shutil.which("smcrouted"):
+        print("bench_mcastd: smcroute is not installed (apt-get install smcroute)", file=sys.stderr)
+        return 2
+    lab = Lab(prefix=unique_prefix("mbench"))
+    workdir = tempfile.mkdtemp(prefix="mcastd-bench-")
+    try:
+        lab.up()
+        print("mcastd vs smcroute, same configuration files, lab %s" % lab.prefix, file=sys.stderr, flush=True)
+        mcastd = run_all(lab, "mcastd", workdir)
+        smcroute = run_all(lab, "smcroute", workdir)
+    finally:
+        lab.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+    version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "smcroute"], capture_output=True, text=True,
+                             check=False).stdout.strip()
+    print("mcastd (tests/bin/mcastd, Python %s) vs smcroute %s" % (sys.version.split()[0], version or "?"))
+    print(table(mcastd, smcroute))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
