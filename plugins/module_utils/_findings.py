@@ -1,0 +1,300 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mcast.linux developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The multicast pitfalls of a host, found in a facts snapshot (private to this collection).
+
+Pure functions: :func:`evaluate` takes the ``ansible_facts.mcast`` dictionary that
+``mcast.linux.facts`` gathers (without ``findings``) and returns the findings, each a dict with
+``id``, ``severity`` (``error``: multicast is broken now; ``warning``: it breaks under
+conditions the facts cannot rule out), ``subject``, ``summary``, ``evidence`` (sentences quoting
+the facts) and ``fix``. The pitfalls are those of docs/DESIGN: IGMP dropped by the firewall,
+rp_filter on a route's input, a multi-homed host without a dev-scoped multicast route, a
+multicast route via a gateway, link-local groups in the route configuration, the VIF table near
+its 32 slots, another daemon holding the routing API, and routes through an interface without
+IFF_MULTICAST.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.config import MAX_VIFS, ifname_matches
+
+VIF_WARNING = MAX_VIFS - 4
+# The sentence mcastd's grammar gives a route for 224.0.0.0/24 (config.Parser._mroute).
+LINK_LOCAL_SENTENCE = 'is link-local (224.0.0.0/24)'
+LINK_LOCAL_IPV4 = ipaddress.ip_network('169.254.0.0/16')
+
+
+def finding(finding_id, severity, subject, summary, evidence, fix):
+    return {'id': finding_id, 'severity': severity, 'subject': subject, 'summary': summary,
+            'evidence': list(evidence), 'fix': fix}
+
+
+def evaluate(facts, vif_warning=VIF_WARNING):
+    """Every finding for the snapshot, in a stable order (check by check, subject by subject)."""
+    found = []
+    for check in (igmp_dropped, rp_filter_on_route_input, multihomed_without_route, route_via_gateway,
+                  link_local_in_config, vif_table_near_full, routing_api_held_by_other,
+                  route_interface_without_multicast):
+        found.extend(check(facts, vif_warning) if check is vif_table_near_full else check(facts))
+    return found
+
+
+# --------------------------------------------------------------------------- which interfaces routes use
+
+def _expand(pattern, interfaces):
+    """Interface names an mcastd name or ``eth+`` wildcard stands for (a plain name even if absent)."""
+    if not pattern.endswith('+'):
+        return [pattern]
+    return sorted(name for name in interfaces if ifname_matches(pattern, name))
+
+
+def route_usage(facts):
+    """``{interface: [(role, description)]}`` with role ``input`` or ``output`` for every multicast route.
+
+    Routes are the kernel's MFC entries, the mcastd configuration, the VIFs and the multicast
+    routes of the unicast tables.
+    """
+    interfaces = facts.get('interfaces') or {}
+    usage = {}
+
+    def use(name, role, description):
+        if name:
+            usage.setdefault(name, []).append((role, description))
+
+    for row in facts.get('mfc') or []:
+        entry = 'MFC entry (%s, %s)' % (row['source'], row['group'])
+        use(row['iif'], 'input', '%s arrives on it' % entry)
+        for oif in row['oifs']:
+            use(oif, 'output', '%s leaves through it' % entry)
+    for route in _config(facts).get('routes') or []:
+        line = 'mcastd route at %s' % route['origin']
+        for name in _expand(route['iif'], interfaces):
+            use(name, 'input', '%s takes its input from it' % line)
+        for oif in route['oifs']:
+            for name in _expand(oif, interfaces):
+                use(name, 'output', '%s forwards to it' % line)
+    for vif in facts.get('vifs') or []:
+        use(vif['interface'], 'output', 'VIF %d' % vif['index'])
+    for route in facts.get('routes') or []:
+        use(route.get('dev'), 'output', 'route %s dev %s' % (route['dest'], route.get('dev')))
+    return usage
+
+
+def _config(facts):
+    return (facts.get('mcastd') or {}).get('config') or {}
+
+
+def _unique(items):
+    seen = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+# --------------------------------------------------------------------------- the checks
+
+def igmp_dropped(facts):
+    """A base chain that drops IGMP at some hook: the host stops answering membership queries."""
+    found = []
+    for drop in (facts.get('igmp') or {}).get('drops') or []:
+        chain = '%s %s %s' % (drop['family'], drop['table'], drop['chain'])
+        verb = 'drops' if drop.get('certain', True) else 'may drop'
+        evidence = ['base chain %s (hook %s, priority %s, policy %s) %s IGMP: %s'
+                    % (chain, drop['hook'], drop.get('priority'), drop.get('policy'), verb, drop.get('reason'))]
+        found.append(finding(
+            'igmp-dropped-by-firewall', 'error' if drop.get('certain', True) else 'warning', chain,
+            'nftables %s IGMP in %s at hook %s' % (verb, chain, drop['hook']), evidence,
+            'Accept IGMP before the drop: run mcast.linux.nftables (it inserts "ip protocol igmp accept" at the top '
+            'of every base chain that would drop it), or add that rule at the top of %s yourself. An accept in '
+            'another table does not help. Without it the host stops answering membership queries and snooping '
+            'switches cut its groups after a few minutes.' % chain))
+    return found
+
+
+def _known_sources(facts, name):
+    """Unicast sources known to arrive on ``name``: MFC entries and (S,G) routes of the configuration."""
+    interfaces = facts.get('interfaces') or {}
+    sources = [row['source'] for row in facts.get('mfc') or [] if row['iif'] == name and row['source'] != '0.0.0.0']
+    sources += [route['source'] for route in _config(facts).get('routes') or []
+                if route.get('source') and '/' not in route['source'] and name in _expand(route['iif'], interfaces)]
+    return _unique(sources)
+
+
+def _reverse_path_checks(facts, name, mode):
+    """``[(passes, sentence)]`` for the known sources on ``name`` under rp_filter ``mode``."""
+    checks = []
+    for source in _known_sources(facts, name):
+        back = (facts.get('reverse_paths') or {}).get(source)
+        if back is None:
+            checks.append((False, 'source %s: no route back to it, so %s rp_filter drops its packets' % (source, mode)))
+        elif mode == 'strict' and back != name:
+            checks.append((False, 'source %s: the route back to it leaves through %s, not %s, so strict rp_filter '
+                                  'drops its packets' % (source, back, name)))
+        else:
+            checks.append((True, 'source %s: the route back to it leaves through %s, so it passes' % (source, back)))
+    return checks
+
+
+def rp_filter_on_route_input(facts):
+    """rp_filter strict or loose where multicast enters to be routed: sources without a route back are dropped."""
+    found = []
+    interfaces = facts.get('interfaces') or {}
+    all_value = (facts.get('rp_filter') or {}).get('all')
+    for name, uses in sorted(route_usage(facts).items()):
+        rp_filter = (interfaces.get(name) or {}).get('rp_filter')
+        if not rp_filter or not rp_filter['effective'] or not any(role == 'input' for role, _text in uses):
+            continue
+        mode = rp_filter['mode']
+        checks = _reverse_path_checks(facts, name, mode)
+        evidence = ['rp_filter on %s is %s: effective value %d = max(conf/all %s, conf/%s %d)'
+                    % (name, mode, rp_filter['effective'], all_value, name, rp_filter['value'])]
+        evidence += _unique(text for role, text in uses if role == 'input')
+        evidence += [sentence for _passes, sentence in checks]
+        if not checks:
+            evidence.append('the sources are not known yet ((*,G) routes): any source without a route back '
+                            'through %s is dropped without an upcall' % name if mode == 'strict' else
+                            'the sources are not known yet ((*,G) routes): any source without a route back is '
+                            'dropped without an upcall')
+        failing = any(not passes for passes, _sentence in checks)
+        found.append(finding(
+            'rp-filter-on-route-input', 'error' if failing else 'warning', name,
+            '%s rp_filter on %s, where routed multicast enters' % (mode, name), evidence,
+            'Turn reverse-path filtering off where multicast enters: mcast.linux.rp_filter with interfaces: [%s] '
+            'and mode: off (it lowers conf/all if needed without changing other interfaces). Or keep it and add '
+            'unicast routes back to every source through %s.' % (name, name)))
+    return found
+
+
+def _ipv4_addresses(interface):
+    addresses = []
+    for address in interface.get('addresses') or []:
+        network = ipaddress.ip_interface(address)
+        if network.version == 4 and network.ip not in LINK_LOCAL_IPV4:
+            addresses.append(address)
+    return addresses
+
+
+def multihomed_without_route(facts):
+    """Several interfaces with IPv4 addresses and no dev-scoped multicast route: multicast follows the default route."""
+    homes = [(name, _ipv4_addresses(interface)) for name, interface in sorted((facts.get('interfaces') or {}).items())
+             if interface.get('up') and not interface.get('loopback') and _ipv4_addresses(interface)]
+    if len(homes) < 2:
+        return []
+    dev_routes = [route for route in facts.get('routes') or []
+                  if route['family'] == 'ipv4' and route.get('dev') and not route.get('gateway')]
+    if dev_routes:
+        return []
+    evidence = ['%d interfaces are up with IPv4 addresses: %s'
+                % (len(homes), ', '.join('%s (%s)' % (name, ', '.join(addresses)) for name, addresses in homes)),
+                'no table has a route for 224.0.0.0/4 (or a narrower multicast prefix) with a dev and no gateway']
+    return [finding(
+        'multihomed-without-multicast-route', 'warning', 'host',
+        'multi-homed host without a dev-scoped multicast route', evidence,
+        'Say which interface multicast leaves through: mcast.linux.route with dev: IFACE (ip route add 224.0.0.0/4 '
+        'dev IFACE), or set IP_MULTICAST_IF in the sending application. Otherwise groups are sent out of the '
+        'interface of the default route.')]
+
+
+def route_via_gateway(facts):
+    """A multicast prefix routed via a gateway: the kernel puts multicast into unicast frames for it."""
+    found = []
+    for route in facts.get('routes') or []:
+        if not route.get('gateway'):
+            continue
+        text = '%s via %s dev %s table %s metric %s' % (route['dest'], route['gateway'], route.get('dev'),
+                                                       route['table'], route['metric'])
+        found.append(finding(
+            'multicast-route-via-gateway', 'error', route['dest'], 'multicast route %s via a gateway' % route['dest'],
+            ['route %s' % text],
+            'Delete the via route and route the prefix by interface only: mcast.linux.route with dest: %s and '
+            'dev: %s (it refuses via). With a gateway the kernel sends multicast inside unicast frames to %s, and '
+            'receivers never see it.' % (route['dest'], route.get('dev') or 'IFACE', route['gateway'])))
+    return found
+
+
+def link_local_in_config(facts):
+    """A route for a group in 224.0.0.0/24: the kernel never forwards these, and mcastd refuses the file."""
+    config = _config(facts)
+    found = []
+    for error in config.get('errors') or []:
+        if LINK_LOCAL_SENTENCE not in error:
+            continue
+        origin = error.split(': ', 1)[0]
+        found.append(finding(
+            'link-local-group-in-config', 'error', origin, 'route for a link-local group at %s' % origin,
+            [error, 'mcastd refuses the whole configuration %s while this line is in it' % config.get('path')],
+            'Remove the route: groups in 224.0.0.0/24 (OSPF, VRRP, mDNS, IGMP itself, ...) stay on their segment '
+            'whatever route is set. To carry a stream across the router, send it to a routable group such as one '
+            'in 239.0.0.0/8, with a TTL above 1.'))
+    return found
+
+
+def vif_table_near_full(facts, vif_warning=VIF_WARNING):
+    """The kernel offers 32 VIFs per table: a router near the limit cannot add interfaces."""
+    vifs = facts.get('vifs') or []
+    status = (facts.get('mcastd') or {}).get('status') or {}
+    left_out = status.get('vifs_left_out') or []
+    if not left_out and len(vifs) < vif_warning:
+        return []
+    evidence = ['%d of the kernel\'s %d VIFs are in use: %s' % (len(vifs), MAX_VIFS,
+                                                              ', '.join(vif['interface'] for vif in vifs))]
+    if left_out:
+        evidence.append('mcastd left out for lack of a VIF: %s' % ', '.join(left_out))
+    return [finding(
+        'vif-table-near-full', 'error' if left_out else 'warning', 'vifs',
+        'VIF table %s (%d of %d)' % ('full' if left_out else 'nearly full', len(vifs), MAX_VIFS), evidence,
+        'Route fewer interfaces: narrow wildcard names (eth+) in the mcastd configuration, or exclude unused '
+        'interfaces with "phyint IFACE disable". A router with more than %d multicast interfaces needs a '
+        'second network namespace.' % MAX_VIFS)]
+
+
+def _holders_text(holders):
+    return ', '.join('%s (pid %d: %s)' % (holder['name'], holder['pid'], holder['command']) for holder in holders)
+
+
+def routing_api_held_by_other(facts):
+    """A routing socket is open but mcastd does not answer: another daemon holds the API, and mcastd cannot start."""
+    api = facts.get('routing_api') or {}
+    mcastd = facts.get('mcastd') or {}
+    if not api.get('held') or mcastd.get('running'):
+        return []
+    evidence = ['net.ipv4.conf.all.mc_forwarding is 1: a process holds the multicast routing API (MRT_INIT) in '
+                'this network namespace',
+                'mcastd does not answer on %s' % mcastd.get('socket')]
+    if api.get('holders'):
+        evidence.append('processes with a raw IGMP socket here: %s' % _holders_text(api['holders']))
+    else:
+        evidence.append('no process with a raw IGMP socket is visible (it runs in another PID namespace)')
+    configured = _config(facts).get('exists')
+    if configured:
+        evidence.append('mcastd is configured (%s) but cannot start while the API is held: it exits with '
+                        'EADDRINUSE (exit code 6)' % _config(facts).get('path'))
+    return [finding(
+        'routing-api-held-by-other', 'error' if configured else 'warning', 'routing-api',
+        'another multicast routing daemon holds the kernel API', evidence,
+        'Only one multicast routing daemon can run per network namespace. If mcastd should route, stop and '
+        'disable the other one (smcroute: systemctl disable --now smcroute; likewise pimd, igmpproxy, mrouted, '
+        'FRR pimd). If the other daemon is meant to route, remove the mcastd configuration.')]
+
+
+def route_interface_without_multicast(facts):
+    """An interface multicast routes use but that has IFF_MULTICAST off: nothing is sent or joined there."""
+    found = []
+    interfaces = facts.get('interfaces') or {}
+    for name, uses in sorted(route_usage(facts).items()):
+        interface = interfaces.get(name)
+        if interface is None or interface.get('multicast'):
+            continue
+        evidence = ['%s has no MULTICAST flag (flags: %s)' % (name, ', '.join(interface.get('flags') or []) or 'none')]
+        evidence += _unique(text for _role, text in uses)
+        found.append(finding(
+            'route-interface-without-multicast', 'error', name, 'multicast routes use %s, which has multicast off'
+            % name, evidence,
+            'Turn the flag on: mcast.linux.link with interfaces: [%s] (flags: [multicast], persisted by its udev '
+            'rule), or ip link set %s multicast on for the running kernel only.' % (name, name)))
+    return found

@@ -1,0 +1,433 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) mcast.linux developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: facts
+short_description: Gather the multicast state of a Linux host, with findings of known pitfalls
+version_added: 0.1.0
+description:
+  - Returns C(ansible_facts.mcast), the whole multicast state of the host (of the network namespace
+    the task runs in), read from the kernel. Interfaces with their flags, addresses and group
+    memberships; the effective rp_filter mode of every interface; multicast routes in the unicast
+    tables; the multicast routing VIFs and MFC entries with their counters; whether nftables
+    accepts IGMP at each hook and which chain drops it; who holds the multicast routing API; and
+    the state of mcastd.
+  - C(ansible_facts.mcast.findings) lists the pitfalls found in that state, each with an C(id), a
+    C(severity), the C(evidence) and the C(fix). C(error) means multicast is broken now,
+    C(warning) that it breaks under conditions the facts cannot rule out.
+  - "The findings are: C(igmp-dropped-by-firewall) (a base chain in any table drops IGMP at some
+    hook), C(rp-filter-on-route-input) (strict or loose rp_filter on an interface where routed
+    multicast enters; C(error) when a known source has no route back through it),
+    C(multihomed-without-multicast-route), C(multicast-route-via-gateway),
+    C(link-local-group-in-config) (an mcastd route for a group in 224.0.0.0/24),
+    C(vif-table-near-full) (from O(vif_warning) of the kernel's 32 VIFs),
+    C(routing-api-held-by-other) (a routing socket is open but mcastd does not answer) and
+    C(route-interface-without-multicast) (a multicast route uses an interface without IFF_MULTICAST)."
+  - The module changes nothing. It does not probe the routing API with C(MRT_INIT) (a probe that
+    succeeded would be, for a moment, the namespace's multicast router); it reads
+    C(conf/all/mc_forwarding) and the raw IGMP sockets instead.
+  - Group memberships come from C(/proc/net/igmp) and C(/proc/net/igmp6) and the VIFs from
+    C(/proc/net/ip_mr_vif) (what C(ip maddr) and the kernel print); links, addresses, routes and the
+    MFC come from rtnetlink, the nftables ruleset from C(nft -j).
+author:
+  - mcast.linux developers (@mcast-linux)
+extends_documentation_fragment:
+  - mcast.linux.attributes
+  - mcast.linux.attributes.facts
+requirements:
+  - pyroute2 (Debian and Ubuntu package C(python3-pyroute2)) on the target.
+  - C(nft) on the target to report IGMP acceptance (without it, C(igmp.checked) is false).
+options:
+  mcastd_socket:
+    description:
+      - The control socket of mcastd. When nothing answers there, C(mcastd.running) is false.
+    type: path
+    default: /run/mcastd/mcastd.sock
+  mcastd_config:
+    description:
+      - The mcastd configuration to check. Defaults to the file the running daemon reports, and to
+        C(/etc/mcastd/mcastd.conf) when the daemon does not run.
+    type: path
+  vif_warning:
+    description:
+      - The number of VIFs in use from which C(vif-table-near-full) warns (the kernel offers 32).
+    type: int
+    default: 28
+seealso:
+  - module: mcast.linux.mroute
+  - module: mcast.linux.nftables
+  - module: mcast.linux.rp_filter
+  - module: mcast.linux.route
+  - module: mcast.linux.link
+'''
+
+EXAMPLES = r'''
+- name: Gather the multicast state
+  mcast.linux.facts:
+
+- name: Fail with a readable list when something is wrong
+  ansible.builtin.assert:
+    that: ansible_facts.mcast.findings | selectattr('severity', 'equalto', 'error') | list | length == 0
+    fail_msg: "{{ ansible_facts.mcast.findings | map(attribute='summary') | list }}"
+
+- name: Show how to fix each finding
+  ansible.builtin.debug:
+    msg: "{{ item.id }} ({{ item.subject }}): {{ item.fix }}"
+  loop: "{{ ansible_facts.mcast.findings }}"
+
+- name: Is IGMP accepted on input?
+  ansible.builtin.debug:
+    var: ansible_facts.mcast.igmp.hooks.input
+
+- name: A daemon on another socket, and an earlier warning for the VIF table
+  mcast.linux.facts:
+    mcastd_socket: /run/mcastd/edge.sock
+    vif_warning: 24
+'''
+
+RETURN = r'''
+ansible_facts:
+  description: Facts added to the host.
+  returned: always
+  type: complex
+  contains:
+    mcast:
+      description: The multicast state of the host and the findings.
+      returned: always
+      type: complex
+      contains:
+        interfaces:
+          description:
+            - Every interface by name, with C(index), C(flags) (names such as C(UP), C(MULTICAST),
+              C(ALLMULTI)), C(up), C(multicast), C(allmulti), C(loopback), C(addresses) (C(ADDR/LEN)),
+              C(groups) (IPv4 and IPv6 groups joined), C(rp_filter) (C(value) of conf/IFACE,
+              C(effective) value max(conf/all, conf/IFACE) and its C(mode) name), C(mc_forwarding)
+              and C(vif) (the VIF index, or null).
+          type: dict
+          sample: {"trunk.10": {"index": 3, "flags": ["UP", "BROADCAST", "RUNNING", "MULTICAST", "LOWER_UP"],
+                   "up": true, "multicast": true, "allmulti": false, "loopback": false,
+                   "addresses": ["192.0.2.1/24"], "groups": ["224.0.0.1", "ff02::1"],
+                   "rp_filter": {"value": 1, "effective": 1, "mode": "strict"}, "mc_forwarding": 1, "vif": 0}}
+        rp_filter:
+          description: The own values of C(conf/all) and C(conf/default).
+          type: dict
+          sample: {"all": 0, "default": 1}
+        routes:
+          description: Multicast routes (inside 224.0.0.0/4 or ff00::/8) of every table except C(local).
+          type: list
+          elements: dict
+          sample: [{"dest": "224.0.0.0/4", "family": "ipv4", "dev": "eth1", "gateway": null, "table": 254,
+                    "metric": 0}]
+        vifs:
+          description: The multicast routing VIFs with their counters.
+          type: list
+          elements: dict
+          sample: [{"index": 0, "interface": "trunk.10", "bytes_in": 1200, "packets_in": 10, "bytes_out": 0,
+                    "packets_out": 0, "flags": 8}]
+        mfc:
+          description: The IPv4 multicast forwarding cache (what C(ip mroute show) lists) with counters.
+          type: list
+          elements: dict
+          sample: [{"source": "192.0.2.10", "group": "239.1.1.1", "iif": "trunk.10", "oifs": ["trunk.20"],
+                    "packets": 10, "bytes": 1200, "wrong_if": 0}]
+        igmp:
+          description:
+            - Whether nftables accepts IGMP. C(checked) is false (with C(reason)) when C(nft) is missing
+              or cannot read the ruleset. C(accepted) is true when no base chain could drop it;
+              C(hooks) tells for each hook whether it is accepted and which chains drop it; C(drops)
+              describes each dropping chain (as mcast.linux.nftables reports them).
+          type: dict
+          sample: {"checked": true, "accepted": false,
+                   "hooks": {"input": {"accepted": false, "dropped_by": ["inet filter input"]},
+                             "output": {"accepted": true, "dropped_by": []}},
+                   "drops": [{"family": "inet", "table": "filter", "chain": "input", "hook": "input",
+                              "priority": 0, "policy": "drop", "certain": true, "reason": "policy drop"}]}
+        routing_api:
+          description:
+            - C(held) is true while a process holds the multicast routing API in this namespace
+              (C(conf/all/mc_forwarding)); C(holders) are the processes with a raw IGMP socket.
+          type: dict
+          sample: {"held": true, "holders": [{"pid": 812, "name": "smcrouted", "command": "smcrouted -n"}]}
+        reverse_paths:
+          description: For each known unicast source of a route, the interface the route back to it leaves through (null when unreachable).
+          type: dict
+          sample: {"192.0.2.10": "trunk.10"}
+        mcastd:
+          description:
+            - C(running) and C(socket); C(status) and C(pending) (what C(mcastctl status) and
+              C(mcastctl show pending) report) while it runs; C(config) with C(path), C(exists),
+              C(valid), the grammar's C(errors) and C(warnings), and the configured C(routes) and
+              C(mgroups).
+          type: dict
+          sample: {"running": true, "socket": "/run/mcastd/mcastd.sock", "status": {"pid": 901, "vifs": 3},
+                   "pending": [], "config": {"path": "/etc/mcastd/mcastd.conf", "exists": true, "valid": true,
+                   "errors": [], "warnings": [],
+                   "routes": [{"iif": "trunk.10", "source": null, "group": "239.1.0.0/16", "oifs": ["trunk.20"],
+                               "origin": "/etc/mcastd/mcastd.conf:3"}],
+                   "mgroups": []}}
+        findings:
+          description: The pitfalls found, each with C(id), C(severity) (C(error) or C(warning)), C(subject), C(summary), C(evidence) (a list of sentences) and C(fix).
+          type: list
+          elements: dict
+          sample: [{"id": "igmp-dropped-by-firewall", "severity": "error", "subject": "inet filter input",
+                    "summary": "nftables drops IGMP in inet filter input at hook input",
+                    "evidence": ["base chain inet filter input (hook input, priority 0, policy drop) drops IGMP: policy drop"],
+                    "fix": "Accept IGMP before the drop: run mcast.linux.nftables ..."}]
+'''
+
+import ipaddress
+import os
+import socket
+import struct
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mcast.linux.plugins.module_utils._findings import VIF_WARNING, evaluate
+from ansible_collections.mcast.linux.plugins.module_utils._mcastd_client import (
+    DEFAULT_CONFIG, DEFAULT_SOCKET, DaemonRefused, routing_api, snapshot)
+from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
+    address_summaries, link_summaries, open_iproute, require_pyroute2, route_lookup, route_summaries)
+from ansible_collections.mcast.linux.plugins.module_utils._nft import (
+    CONTROL_HOOKS, FAMILIES_SEEING, NftError, drop_report, igmp_traffic, list_ruleset)
+from ansible_collections.mcast.linux.plugins.module_utils._sysctl import (
+    RP_FILTER_NAMES, conf_key, effective_rp_filter, read_value)
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as mcastd_config
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.config import MAX_VIFS
+
+# Interface flags from <linux/if.h>, in bit order, for the readable flag list.
+IFF_NAMES = ('UP', 'BROADCAST', 'DEBUG', 'LOOPBACK', 'POINTOPOINT', 'NOTRAILERS', 'RUNNING', 'NOARP', 'PROMISC',
+             'ALLMULTI', 'MASTER', 'SLAVE', 'MULTICAST', 'PORTSEL', 'AUTOMEDIA', 'DYNAMIC', 'LOWER_UP', 'DORMANT',
+             'ECHO')
+MULTICAST_NETWORKS = (ipaddress.ip_network('224.0.0.0/4'), ipaddress.ip_network('ff00::/8'))
+LOCAL_TABLE = 255
+PROC_IGMP = '/proc/net/igmp'
+PROC_IGMP6 = '/proc/net/igmp6'
+
+
+def flag_names(flags):
+    return [name for bit, name in enumerate(IFF_NAMES) if flags & (1 << bit)]
+
+
+def parse_igmp(text):
+    """``{ifindex: [group]}`` from /proc/net/igmp: a device line, then its groups (hex, host byte order)."""
+    groups = {}
+    index = None
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if not fields:
+            continue
+        if not line[0].isspace():
+            index = int(fields[0])
+            groups.setdefault(index, [])
+        elif index is not None:
+            groups[index].append(socket.inet_ntoa(struct.pack('=I', int(fields[0], 16))))
+    return groups
+
+
+def parse_igmp6(text):
+    """``{ifindex: [group]}`` from /proc/net/igmp6: index, name, group (32 hex digits), users, flags, timer."""
+    groups = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3:
+            groups.setdefault(int(fields[0]), []).append(str(ipaddress.IPv6Address(bytes.fromhex(fields[2]))))
+    return groups
+
+
+def read_memberships():
+    memberships = {}
+    for path, parse in ((PROC_IGMP, parse_igmp), (PROC_IGMP6, parse_igmp6)):
+        try:
+            with open(path, encoding='ascii') as stream:
+                text = stream.read()
+        except (IOError, OSError):  # no IPv6, or no multicast at all
+            continue
+        for index, groups in parse(text).items():
+            memberships.setdefault(index, []).extend(groups)
+    return memberships
+
+
+def is_multicast_route(route):
+    network = ipaddress.ip_network(route['dest'])
+    return route['table'] != LOCAL_TABLE and any(network.version == multicast.version and
+                                                 network.subnet_of(multicast) for multicast in MULTICAST_NETWORKS)
+
+
+def hook_acceptance(drops):
+    """``{hook: {'accepted', 'dropped_by'}}`` for every hook IPv4 control traffic passes."""
+    hooks = {}
+    for family in FAMILIES_SEEING['ipv4']:
+        for hook in CONTROL_HOOKS[family]:
+            hooks.setdefault(hook, {'accepted': True, 'dropped_by': []})
+    for drop in drops:
+        entry = hooks.setdefault(drop['hook'], {'accepted': True, 'dropped_by': []})
+        entry['accepted'] = False
+        entry['dropped_by'].append('%s %s %s' % (drop['family'], drop['table'], drop['chain']))
+    return hooks
+
+
+def config_facts(path):
+    """The mcastd configuration as the daemon's grammar reads it."""
+    facts = {'path': path, 'exists': os.path.exists(path), 'valid': False, 'errors': [], 'warnings': [],
+             'routes': [], 'mgroups': []}
+    if not facts['exists']:
+        return facts
+    try:
+        loaded = mcastd_config.load(path)
+    except mcastd_config.ConfigError as error:
+        facts.update(errors=error.errors, warnings=error.warnings)
+        return facts
+    facts.update(valid=True, warnings=loaded.warnings)
+    facts['routes'] = [{'iif': route.iif, 'source': str(route.source) if route.source else None,
+                        'group': str(route.group), 'oifs': list(route.oifs), 'origin': str(route.origin)}
+                       for route in loaded.mroutes]
+    facts['mgroups'] = [{'iif': mgroup.ifname, 'source': str(mgroup.source) if mgroup.source else None,
+                         'group': str(mgroup.group), 'origin': str(mgroup.origin)} for mgroup in loaded.mgroups]
+    return facts
+
+
+class McastFacts(object):
+    """Read everything once; the findings are computed from what was read."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.names = {}
+
+    def run(self):
+        facts = {}
+        with open_iproute() as ipr:
+            links = link_summaries(ipr)
+            self.names = dict((link['index'], link['name']) for link in links)
+            facts['vifs'] = self.vifs()
+            facts['interfaces'] = self.interfaces(ipr, links, facts['vifs'])
+            facts['rp_filter'] = dict((name, int(read_value(conf_key(name, 'rp_filter')))) for name in ('all', 'default'))
+            facts['routes'] = self.routes(ipr)
+            facts['mfc'] = self.mfc()
+            facts['igmp'] = self.igmp()
+            facts['routing_api'] = routing_api()
+            facts['mcastd'] = self.mcastd()
+            facts['reverse_paths'] = self.reverse_paths(ipr, facts)
+        facts['findings'] = evaluate(facts, self.params['vif_warning'])
+        return {'changed': False, 'ansible_facts': {'mcast': facts}}
+
+    def interfaces(self, ipr, links, vifs):
+        addresses = {}
+        for address in address_summaries(ipr):
+            addresses.setdefault(address['index'], []).append(address['address'])
+        memberships = read_memberships()
+        vif_by_name = dict((vif['interface'], vif['index']) for vif in vifs)
+        all_rp_filter = read_value(conf_key('all', 'rp_filter'))
+        interfaces = {}
+        for link in links:
+            names = flag_names(link['flags'])
+            interfaces[link['name']] = {
+                'index': link['index'], 'flags': names, 'up': 'UP' in names, 'multicast': 'MULTICAST' in names,
+                'allmulti': 'ALLMULTI' in names, 'loopback': 'LOOPBACK' in names,
+                'addresses': addresses.get(link['index'], []), 'groups': memberships.get(link['index'], []),
+                'rp_filter': self.rp_filter(link['name'], all_rp_filter),
+                'mc_forwarding': self.conf_value(link['name'], 'mc_forwarding'),
+                'vif': vif_by_name.get(link['name'])}
+        return interfaces
+
+    @staticmethod
+    def conf_value(name, setting):
+        try:
+            return int(read_value(conf_key(name, setting)))
+        except (IOError, OSError):  # an interface without IPv4 configuration, or one that just vanished
+            return None
+
+    def rp_filter(self, name, all_value):
+        value = self.conf_value(name, 'rp_filter')
+        if value is None:
+            return None
+        effective = effective_rp_filter(all_value, value)
+        return {'value': value, 'effective': effective, 'mode': RP_FILTER_NAMES.get(effective, str(effective))}
+
+    def routes(self, ipr):
+        routes = []
+        for family, name in ((socket.AF_INET, 'ipv4'), (socket.AF_INET6, 'ipv6')):
+            for route in route_summaries(ipr, family):
+                if is_multicast_route(route):
+                    routes.append({'dest': route['dest'], 'family': name, 'dev': self.names.get(route['oif']),
+                                   'gateway': route['gateway'], 'table': route['table'], 'metric': route['metric'],
+                                   'multipath': route['multipath']})
+        return routes
+
+    def mfc(self):
+        try:
+            rows = kernel.read_mfc()
+        except (kernel.KernelError, OSError) as error:
+            self.module.warn('cannot read the multicast forwarding cache: %s' % error)
+            return []
+        return [{'source': mcastd_config.ntoa(row.source), 'group': mcastd_config.ntoa(row.group),
+                 'iif': self.names.get(row.iif), 'oifs': [self.names.get(oif, oif) for oif in row.oifs],
+                 'packets': row.packets, 'bytes': row.bytes, 'wrong_if': row.wrong_if} for row in rows]
+
+    @staticmethod
+    def vifs():
+        return [{'index': row.index, 'interface': row.ifname, 'bytes_in': row.bytes_in, 'packets_in': row.packets_in,
+                 'bytes_out': row.bytes_out, 'packets_out': row.packets_out, 'flags': row.flags}
+                for row in kernel.read_vifs()]
+
+    def igmp(self):
+        nft = self.module.get_bin_path('nft')
+        if nft is None:
+            return {'checked': False, 'reason': 'nft is not installed (Debian: apt install nftables)'}
+        try:
+            ruleset = list_ruleset(self.module.run_command, nft)
+        except NftError as error:
+            return {'checked': False, 'reason': str(error)}
+        drops = drop_report(ruleset, [igmp_traffic()], skip=lambda rule: False)['igmp']
+        return {'checked': True, 'accepted': not drops, 'hooks': hook_acceptance(drops), 'drops': drops}
+
+    def mcastd(self):
+        path = self.params['mcastd_socket']
+        try:
+            state = snapshot(path)
+        except DaemonRefused as error:
+            self.module.warn('mcastd on %s refused a query: %s' % (path, error))
+            state = None
+        status = state['status'] if state else None
+        config_path = self.params['mcastd_config'] or (status or {}).get('config') or DEFAULT_CONFIG
+        return {'running': state is not None, 'socket': path, 'status': status,
+                'pending': state['pending'] if state else [], 'config': config_facts(config_path)}
+
+    def reverse_paths(self, ipr, facts):
+        """Where the route back to each known source leaves: what rp_filter checks."""
+        sources = set(row['source'] for row in facts['mfc'] if row['source'] != '0.0.0.0')
+        sources.update(route['source'] for route in facts['mcastd']['config']['routes']
+                       if route['source'] and '/' not in route['source'])
+        return dict((source, self.names.get(route_lookup(ipr, source))) for source in sorted(sources))
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            mcastd_socket=dict(type='path', default=DEFAULT_SOCKET),
+            mcastd_config=dict(type='path'),
+            vif_warning=dict(type='int', default=VIF_WARNING),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def main():
+    module = build_module()
+    if not 1 <= module.params['vif_warning'] <= MAX_VIFS:
+        module.fail_json(msg='vif_warning %d is out of range: use a number from 1 to %d (the kernel offers %d VIFs).'
+                         % (module.params['vif_warning'], MAX_VIFS, MAX_VIFS))
+    require_pyroute2(module)
+    module.exit_json(**McastFacts(module).run())
+
+
+if __name__ == '__main__':
+    main()
