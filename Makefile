@@ -16,7 +16,7 @@ export ANSIBLE_NOCOLOR := 1
 export CONTAINERS_CONF := $(REPO)/tests/lab/containers.conf
 
 .PHONY: help require-root setup lab lab-up lab-down lab-status build install test test-unit test-integration \
-        test-molecule sanity lint docs-lint bench-mcastd clean
+        test-molecule sanity lint docs-lint bench-mcastd bench-roles clean
 
 help:
 	@echo "make lab         set up this machine, bring the container lab up and run the main job"
@@ -24,6 +24,7 @@ help:
 	@echo "make lab-status  show the lab"
 	@echo "make test        every test: unit, integration, molecule, sanity, lint, docs lint"
 	@echo "make bench-mcastd  mcastd against smcroute, side by side"
+	@echo "make bench-roles   the router role against a plain playbook, side by side"
 
 setup:
 	@tests/tools/setup.sh
@@ -87,6 +88,9 @@ docs-lint: setup
 
 bench-mcastd: require-root setup
 	$(BIN)/python tests/bench/bench_mcastd.py
+
+bench-roles: require-root setup
+	$(BIN)/python tests/bench/bench_roles.py
 
 clean:
 	rm -rf $(BUILD)
