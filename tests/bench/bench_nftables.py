@@ -17,7 +17,6 @@ This is a script that prints numbers, not a timed test: it asserts only that run
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ def thousand_rules():
 
 def median_seconds(action, runs):
     times = []
-    for _ in range(runs):
+    for _run in range(runs):
         started = time.perf_counter()
         action()
         times.append(time.perf_counter() - started)
