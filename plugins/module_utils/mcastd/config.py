@@ -149,12 +149,14 @@ class Mgroup(namedtuple("Mgroup", "ifname source group origin")):
 class Config:
     """A whole validated configuration: what the daemon should make true."""
 
-    def __init__(self, phyints=None, mroutes=None, mgroups=None, files=None, warnings=None):
+    def __init__(self, phyints=None, mroutes=None, mgroups=None, files=None, warnings=None, known_lines=None):
         self.phyints = phyints or {}
         self.mroutes = mroutes or []
         self.mgroups = mgroups or []
         self.files = files or []
         self.warnings = warnings or []
+        # {mroute line text: Mroute}: lets the next load skip re-parsing lines that did not change
+        self.known_lines = known_lines or {}
 
     @property
     def static_routes(self):
@@ -301,8 +303,10 @@ class Parser:
     written.
     """
 
-    def __init__(self, overrides=None):
+    def __init__(self, overrides=None, known_lines=None):
         self.overrides = dict((os.path.realpath(path), text) for path, text in (overrides or {}).items())
+        self.known_lines = known_lines or {}  # from the previous load: a reload re-parses only changed lines
+        self.lines = {}
         self.phyints = {}
         self.mroutes = []
         self.mgroups = []
@@ -322,24 +326,25 @@ class Parser:
             self._fail(origin, "includes nested deeper than %d levels at %s" % (MAX_INCLUDE_DEPTH, path))
             return
         try:
-            text = self._read(path, real)
+            lines = self._read(path, real)
         except (OSError, UnicodeDecodeError) as exc:
             self._fail(origin, "cannot read configuration %s: %s" % (path, getattr(exc, "strerror", None) or exc))
             return
         self.files.append(path)
         self._stack.append(real)
         try:
-            self.read_text(text, path)
+            self._read_lines(lines, path)
         finally:
             self._stack.pop()
 
     def _read(self, path, real):
+        """The file's lines (a list of lines holds 10,000 routes in far less memory than text + copies)."""
         if real in self.overrides:
             if self.overrides[real] is None:
                 raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
-            return self.overrides[real]
+            return self.overrides[real].splitlines(True)
         with open(path, encoding="utf-8") as handle:
-            return handle.read()
+            return handle.readlines()
 
     def _glob(self, pattern):
         """Files an include pattern names, with the overrides as they are about to be."""
@@ -356,6 +361,9 @@ class Parser:
         return sorted(paths)
 
     def read_text(self, text, filename="<config>"):
+        self._read_lines(text.splitlines(True), filename)
+
+    def _read_lines(self, lines, filename):
         handlers = {
             "phyint": self._phyint,
             "mroute": self._mroute,
@@ -363,8 +371,12 @@ class Parser:
             "ssmgroup": self._mgroup,  # smcroute's compatibility spelling of mgroup
             "include": self._include,
         }
-        for number, raw in enumerate(text.splitlines(), 1):
-            text = raw.split("#", 1)[0]
+        for number, raw in enumerate(lines, 1):
+            known = self.known_lines.get(raw)
+            if known is not None:
+                self._reuse(known, raw, filename, number)
+                continue
+            text = raw.split("#", 1)[0] if "#" in raw else raw
             words = text.split()
             if not words:
                 continue
@@ -376,7 +388,20 @@ class Parser:
                 self.warnings.append("%s: IPv6 line ignored: mcastd routes IPv4 only" % (line.origin,))
             else:
                 handler(line)
+                self._remember(line, raw)
             self.errors.extend(line.errors)
+
+    def _reuse(self, route, raw, filename, number):
+        """An unchanged mroute line: the route parsed last time, at its new place."""
+        if route.origin.line != number or route.origin.file != filename:
+            route = route._replace(origin=Origin(filename, number))
+        self.mroutes.append(route)
+        self.lines[raw] = route
+
+    def _remember(self, line, raw):
+        # Only lines that parsed cleanly on their own; cross-line checks run again in finish().
+        if line.directive == "mroute" and not line.errors and self.mroutes and self.mroutes[-1].origin is line.origin:
+            self.lines[raw] = self.mroutes[-1]
 
     def _fail(self, origin, sentence):
         self.errors.append("%s: %s" % (origin, sentence) if origin else sentence)
@@ -505,7 +530,7 @@ class Parser:
         self._check_vif_limit()
         if self.errors:
             raise ConfigError(self.errors, self.warnings)
-        return Config(self.phyints, self.mroutes, self.mgroups, self.files, self.warnings)
+        return Config(self.phyints, self.mroutes, self.mgroups, self.files, self.warnings, self.lines)
 
     def _check_duplicates(self):
         # The kernel keys (S,G) entries by source and group only, whatever the input interface.
@@ -540,12 +565,13 @@ class Parser:
                                "left out: %s" % (MAX_VIFS, len(fixed), ", ".join(fixed[MAX_VIFS:])))
 
 
-def load(path, overrides=None):
+def load(path, overrides=None, previous=None):
     """Read and validate a configuration file (and its includes); raises ConfigError.
 
     ``overrides``: {path: text or None} for files about to be written or removed (see Parser).
+    ``previous``: the Config loaded before (a reload): its unchanged mroute lines are not parsed again.
     """
-    parser = Parser(overrides)
+    parser = Parser(overrides, previous.known_lines if previous is not None else None)
     parser.read_file(path)
     return parser.finish()
 

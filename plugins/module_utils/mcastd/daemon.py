@@ -274,7 +274,7 @@ class Daemon:
         """Validate the whole new configuration first; apply only the difference."""
         notify.reloading()
         try:
-            new = conf.load(self.options.config)
+            new = conf.load(self.options.config, previous=self.config)
         except conf.ConfigError as exc:
             self.counters["failed_reloads"] += 1
             self.last_reload = {"ok": False, "errors": exc.errors, "time": time.time()}

@@ -170,10 +170,12 @@ def desired_entries(table, vifs, learned):
     """
     cache = TtlCache(vifs)
     entries = {key: learned_entry(flow, vifs, cache) for key, flow in learned.items() if flow.iif in vifs}
+    shared = {}  # one KernelEntry per distinct (input, outputs): 10,000 routes use a handful
     for key, route in table.static.items():
         vif = vifs.get(route.iif)
         if vif is not None:
-            entries[key] = KernelEntry(vif.index, cache.ttls(route.oifs, route.iif))
+            entry = KernelEntry(vif.index, cache.ttls(route.oifs, route.iif))
+            entries[key] = shared.setdefault(entry, entry)
     return entries
 
 

@@ -259,3 +259,19 @@ def test_ten_thousand_routes_parse_quickly():
     elapsed = time.perf_counter() - started
     assert len(config.static_routes) == 10000
     assert elapsed < 1.0, "parsing 10,000 routes took %.2f s" % elapsed
+
+
+def test_reload_reuses_unchanged_lines_and_still_checks_the_whole(tmp_path):
+    path = tmp_path / "m.conf"
+    path.write_text("mroute from a0 group 225.1.1.1 to b0\nmroute from a0 source 10.0.0.1 group 225.2.2.2 to b0\n")
+    first = conf.load(str(path))
+    path.write_text("# a new first line shifts the others\nmroute from a0 group 225.1.1.1 to b0\n"
+                    "mroute from a0 source 10.0.0.1 group 225.2.2.2 to b0\nmroute from a0 group 225.3.3.3 to b0\n")
+    second = conf.load(str(path), previous=first)
+    assert [route.to_line() for route in second.mroutes] == [route.to_line() for route in conf.load(str(path)).mroutes]
+    assert [route.origin.line for route in second.mroutes] == [2, 3, 4]
+    assert second.mroutes[1].source is first.mroutes[1].source  # reused, not parsed again
+    path.write_text("mroute from a0 group 225.1.1.1 to b0\nmroute from a0 group 225.1.1.1 to c0\n")
+    with pytest.raises(conf.ConfigError) as info:
+        conf.load(str(path), previous=second)
+    assert "conflicts with" in info.value.errors[0]
