@@ -855,14 +855,15 @@ def rules_text(lines):
 
 def current_rules_lines(ruleset):
     """(chain label, text, tag) of every tagged rule in the ruleset, for the diff."""
-    lines = []
-    for chain, _index, rule in ruleset.managed_rules():
-        try:
-            text = expr_text(rule.get('expr', []))
-        except (KeyError, TypeError, StopIteration):
-            text = '(rule handle %s)' % rule.get('handle')
-        lines.append((chain.label, text, rule['comment']))
-    return lines
+    return [(chain.label, rule_text(rule), rule['comment']) for chain, _index, rule in ruleset.managed_rules()]
+
+
+def rule_text(rule):
+    """nft syntax of a tagged rule, or its handle when it has a shape this release does not write."""
+    try:
+        return expr_text(rule.get('expr', []))
+    except (KeyError, TypeError, StopIteration):
+        return '(rule handle %s)' % rule.get('handle')
 
 
 def wanted_rules_lines(wanted):

@@ -314,8 +314,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcast.linux.plugins.module_utils._files import atomic_write, file_diff, read_text, remove_file
 from ansible_collections.mcast.linux.plugins.module_utils._nft import (
-    NftError, apply_batch, build_traffic, current_rules_lines, drop_report, ensure_include, expr_text,
-    foreign_owner, igmp_traffic, list_ruleset, parse_forward, plan, remove_include, render_include, rules_text,
+    NftError, apply_batch, build_traffic, current_rules_lines, drop_report, ensure_include,
+    foreign_owner, igmp_traffic, list_ruleset, parse_forward, plan, remove_include, render_include, rule_text, rules_text,
     run_nft, wanted_rules_lines)
 
 NFT_MISSING = ('nft was not found on the target: install the nftables package (apt-get install nftables, '
@@ -413,7 +413,7 @@ class NftablesAcceptance(object):
         self.result['added'] = [placement.describe() for placement in the_plan.insert]
         self.result['removed'] = [{'family': chain.family, 'table': chain.table, 'chain': chain.name,
                                    'handle': rule.get('handle'), 'tag': rule['comment'],
-                                   'rule': expr_text(rule.get('expr', []))}
+                                   'rule': rule_text(rule)}
                                   for chain, _index, rule in the_plan.delete]
         self.result['commands'] = the_plan.commands()
 

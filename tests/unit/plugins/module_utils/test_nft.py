@@ -329,3 +329,9 @@ def test_include_is_appended_once_and_kept_last():
     assert _nft.remove_include(once, path) == CONF.rstrip("\n") + "\n"
     assert _nft.remove_include(CONF, path) == CONF
     assert _nft.remove_include(None, path) is None
+
+
+def test_a_tagged_rule_of_an_unknown_shape_is_shown_by_its_handle():
+    rule = {"handle": 42, "comment": IGMP_TAG, "expr": [{"match": {"op": "==", "left": {"fib": {"result": "type"}},
+                                                                   "right": "local"}}, {"accept": None}]}
+    assert _nft.rule_text(rule) == "(rule handle 42)"
