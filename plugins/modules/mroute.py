@@ -1,0 +1,824 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) mcast.linux developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: mroute
+short_description: Manage the multicast routes and group joins of mcastd, verified against the kernel
+version_added: 0.1.0
+description:
+  - Manages a named set of mcastd routes (C(mroute)) and group joins (C(mgroup)) in its own drop-in
+    file, O(conf_dir)/O(set).conf, so that different plays own different sets. mcastd reads the
+    drop-ins through an C(include) line of its configuration, for example
+    C(include /etc/mcastd/conf.d/*.conf).
+  - Every entry is validated with mcastd's own configuration grammar, and the set as a whole within
+    the whole configuration (other drop-ins included) before anything is written, so a route that
+    conflicts with another set's route is refused with both places named.
+  - After writing the set the module asks the running daemon to reload (over its control socket;
+    mcastd applies only the difference, so unchanged routes keep flowing), then verifies the result.
+    An (S,G) route (one source, one group) must show up in the kernel's multicast forwarding cache,
+    read over rtnetlink. A route without a source or with prefixes ((*,G), (*,G/LEN), (S/LEN,G/LEN))
+    is a template; the kernel has no entry for it until a source sends, so the module checks that
+    the daemon holds the template instead. A join must be reported joined by the daemon.
+  - The module fails when what was asked does not show within O(timeout) seconds and names each
+    missing entry with the reason when it can tell, for example an interface that does not exist
+    (the entry is pending), the VIF table being full, an interface that is down or has no
+    IFF_MULTICAST, or the daemon not running.
+  - In check mode nothing is written or reloaded; the module reports the drift between the desired
+    set, the configured set (the file) and what is installed (kernel and daemon).
+author:
+  - mcast.linux developers (@mcast-linux)
+extends_documentation_fragment:
+  - mcast.linux.attributes
+requirements:
+  - pyroute2 (Debian and Ubuntu package C(python3-pyroute2)) on the target.
+  - mcastd running on the target (deployed by the C(mcast.linux.router) role), unless O(reload=false) and O(verify=false).
+options:
+  set:
+    description:
+      - The name of the set, which is also the name of its file, O(conf_dir)/NAME.conf. Letters, digits,
+        C(.), C(_) and C(-), starting with a letter or digit.
+    type: str
+    required: true
+  routes:
+    description:
+      - Multicast routes. Traffic to O(routes[].group) (from O(routes[].source), if given) arriving on
+        O(routes[].iif) is forwarded out of every interface in O(routes[].oifs).
+      - A route is identified as the kernel identifies it. An (S,G) route by its source and group,
+        whatever its interfaces, and a template by its input interface, source and group. With
+        O(state=present) a route with the same identity in the set is replaced.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      source:
+        description:
+          - The unicast address of the sender, or a prefix of senders. Omit it for any source ((*,G)).
+        type: str
+      group:
+        description:
+          - The group, or a prefix of groups, inside 224.0.0.0/4 and outside the link-local 224.0.0.0/24.
+        type: str
+        required: true
+      iif:
+        description:
+          - The input interface. A name ending in C(+) matches every interface starting with the rest.
+        type: str
+        required: true
+      oifs:
+        description:
+          - The output interfaces. Required with O(state=present).
+        type: list
+        elements: str
+  mgroups:
+    description:
+      - Groups mcastd joins (IGMP membership) on an interface, so that snooping switches send the group
+        there. A join is identified by interface, source and group.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      iif:
+        description:
+          - The interface to join on.
+        type: str
+        required: true
+        aliases: [interface]
+      group:
+        description:
+          - The group, or a prefix of groups (at most 4096 joins).
+        type: str
+        required: true
+      source:
+        description:
+          - Join source-specifically (SSM), only from this address or prefix.
+        type: str
+  state:
+    description:
+      - V(present) puts the entries into the set (replacing entries with the same identity).
+      - V(absent) takes the entries out of the set; without any entry it removes the whole set file.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With V(true) the set becomes exactly O(routes) and O(mgroups); entries of the set that are not
+        listed are removed. Only with O(state=present).
+    type: bool
+    default: false
+  conf_dir:
+    description:
+      - The directory of the drop-in files that the mcastd configuration includes.
+    type: path
+    default: /etc/mcastd/conf.d
+  config:
+    description:
+      - The main mcastd configuration, used to validate the set within the whole configuration and to
+        make sure it includes the set's file. Defaults to the file the running daemon reports, or
+        C(/etc/mcastd/mcastd.conf). When it does not exist, the set is validated on its own.
+    type: path
+  socket:
+    description:
+      - The control socket of mcastd.
+    type: path
+    default: /run/mcastd/mcastd.sock
+  reload:
+    description:
+      - Ask the daemon to reload after the set changed, or when it has not loaded the set as configured.
+    type: bool
+    default: true
+  verify:
+    description:
+      - Wait until the kernel and the daemon show every entry of the set, and fail after O(timeout) seconds otherwise.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for the entries to show.
+    type: float
+    default: 5
+  allow_pending:
+    description:
+      - Accept entries that wait for an interface that does not exist yet (mcastd activates them as soon
+        as it appears). With V(false), an interface name that does not exist is refused before anything
+        is written, and a pending entry fails the verification.
+    type: bool
+    default: false
+notes:
+  - The set's file is written atomically with mode 0644 (the daemon runs as an unprivileged user).
+    It is what makes the routes survive a reboot; the running daemon holds them in the kernel.
+  - The kernel keeps one entry per source and group whatever the input interface, so two (S,G) routes
+    for the same source and group in two sets conflict, and the module refuses the second one.
+seealso:
+  - module: mcast.linux.facts
+  - module: mcast.linux.rp_filter
+'''
+
+EXAMPLES = r'''
+- name: Forward one video source from VLAN 10 to VLANs 20 and 30
+  mcast.linux.mroute:
+    set: video
+    routes:
+      - source: 192.0.2.10
+        group: 225.1.2.3
+        iif: trunk.10
+        oifs: [trunk.20, trunk.30]
+
+- name: Any source of 239.10.0.0/16 from VLAN 10, and pull the groups in with a join
+  mcast.linux.mroute:
+    set: video
+    routes:
+      - group: 239.10.0.0/16
+        iif: trunk.10
+        oifs: [trunk.20]
+    mgroups:
+      - iif: trunk.10
+        group: 239.10.1.1
+
+- name: The audio set is exactly these routes, whatever it held before
+  mcast.linux.mroute:
+    set: audio
+    exclusive: true
+    routes:
+      - group: 239.20.0.1
+        iif: trunk.10
+        oifs: [trunk.20]
+
+- name: Take one route out of the video set
+  mcast.linux.mroute:
+    set: video
+    state: absent
+    routes:
+      - source: 192.0.2.10
+        group: 225.1.2.3
+        iif: trunk.10
+
+- name: Remove the whole audio set
+  mcast.linux.mroute:
+    set: audio
+    state: absent
+
+- name: Show the drift between desired, configured and installed
+  mcast.linux.mroute:
+    set: video
+    routes:
+      - group: 239.10.0.0/16
+        iif: trunk.10
+        oifs: [trunk.20]
+  check_mode: true
+  register: video
+
+- name: Entries missing from the kernel or the daemon
+  ansible.builtin.debug:
+    var: video.drift.desired_vs_installed
+'''
+
+RETURN = r'''
+file:
+  description: The set's file.
+  returned: always
+  type: str
+  sample: /etc/mcastd/conf.d/video.conf
+entries:
+  description:
+    - Every entry of the set after the run, with its C(line) in mcastd's grammar, its C(kind) (V(mroute)
+      for an (S,G) route, V(template) for a route matched against new flows, V(mgroup) for a join), its
+      C(state) and the C(reason).
+    - C(state) is V(installed) (in the kernel's MFC), V(active) (a template the daemon holds),
+      V(joined), V(pending) (waits for an interface), V(failed) (the join failed), V(not loaded) (the
+      daemon has not read it), V(not installed) (the daemon has it but the kernel does not show it) or
+      V(daemon not running). In check mode, the state before the run.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"line": "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30",
+            "kind": "mroute", "state": "installed", "reason": "in the kernel's MFC"}]
+added:
+  description: Lines added to the set's file.
+  returned: always
+  type: list
+  elements: str
+  sample: ["mroute from trunk.10 group 239.10.0.0/16 to trunk.20"]
+removed:
+  description: Lines removed from the set's file.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+reloaded:
+  description: Whether the daemon was (in check mode, would be) asked to reload.
+  returned: always
+  type: bool
+  sample: true
+reload:
+  description: The daemon's reply to the reload (entries added, updated and removed in the kernel, and seconds).
+  returned: when the daemon reloaded
+  type: dict
+  sample: {"added": 1, "updated": 0, "removed": 0, "seconds": 0.002, "warnings": []}
+daemon:
+  description: Whether mcastd answered on the socket, its PID and its configuration file.
+  returned: always
+  type: dict
+  sample: {"running": true, "socket": "/run/mcastd/mcastd.sock", "pid": 901, "config": "/etc/mcastd/mcastd.conf"}
+drift:
+  description:
+    - C(desired_vs_configured) lists the lines the file lacks (C(missing)) and the lines it has beyond the
+      desired set (C(extra)).
+    - C(configured_vs_installed) and C(desired_vs_installed) list the entries of the file, and of the
+      desired set, that the kernel or the daemon do not show (C(missing), with state and reason), and
+      entries of this set that the daemon still holds although the set no longer has them (C(stale)).
+    - Computed before any change.
+  returned: always
+  type: dict
+  sample: {"desired_vs_configured": {"missing": ["mroute from trunk.10 group 239.10.0.0/16 to trunk.20"], "extra": []},
+           "configured_vs_installed": {"missing": [], "stale": []},
+           "desired_vs_installed": {"missing": [{"line": "mroute from trunk.10 group 239.10.0.0/16 to trunk.20",
+                                                 "kind": "template", "state": "not loaded",
+                                                 "reason": "mcastd has not loaded it"}], "stale": []}}
+'''
+
+import os
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mcast.linux.plugins.module_utils._files import atomic_write, file_diff, read_text, remove_file, text_diff
+from ansible_collections.mcast.linux.plugins.module_utils._mcastd_client import (
+    DEFAULT_CONFIG, DEFAULT_SOCKET, DaemonRefused, DaemonUnavailable, ask, routing_api, snapshot)
+from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
+    interface_not_found_message, link_summaries, open_iproute, require_pyroute2)
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as grammar
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
+
+SET_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+HEADER = ('# Managed by mcast.linux.mroute, set "%s": changes here are overwritten.\n'
+          '# mcastd reads this file through an include of its configuration (mcastctl reload applies it).\n')
+OK_STATES = ('installed', 'active', 'joined')
+POLL_INTERVAL = 0.1
+
+
+class InvalidInput(ValueError):
+    """A user input mcastd would refuse; the message says what to change."""
+
+
+# --------------------------------------------------------------------------- input, validated by the grammar
+
+def _word(value, what):
+    """One word of a configuration line: nothing that could split or end the line."""
+    text = '' if value is None else str(value).strip()
+    if not text:
+        raise InvalidInput('%s is empty: give a value.' % what)
+    if any(character.isspace() or character == '#' for character in text):
+        raise InvalidInput("%s '%s' must be one word: no spaces and no '#'." % (what, text))
+    return text
+
+
+def entry_line(directive, item, label):
+    """The grammar line for one routes/mgroups item (its words checked, not yet its meaning)."""
+    words = [directive, 'from', _word(item.get('iif'), '%s iif' % label)]
+    if item.get('source') is not None:
+        words += ['source', _word(item['source'], '%s source' % label)]
+    words += ['group', _word(item.get('group'), '%s group' % label)]
+    if directive == 'mroute':
+        oifs = item.get('oifs') or []
+        if not oifs:
+            raise InvalidInput('%s has no oifs: list the interfaces the traffic leaves through.' % label)
+        words += ['to'] + [_word(oif, '%s oif' % label) for oif in oifs]
+    return ' '.join(words)
+
+
+def parse_entry(line, label):
+    """The Mroute or Mgroup of one line, or InvalidInput with the grammar's own sentences."""
+    origin = '%s:1: ' % label
+    try:
+        parsed = grammar.parse_text(line, label)
+    except grammar.ConfigError as error:
+        reasons = [text[len(origin):] if text.startswith(origin) else text for text in error.errors]
+        raise InvalidInput('%s (%s): %s.' % (label, line, '; '.join(reason.rstrip('.') for reason in reasons)))
+    return (parsed.mroutes + parsed.mgroups)[0]
+
+
+def identity(entry):
+    """What the kernel (or the daemon) keys an entry by; a new entry with the same identity replaces the old."""
+    if isinstance(entry, grammar.Mgroup):
+        return ('mgroup', entry.ifname, entry.source, entry.group)
+    if entry.is_template:
+        return ('template', entry.iif, entry.source, entry.group)
+    return ('mroute', entry.source, entry.group)
+
+
+def absent_identity(item, directive, label):
+    """The identity of an item to remove: oifs are not needed, addresses are checked by the grammar."""
+    iif = _word(item.get('iif'), '%s iif' % label)
+    problem = grammar.check_ifname(iif)
+    try:
+        group = grammar.parse_prefix(_word(item.get('group'), '%s group' % label))
+        source = grammar.parse_prefix(_word(item['source'], '%s source' % label)) if item.get('source') else None
+    except ValueError as error:
+        problem = str(error)
+    if problem:
+        raise InvalidInput('%s: %s.' % (label, problem))
+    if source is not None and source.addr == 0 and source.length in (0, 32):
+        source = None  # the grammar's spelling of any source
+    if directive == 'mgroup':
+        return ('mgroup', iif, source, group)
+    return identity(grammar.Mroute(iif, source, group, (), None))
+
+
+def desired_entries(params):
+    """Validate routes and mgroups: ``(entries, identities)``; entries are empty for state absent."""
+    if not SET_NAME.match(params['set'] or ''):
+        raise InvalidInput("set '%s' cannot name a file: use letters, digits, '.', '_' and '-', starting with a letter "
+                           "or digit (for example video or vlan10-audio)." % params['set'])
+    if params['exclusive'] and params['state'] == 'absent':
+        raise InvalidInput('exclusive applies to state: present only; to empty a set, use state: absent without '
+                           'routes and mgroups (removes the file) or exclusive: true with no entries.')
+    entries = []
+    seen = {}
+    for directive, key in (('mroute', 'routes'), ('mgroup', 'mgroups')):
+        for position, item in enumerate(params[key] or []):
+            label = '%s[%d]' % (key, position)
+            if params['state'] == 'absent' and not (directive == 'mroute' and item.get('oifs')):
+                found = absent_identity(item, directive, label)
+            else:
+                entry = parse_entry(entry_line(directive, item, label), label)
+                entries.append(entry)
+                found = identity(entry)
+            if found in seen:
+                what = 'source and group' if found[0] == 'mroute' else 'interface, source and group'
+                raise InvalidInput('%s repeats the %s of %s (%s %s): give each entry once; the kernel keeps one '
+                                   'entry per %s.' % (label, what, seen[found], '*' if found[-2] is None else found[-2],
+                                                      found[-1], what))
+            seen[found] = label
+    return (entries if params['state'] == 'present' else []), list(seen)
+
+
+def check_interfaces(entries, existing):
+    """Names (not wildcards) the entries use that do not exist on this host, in order."""
+    missing = []
+    for entry in entries:
+        names = [entry.ifname] if isinstance(entry, grammar.Mgroup) else [entry.iif] + list(entry.oifs)
+        for name in names:
+            if not name.endswith(grammar.WILDCARD) and name not in existing and name not in missing:
+                missing.append(name)
+    return missing
+
+
+# --------------------------------------------------------------------------- the set's file
+
+def parse_set(text, path):
+    """The entries of the set file (None text: no file); raises ConfigError if mcastd would refuse it."""
+    if text is None:
+        return []
+    parsed = grammar.parse_text(text, path)
+    return parsed.mroutes + parsed.mgroups
+
+
+def plan_set(current, entries, identities, state, exclusive):
+    """The set after the run, as a list of entries (mroutes first, in a stable order)."""
+    if state == 'absent':
+        wanted = [entry for entry in current if identity(entry) not in identities]
+    elif exclusive:
+        wanted = list(entries)
+    else:
+        wanted = list(current)
+        for entry in entries:
+            keys = [identity(old) for old in wanted]
+            if identity(entry) in keys:
+                wanted[keys.index(identity(entry))] = entry
+            else:
+                wanted.append(entry)
+    return ([entry for entry in wanted if isinstance(entry, grammar.Mroute)] +
+            [entry for entry in wanted if isinstance(entry, grammar.Mgroup)])
+
+
+def render_set(name, entries):
+    return HEADER % name + ''.join(entry.to_line() + '\n' for entry in entries)
+
+
+# --------------------------------------------------------------------------- what is installed
+
+def _expand(pattern, names, exclude=None):
+    return sorted(name for name in names if grammar.ifname_matches(pattern, name) and name != exclude)
+
+
+def _by_line(rows):
+    return dict((row['line'], row) for row in rows)
+
+
+def pending_reason(row, daemon, existing):
+    """Why a pending entry waits, from the daemon's tables and the host's interfaces."""
+    left_out = daemon['status'].get('vifs_left_out') or []
+    reasons = []
+    for name in row['missing']:
+        if name in left_out:
+            reasons.append('the VIF table is full (the kernel offers %d VIFs): no VIF for %s' % (grammar.MAX_VIFS, name))
+        elif name.endswith(grammar.WILDCARD):
+            reasons.append('no interface matches %s' % name)
+        elif name not in existing:
+            reasons.append('interface %s does not exist; mcastd activates the entry when it appears' % name)
+        else:
+            reasons.append('interface %s has no VIF (see mcastctl show interfaces and the daemon log)' % name)
+    return '; '.join(reasons)
+
+
+def interface_problems(entry, daemon):
+    names = [entry.ifname] if isinstance(entry, grammar.Mgroup) else [entry.iif] + list(entry.oifs)
+    return ['interface %s: %s' % (row['name'], ' and '.join(row['problems']))
+            for row in daemon['interfaces'] if row.get('problems') and
+            any(grammar.ifname_matches(name, row['name']) for name in names)]
+
+
+def _route_state(entry, daemon, mfc, existing):
+    source, group = grammar.ntoa(entry.source.addr), grammar.ntoa(entry.group.addr)
+    iifs = _expand(entry.iif, existing)
+    oifs = sorted(set(name for oif in entry.oifs for name in _expand(oif, existing, exclude=entry.iif)))
+    installed = mfc.get((source, group))
+    if installed is not None and installed[0] in iifs and installed[1] == oifs:
+        return 'installed', "in the kernel's MFC"
+    known = [row for row in daemon['routes'] if row['kind'] == 'static' and (row['source'], row['group']) == (source, group)]
+    if known:
+        seen = 'no entry' if installed is None else 'iif %s, oifs %s' % (installed[0], ', '.join(installed[1]) or 'none')
+        return 'not installed', "mcastd holds the route but the kernel's MFC shows %s" % seen
+    return 'not loaded', 'mcastd has not loaded it'
+
+
+def _template_state(entry, daemon):
+    source = str(entry.source) if entry.source is not None else '*'
+    for row in daemon['routes']:
+        if row['kind'] == 'template' and (row['iif'], row['source'], row['group'], list(row['oifs'])) == \
+                (entry.iif, source, str(entry.group), list(entry.oifs)):
+            return 'active', ('mcastd holds the template; the kernel gets an (S,G) entry only when a source sends, '
+                              'so there is nothing in the MFC to check yet')
+    return 'not loaded', 'mcastd has not loaded it'
+
+
+def _mgroup_state(entry, daemon):
+    rows = dict(((row['interface'], row['group'], row['source']), row['state']) for row in daemon['groups'])
+    states = [rows.get((ifname, grammar.ntoa(group), None if source is None else grammar.ntoa(source)))
+              for ifname, group, source in entry.memberships()]
+    failed = [state for state in states if state and state != 'joined']
+    if failed:
+        return 'failed', failed[0]
+    if all(state == 'joined' for state in states):
+        return 'joined', 'mcastd reports it joined'
+    return 'not loaded', 'mcastd has not loaded it'
+
+
+def entry_state(entry, daemon, mfc, existing):
+    """``(state, reason)`` of one entry; see RETURN entries for the states."""
+    if daemon is None:
+        return 'daemon not running', 'mcastd does not answer on its control socket'
+    pending = _by_line(daemon['pending']).get(entry.to_line())
+    if pending is not None:
+        state, reason = 'pending', pending_reason(pending, daemon, existing)
+    elif isinstance(entry, grammar.Mgroup):
+        state, reason = _mgroup_state(entry, daemon)
+    elif entry.is_template:
+        state, reason = _template_state(entry, daemon)
+    else:
+        state, reason = _route_state(entry, daemon, mfc, existing)
+    if state not in OK_STATES:
+        reason = '; '.join([reason] + interface_problems(entry, daemon))
+    return state, reason
+
+
+def kind(entry):
+    if isinstance(entry, grammar.Mgroup):
+        return 'mgroup'
+    return 'template' if entry.is_template else 'mroute'
+
+
+def entry_report(entries, daemon, mfc, existing):
+    report = []
+    for entry in entries:
+        state, reason = entry_state(entry, daemon, mfc, existing)
+        report.append({'line': entry.to_line(), 'kind': kind(entry), 'state': state, 'reason': reason})
+    return report
+
+
+def _from_file(origin, path):
+    return bool(origin) and os.path.realpath(origin.rsplit(':', 1)[0]) == os.path.realpath(path)
+
+
+def stale_lines(daemon, path, entries):
+    """Routes and joins of this set that the daemon holds although the set does not have them."""
+    if daemon is None:
+        return []
+    lines = set(entry.to_line() for entry in entries)
+    statics = set((grammar.ntoa(e.source.addr), grammar.ntoa(e.group.addr))
+                  for e in entries if isinstance(e, grammar.Mroute) and not e.is_template)
+    stale = [row['line'] for row in daemon['pending'] if _from_file(row['origin'], path) and row['line'] not in lines]
+    for row in daemon['routes']:
+        if not _from_file(row.get('origin'), path):
+            continue
+        if row['kind'] == 'template':
+            words = ['mroute', 'from', row['iif']] + ([] if row['source'] == '*' else ['source', row['source']])
+            line = ' '.join(words + ['group', row['group'], 'to'] + list(row['oifs']))
+            if line not in lines:
+                stale.append(line)
+        elif row['kind'] == 'static' and (row['source'], row['group']) not in statics:
+            stale.append('mroute from %s source %s group %s to %s' % (row['iif'], row['source'], row['group'],
+                                                                      ' '.join(row['oifs'])))
+    return sorted(set(stale))
+
+
+def drift(report, stale):
+    return {'missing': [row for row in report if row['state'] not in OK_STATES], 'stale': stale}
+
+
+def is_satisfied(report, allow_pending):
+    accepted = OK_STATES + (('pending',) if allow_pending else ())
+    return all(row['state'] in accepted for row in report)
+
+
+# --------------------------------------------------------------------------- the module
+
+class Mroute(object):
+    """Read the set, the daemon and the kernel; plan; write, reload and verify (outside check mode)."""
+
+    def __init__(self, module, entries, identities):
+        self.module = module
+        self.params = module.params
+        self.entries = entries
+        self.identities = identities
+        self.path = os.path.join(self.params['conf_dir'], self.params['set'] + '.conf')
+        self.result = {'changed': False, 'file': self.path, 'entries': [], 'added': [], 'removed': [],
+                       'reloaded': False, 'daemon': {'running': False, 'socket': self.params['socket']}, 'drift': {}}
+        self.names = {}
+        self.daemon = None
+
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, **self.result)
+
+    def run(self):
+        self.read_daemon()
+        existing = self.read_links()
+        if self.params['state'] == 'present' and not self.params['allow_pending']:
+            self.check_interfaces(existing)
+        current_text = read_text(self.path)
+        current = self.read_set(current_text)
+        wanted = plan_set(current, self.entries, self.identities, self.params['state'], self.params['exclusive'])
+        removing_all = self.params['state'] == 'absent' and (not self.identities or current_text is None)
+        new_text = None if removing_all else render_set(self.params['set'], wanted)
+        self.validate_whole(new_text)
+        file_changed = new_text != current_text
+        before = self.observe(wanted, existing)
+        stale = stale_lines(self.daemon, self.path, wanted)
+        reload_needed = self.params['reload'] and self.daemon is not None and (
+            file_changed or stale or any(row['state'] == 'not loaded' for row in before))
+        self.report(current, wanted, before, stale, existing)
+        self.result.update(changed=bool(file_changed or reload_needed), reloaded=bool(reload_needed),
+                           entries=before)
+        self.make_diff(current_text, new_text, file_changed, reload_needed, before)
+        if self.module.check_mode:
+            if self.daemon is None:
+                self.module.warn(self.no_daemon_message())
+            return self.result
+        if self.daemon is None and (self.params['verify'] or (self.params['reload'] and file_changed)):
+            self.fail(self.no_daemon_message() + ' Nothing was changed.')
+        if file_changed:
+            self.write(new_text)
+        if reload_needed:
+            self.reload(current_text, new_text)
+        if self.params['verify']:
+            self.verify(wanted, existing)
+        return self.result
+
+    def read_daemon(self):
+        try:
+            self.daemon = snapshot(self.params['socket'])
+        except DaemonRefused as error:
+            self.fail('mcastd on %s refused a query: %s' % (self.params['socket'], error))
+        if self.daemon is not None:
+            status = self.daemon['status']
+            self.result['daemon'].update(running=True, pid=status.get('pid'), config=status.get('config'))
+
+    def read_links(self):
+        with open_iproute() as ipr:
+            links = link_summaries(ipr)
+        self.names = dict((link['index'], link['name']) for link in links)
+        return [link['name'] for link in links]
+
+    def check_interfaces(self, existing):
+        missing = check_interfaces(self.entries, existing)
+        if missing:
+            self.fail('%s Or set allow_pending: true if it will appear later (mcastd keeps the entry pending until '
+                      'then).' % interface_not_found_message(missing, existing))
+
+    def read_set(self, text):
+        try:
+            return parse_set(text, self.path)
+        except grammar.ConfigError as error:
+            if self.params['exclusive']:
+                return []  # replaced whole
+            self.fail('the set file %s is not valid mcastd configuration: %s. Fix or remove it, or use exclusive: true '
+                      'to replace it.' % (self.path, '; '.join(error.errors)))
+
+    def config_path(self):
+        daemon_config = self.result['daemon'].get('config')
+        if self.params['config'] and daemon_config and os.path.realpath(daemon_config) != \
+                os.path.realpath(self.params['config']):
+            self.module.warn('mcastd runs with %s, not with config %s: the set was validated against %s.'
+                             % (daemon_config, self.params['config'], self.params['config']))
+        return self.params['config'] or daemon_config or DEFAULT_CONFIG
+
+    def validate_whole(self, new_text):
+        """The whole configuration as it will be must be valid and must include the set's file."""
+        config_path = self.config_path()
+        try:
+            if not os.path.exists(config_path):
+                grammar.parse_text(new_text or '', self.path)
+                self.module.warn('%s does not exist, so the set was validated on its own; mcastd reads %s only '
+                                 'through an include in its configuration.' % (config_path, self.path))
+                return
+            loaded = grammar.load(config_path, {self.path: new_text})
+        except grammar.ConfigError as error:
+            self.fail('mcastd would refuse the configuration with this set: %s. Nothing was changed.'
+                      % '; '.join(error.errors))
+        read = set(os.path.realpath(path) for path in loaded.files)
+        if new_text is not None and os.path.realpath(self.path) not in read:
+            self.fail("the mcastd configuration %s does not include %s, so the daemon would never read this set: add "
+                      "the line 'include %s' to it, or point conf_dir at the directory it includes."
+                      % (config_path, self.path, os.path.join(self.params['conf_dir'], '*.conf')))
+
+    def read_mfc(self):
+        """The kernel's MFC by (source, group): (iif name, sorted oif names)."""
+        try:
+            rows = kernel.read_mfc()
+        except (kernel.KernelError, OSError) as error:
+            self.fail('cannot read the kernel multicast forwarding cache over rtnetlink: %s' % error)
+        return dict(((grammar.ntoa(row.source), grammar.ntoa(row.group)),
+                     (self.names.get(row.iif), sorted(self.names.get(oif, str(oif)) for oif in row.oifs)))
+                    for row in rows)
+
+    def observe(self, entries, existing):
+        return entry_report(entries, self.daemon, self.read_mfc() if self.daemon else {}, existing)
+
+    def report(self, current, wanted, before, stale, existing):
+        current_lines = [entry.to_line() for entry in current]
+        wanted_lines = [entry.to_line() for entry in wanted]
+        self.result['added'] = [line for line in wanted_lines if line not in current_lines]
+        self.result['removed'] = [line for line in current_lines if line not in wanted_lines]
+        desired_lines = [entry.to_line() for entry in self.entries]
+        if self.params['state'] == 'absent':
+            desired_lines = wanted_lines
+        configured = self.observe(current, existing)
+        self.result['drift'] = {
+            'desired_vs_configured': {'missing': [line for line in desired_lines if line not in current_lines],
+                                      'extra': [line for line in current_lines if line not in wanted_lines]},
+            'configured_vs_installed': drift(configured, stale_lines(self.daemon, self.path, current)),
+            'desired_vs_installed': drift(before, stale),
+        }
+
+    def make_diff(self, current_text, new_text, file_changed, reload_needed, before):
+        if not self.module._diff:
+            return
+        diffs = []
+        if file_changed:
+            diffs.append(file_diff(self.path, current_text, new_text))
+        if reload_needed:
+            header = 'mcastd (running daemon): entries of set %s' % self.params['set']
+            diffs.append(text_diff(header, ['%s  [%s]' % (row['line'], row['state']) for row in before],
+                                   ['%s  [loaded]' % row['line'] for row in before]))
+        self.result['diff'] = diffs
+
+    def no_daemon_message(self):
+        message = ('mcastd does not answer on %s: start it (systemctl start mcastd), point socket at the daemon\'s '
+                   'control socket, or set reload: false and verify: false to only write the set.' % self.params['socket'])
+        api = routing_api()
+        if api['held']:
+            holders = ', '.join('%s (pid %d)' % (holder['name'], holder['pid']) for holder in api['holders'])
+            message += (' Note: another process holds the multicast routing API in this namespace%s, so mcastd '
+                        'cannot start until it stops.' % (' (%s)' % holders if holders else ''))
+        return message
+
+    def write(self, new_text):
+        if new_text is None:
+            remove_file(self.path)
+        else:
+            atomic_write(self.module, self.path, new_text)
+
+    def restore(self, old_text):
+        self.write(old_text)
+
+    def reload(self, old_text, new_text):
+        try:
+            self.result['reload'] = ask(self.params['socket'], 'reload', timeout=max(self.params['timeout'], 30))
+        except DaemonRefused as error:
+            if new_text != old_text:
+                self.restore(old_text)
+            self.fail('mcastd refused the reload (%s): %s. The set file was restored; nothing else changed.'
+                      % (error, '; '.join(error.details)))
+        except DaemonUnavailable as error:
+            if new_text != old_text:
+                self.restore(old_text)
+            self.fail('%s; the set file was restored.' % error)
+
+    def verify(self, wanted, existing):
+        deadline = time.monotonic() + self.params['timeout']
+        while True:
+            self.read_daemon()
+            report = self.observe(wanted, existing)
+            if is_satisfied(report, self.params['allow_pending']) or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+        self.result['entries'] = report
+        missing = [row for row in report if row['state'] not in OK_STATES + (('pending',) if self.params['allow_pending'] else ())]
+        if missing:
+            self.fail('after %.1f s the kernel and mcastd do not show %d of the %d entries of set %s: %s.' % (
+                self.params['timeout'], len(missing), len(report), self.params['set'],
+                '; '.join('%s (%s: %s)' % (row['line'], row['state'], row['reason']) for row in missing)))
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            set=dict(type='str', required=True),
+            routes=dict(type='list', elements='dict', default=[], options=dict(
+                source=dict(type='str'),
+                group=dict(type='str', required=True),
+                iif=dict(type='str', required=True),
+                oifs=dict(type='list', elements='str'),
+            )),
+            mgroups=dict(type='list', elements='dict', default=[], options=dict(
+                iif=dict(type='str', required=True, aliases=['interface']),
+                group=dict(type='str', required=True),
+                source=dict(type='str'),
+            )),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            exclusive=dict(type='bool', default=False),
+            conf_dir=dict(type='path', default='/etc/mcastd/conf.d'),
+            config=dict(type='path'),
+            socket=dict(type='path', default=DEFAULT_SOCKET),
+            reload=dict(type='bool', default=True),
+            verify=dict(type='bool', default=True),
+            timeout=dict(type='float', default=5.0),
+            allow_pending=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def main():
+    module = build_module()
+    if module.params['timeout'] < 0:
+        module.fail_json(msg='timeout %s is negative: give the seconds to wait for the kernel, for example 5.'
+                         % module.params['timeout'])
+    try:
+        entries, identities = desired_entries(module.params)
+    except InvalidInput as error:
+        module.fail_json(msg=str(error))
+    require_pyroute2(module)
+    module.exit_json(**Mroute(module, entries, identities).run())
+
+
+if __name__ == '__main__':
+    main()
