@@ -180,7 +180,12 @@ def measure_flow_start(daemon, lab):
         receiver = Receiver(lab, "recv20", "eth0", group)
         send_datagrams(lab, "sender", "eth0", group, count=FLOW_DATAGRAMS, interval=0.001)
         time.sleep(0.2)
-        lost += FLOW_DATAGRAMS - receiver.stop()["unique"]
+        result = receiver.stop()
+        lost += FLOW_DATAGRAMS - result["unique"]
+        if result["unique"] < FLOW_DATAGRAMS:
+            missing = sorted(set(range(1, FLOW_DATAGRAMS + 1)) - set(range(result["first"] or 1, (result["last"] or 0) + 1)))
+            print("  %s lost datagrams of %s: first received %s, gaps %s, before/after %s" % (
+                daemon.kind, group, result["first"], result["missing"][:10], missing[:10]), file=sys.stderr)
     return lost
 
 
