@@ -339,8 +339,11 @@ def parse_entry(line, label):
     origin = '%s:1: ' % label
     try:
         parsed = grammar.parse_text(line, label)
+        reasons = [] if parsed.mroutes or parsed.mgroups else parsed.warnings  # an IPv6 line is only skipped
     except grammar.ConfigError as error:
-        reasons = [text[len(origin):] if text.startswith(origin) else text for text in error.errors]
+        reasons = error.errors
+    if reasons:
+        reasons = [text[len(origin):] if text.startswith(origin) else text for text in reasons]
         raise InvalidInput('%s (%s): %s.' % (label, line, '; '.join(reason.rstrip('.') for reason in reasons)))
     return (parsed.mroutes + parsed.mgroups)[0]
 

@@ -1,0 +1,196 @@
+"""Each finding fires on a snapshot that has the fault and stays silent on one that does not."""
+import copy
+
+import pytest
+
+from ansible_collections.mcast.linux.plugins.module_utils import _findings as findings
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as grammar
+
+
+def interface(index, addresses=(), multicast=True, up=True, rp_filter=0, all_rp_filter=0, loopback=False):
+    effective = max(rp_filter, all_rp_filter)
+    flags = ["UP"] if up else []
+    flags += ["LOOPBACK"] if loopback else ["BROADCAST"]
+    flags += ["MULTICAST"] if multicast else []
+    return {"index": index, "flags": flags, "up": up, "multicast": multicast, "loopback": loopback,
+            "addresses": list(addresses), "groups": [],
+            "rp_filter": {"value": rp_filter, "effective": effective,
+                          "mode": {0: "off", 1: "strict", 2: "loose"}[effective]}}
+
+
+def healthy_router():
+    """A router that routes one (S,G) flow from trunk.10 to trunk.20, with nothing wrong."""
+    return {
+        "interfaces": {"lo": interface(1, ["127.0.0.1/8"], multicast=False, loopback=True),
+                       "trunk.10": interface(2, ["192.0.2.1/24"]),
+                       "trunk.20": interface(3, ["198.51.100.1/24"])},
+        "rp_filter": {"all": 0, "default": 0},
+        "routes": [{"dest": "224.0.0.0/4", "family": "ipv4", "dev": "trunk.20", "gateway": None, "table": 254,
+                    "metric": 0, "multipath": False}],
+        "vifs": [{"index": 0, "interface": "trunk.10"}, {"index": 1, "interface": "trunk.20"}],
+        "mfc": [{"source": "192.0.2.10", "group": "239.1.1.1", "iif": "trunk.10", "oifs": ["trunk.20"],
+                 "packets": 5, "bytes": 500, "wrong_if": 0}],
+        "igmp": {"checked": True, "accepted": True, "hooks": {}, "drops": []},
+        "routing_api": {"held": True, "holders": [{"pid": 10, "name": "python3", "command": "python3 -m mcastd"}]},
+        "reverse_paths": {"192.0.2.10": "trunk.10"},
+        "mcastd": {"running": True, "socket": "/run/mcastd/mcastd.sock", "status": {"vifs_left_out": []},
+                   "config": {"path": "/etc/mcastd/mcastd.conf", "exists": True, "valid": True, "errors": [],
+                              "routes": [{"iif": "trunk.10", "source": None, "group": "239.2.0.0/16",
+                                          "oifs": ["trunk.20"], "origin": "/etc/mcastd/mcastd.conf:1"}]}},
+    }
+
+
+def ids(facts):
+    return [(found["id"], found["severity"], found["subject"]) for found in findings.evaluate(facts)]
+
+
+def test_a_healthy_router_has_no_findings():
+    assert ids(healthy_router()) == []
+
+
+def test_every_finding_has_the_documented_fields():
+    facts = healthy_router()
+    facts["interfaces"]["trunk.20"]["multicast"] = False
+    for found in findings.evaluate(facts):
+        assert set(found) == {"id", "severity", "subject", "summary", "evidence", "fix"}
+        assert found["severity"] in ("error", "warning") and found["evidence"] and found["fix"]
+
+
+def test_igmp_dropped_by_a_chain_certain_or_not():
+    facts = healthy_router()
+    facts["igmp"]["drops"] = [
+        {"family": "inet", "table": "filter", "chain": "input", "hook": "input", "priority": 0, "policy": "drop",
+         "certain": True, "reason": "policy drop"},
+        {"family": "ip", "table": "raw", "chain": "pre", "hook": "prerouting", "priority": -300, "policy": "accept",
+         "certain": False, "reason": "drop by rule handle 4 (its match is not evaluated here)"}]
+    found = findings.igmp_dropped(facts)
+    assert [(item["severity"], item["subject"]) for item in found] == [("error", "inet filter input"),
+                                                                       ("warning", "ip raw pre")]
+    assert "policy drop" in found[0]["evidence"][0] and "mcast.linux.nftables" in found[0]["fix"]
+
+
+def test_igmp_not_checked_is_silent():
+    facts = healthy_router()
+    facts["igmp"] = {"checked": False, "reason": "nft is not installed"}
+    assert findings.igmp_dropped(facts) == []
+
+
+def test_strict_rp_filter_on_an_input_with_a_source_reachable_through_it_warns():
+    facts = healthy_router()
+    facts["interfaces"]["trunk.10"]["rp_filter"] = {"value": 1, "effective": 1, "mode": "strict"}
+    [found] = findings.rp_filter_on_route_input(facts)
+    assert (found["severity"], found["subject"]) == ("warning", "trunk.10")
+    assert "rp_filter on trunk.10 is strict: effective value 1 = max(conf/all 0, conf/trunk.10 1)" in found["evidence"]
+    assert "source 192.0.2.10: the route back to it leaves through trunk.10, so it passes" in found["evidence"]
+
+
+def test_strict_rp_filter_with_the_route_back_elsewhere_is_an_error_and_loose_is_not():
+    facts = healthy_router()
+    facts["reverse_paths"] = {"192.0.2.10": "trunk.20"}
+    facts["interfaces"]["trunk.10"]["rp_filter"] = {"value": 1, "effective": 1, "mode": "strict"}
+    assert findings.rp_filter_on_route_input(facts)[0]["severity"] == "error"
+    facts["interfaces"]["trunk.10"]["rp_filter"] = {"value": 2, "effective": 2, "mode": "loose"}
+    assert findings.rp_filter_on_route_input(facts)[0]["severity"] == "warning"
+    facts["reverse_paths"] = {"192.0.2.10": None}
+    assert findings.rp_filter_on_route_input(facts)[0]["severity"] == "error"
+
+
+def test_rp_filter_on_an_output_only_interface_is_silent():
+    facts = healthy_router()
+    facts["interfaces"]["trunk.20"]["rp_filter"] = {"value": 1, "effective": 1, "mode": "strict"}
+    assert findings.rp_filter_on_route_input(facts) == []
+
+
+def test_rp_filter_on_a_configured_wildcard_input_without_traffic_yet():
+    facts = healthy_router()
+    facts["mfc"] = []
+    facts["mcastd"]["config"]["routes"][0]["iif"] = "trunk+"
+    facts["mcastd"]["config"]["routes"][0]["oifs"] = ["eth9"]
+    facts["interfaces"]["trunk.20"]["rp_filter"] = {"value": 1, "effective": 1, "mode": "strict"}
+    [found] = findings.rp_filter_on_route_input(facts)
+    assert found["subject"] == "trunk.20" and "sources are not known yet" in found["evidence"][-1]
+
+
+def test_multihomed_host_without_dev_route_and_the_ways_to_be_silent():
+    facts = healthy_router()
+    facts["routes"] = []
+    [found] = findings.multihomed_without_route(facts)
+    assert found["id"] == "multihomed-without-multicast-route"
+    assert "2 interfaces are up with IPv4 addresses: trunk.10 (192.0.2.1/24), trunk.20 (198.51.100.1/24)" in \
+        found["evidence"]
+    single = copy.deepcopy(facts)
+    single["interfaces"]["trunk.20"]["up"] = False
+    assert findings.multihomed_without_route(single) == []
+    link_local = copy.deepcopy(facts)
+    link_local["interfaces"]["trunk.20"]["addresses"] = ["169.254.1.1/16", "fe80::1/64"]
+    assert findings.multihomed_without_route(link_local) == []
+    via_only = copy.deepcopy(facts)
+    via_only["routes"] = [{"dest": "224.0.0.0/4", "family": "ipv4", "dev": "trunk.20", "gateway": "198.51.100.9",
+                           "table": 254, "metric": 0}]
+    assert len(findings.multihomed_without_route(via_only)) == 1
+
+
+def test_a_via_route_for_multicast():
+    facts = healthy_router()
+    facts["routes"].append({"dest": "239.0.0.0/8", "family": "ipv4", "dev": "trunk.20", "gateway": "198.51.100.9",
+                            "table": 254, "metric": 0})
+    [found] = findings.route_via_gateway(facts)
+    assert (found["severity"], found["subject"]) == ("error", "239.0.0.0/8")
+    assert found["evidence"] == ["route 239.0.0.0/8 via 198.51.100.9 dev trunk.20 table 254 metric 0"]
+
+
+def test_link_local_route_in_the_config_found_with_the_daemon_grammar():
+    with pytest.raises(grammar.ConfigError) as caught:
+        grammar.parse_text("mroute from trunk.10 group 224.0.0.251 to trunk.20\n"
+                           "mroute from trunk.10 group 10.0.0.1 to trunk.20\n", "/etc/mcastd/mcastd.conf")
+    facts = healthy_router()
+    facts["mcastd"]["config"].update(valid=False, errors=caught.value.errors, routes=[])
+    [found] = findings.link_local_in_config(facts)
+    assert (found["severity"], found["subject"]) == ("error", "/etc/mcastd/mcastd.conf:1")
+    assert "224.0.0.251" in found["evidence"][0]
+
+
+def test_vif_table_near_full_and_full():
+    facts = healthy_router()
+    facts["vifs"] = [{"index": index, "interface": "v%d" % index} for index in range(27)]
+    assert findings.vif_table_near_full(facts) == []
+    facts["vifs"].append({"index": 27, "interface": "v27"})
+    [found] = findings.vif_table_near_full(facts)
+    assert found["severity"] == "warning" and found["evidence"][0].startswith("28 of the kernel's 32 VIFs")
+    facts["mcastd"]["status"]["vifs_left_out"] = ["v40"]
+    assert findings.vif_table_near_full(facts)[0]["severity"] == "error"
+    assert findings.vif_table_near_full(facts, vif_warning=40)[0]["severity"] == "error"
+
+
+def test_routing_api_held_while_mcastd_does_not_answer():
+    facts = healthy_router()
+    facts["mcastd"]["running"] = False
+    facts["routing_api"]["holders"] = [{"pid": 42, "name": "smcrouted", "command": "smcrouted -n"}]
+    [found] = findings.routing_api_held_by_other(facts)
+    assert found["severity"] == "error"
+    assert "processes with a raw IGMP socket here: smcrouted (pid 42: smcrouted -n)" in found["evidence"]
+    facts["mcastd"]["config"]["exists"] = False
+    assert findings.routing_api_held_by_other(facts)[0]["severity"] == "warning"
+    facts["routing_api"]["held"] = False
+    assert findings.routing_api_held_by_other(facts) == []
+
+
+def test_route_through_an_interface_without_multicast():
+    facts = healthy_router()
+    facts["interfaces"]["trunk.20"]["multicast"] = False
+    facts["interfaces"]["trunk.20"]["flags"] = ["UP", "BROADCAST"]
+    [found] = findings.route_interface_without_multicast(facts)
+    assert found["subject"] == "trunk.20"
+    assert found["evidence"][0] == "trunk.20 has no MULTICAST flag (flags: UP, BROADCAST)"
+    assert "MFC entry (192.0.2.10, 239.1.1.1) leaves through it" in found["evidence"]
+    assert "route 224.0.0.0/4 dev trunk.20" in found["evidence"]
+
+
+def test_an_unused_interface_without_multicast_is_silent():
+    facts = healthy_router()
+    facts["interfaces"]["eth9"] = interface(9, ["203.0.113.1/24"], multicast=False)
+    assert findings.route_interface_without_multicast(facts) == []
+
+
+def test_an_empty_snapshot_has_no_findings():
+    assert findings.evaluate({}) == []
