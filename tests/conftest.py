@@ -33,5 +33,5 @@ from ansible.plugins.loader import init_plugin_loader  # noqa: E402  pylint: dis
 
 init_plugin_loader([str(COLLECTIONS)])
 
-# The lab's fixtures (netns_lab, make_netns_lab, lab_prefix) for every test.
-pytest_plugins = ["tests.lab.fixtures"]
+# The lab's fixtures (netns_lab, make_netns_lab, lab_prefix) and the module tests' host fixtures.
+pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]

@@ -11,7 +11,6 @@ import pytest
 from tests.integration.mcastd.runner import wait_for
 from tests.integration.mcastd.traffic import Receiver, send_burst, send_datagrams
 
-pytest_plugins = ["tests.lab.fixtures"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and the multicast routing socket")]
 

@@ -15,7 +15,6 @@ import pytest
 
 from tests.integration.harness import run_module
 
-pytest_plugins = ["tests.lab.fixtures"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
 

@@ -4,7 +4,6 @@ import socket
 
 import pytest
 
-pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
 

@@ -3,7 +3,6 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
 
