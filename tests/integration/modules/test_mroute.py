@@ -1,0 +1,293 @@
+"""mcast.linux.mroute against mcastd from the checkout, in the lab's router namespace, through the netns connection.
+
+The daemon reads ``WORKDIR/mcastd.conf``, which includes ``WORKDIR/conf.d/*.conf``; the module writes its
+sets there (never under /etc). The kernel's MFC is read with iproute2, datagrams are counted by receivers.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import run_module
+from tests.integration.mcastd.runner import Mcastd
+from tests.integration.mcastd.traffic import Receiver, send_datagrams
+
+pytest_plugins = ["tests.lab.fixtures"]
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and the routing socket")]
+
+SENDER = "192.0.2.10"
+VIDEO = {"source": SENDER, "group": "225.1.2.3", "iif": "trunk.10", "oifs": ["trunk.20", "trunk.30"]}
+ANY_SOURCE = {"group": "239.10.0.0/16", "iif": "trunk.10", "oifs": ["trunk.20"]}
+JOIN = {"iif": "trunk.10", "group": "239.10.1.1"}
+
+
+class Router:
+    """The lab's router with a daemon from the checkout and a conf.d the module manages."""
+
+    def __init__(self, lab, workdir):
+        self.lab = lab
+        self.namespace = lab.ns("router")
+        self.conf_d = Path(workdir) / "conf.d"
+        self.conf_d.mkdir()
+        self.daemon = Mcastd(lab, workdir)
+        self.daemon.write_config("include conf.d/*.conf\n")
+
+    def args(self, **extra):
+        values = {"set": "video", "conf_dir": str(self.conf_d), "socket": self.daemon.socket, "timeout": 3}
+        values.update(extra)
+        return values
+
+    def module(self, check=False, diff=False, **args):
+        return run_module(self.namespace, "mcast.linux.mroute", self.args(**args), check=check, diff=diff)
+
+    def set_file(self, name="video"):
+        path = self.conf_d / (name + ".conf")
+        return path.read_text() if path.exists() else None
+
+    def state(self):
+        """What a test must see unchanged: the set files, the MFC and the daemon's templates and joins."""
+        files = dict((path.name, path.read_text()) for path in sorted(self.conf_d.iterdir()))
+        if self.daemon.proc is None or self.daemon.proc.poll() is not None:
+            return files, self.daemon.mfc(), None
+        routes = sorted((row["iif"], row["source"], row["group"], tuple(row["oifs"]), row["kind"])
+                        for row in self.daemon.query("show", "routes"))
+        return files, self.daemon.mfc(), (routes, self.daemon.query("show", "groups"))
+
+
+@pytest.fixture(name="router")
+def fixture_router(netns_lab):
+    workdir = tempfile.mkdtemp(prefix="mroute-it-")
+    router = Router(netns_lab, workdir)
+    router.daemon.start()
+    try:
+        yield router
+    finally:
+        router.daemon.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def received(lab, group, count=50):
+    listening = {host: Receiver(lab, host, "eth0", group) for host in ("recv20", "recv30")}
+    send_datagrams(lab, "sender", "eth0", group, count=count, interval=0.002)
+    time.sleep(0.2)
+    return dict((host, receiver.stop()["unique"]) for host, receiver in listening.items())
+
+
+def test_sg_route_check_apply_idempotent_and_forwarding(router):
+    preview = router.module(check=True, diff=True, routes=[VIDEO], mgroups=[JOIN])
+    assert preview["changed"] is True and preview["reloaded"] is True
+    assert router.set_file() is None and router.daemon.mfc() == {}, "check mode changed something"
+    assert [row["state"] for row in preview["entries"]] == ["not loaded", "not loaded"]
+    file_diff, daemon_diff = preview["diff"]
+    assert "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30\n" in file_diff["after"]
+    assert file_diff["before"] == "" and file_diff["before_header"].endswith("(absent)")
+    assert "[not loaded]" in daemon_diff["before"]
+    assert preview["drift"]["desired_vs_configured"]["missing"] == [
+        "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30",
+        "mgroup from trunk.10 group 239.10.1.1"]
+
+    applied = router.module(routes=[VIDEO], mgroups=[JOIN])
+    assert applied["changed"] is True and applied["reload"]["added"] == 1
+    assert [(row["kind"], row["state"]) for row in applied["entries"]] == [("mroute", "installed"), ("mgroup", "joined")]
+    assert router.daemon.mfc() == {(SENDER, "225.1.2.3"): ("trunk.10", ["trunk.20", "trunk.30"])}
+    assert (router.conf_d / "video.conf").stat().st_mode & 0o777 == 0o644
+    assert received(router.lab, "225.1.2.3") == {"recv20": 50, "recv30": 50}
+
+    again = router.module(routes=[VIDEO], mgroups=[JOIN])
+    assert again["changed"] is False and again["reloaded"] is False
+    assert router.daemon.query("status")["counters"]["reloads"] == 1
+
+
+def test_star_g_is_verified_through_the_daemon_then_learned_by_the_kernel(router):
+    applied = router.module(routes=[ANY_SOURCE])
+    [entry] = applied["entries"]
+    assert (entry["kind"], entry["state"]) == ("template", "active")
+    assert "only when a source sends" in entry["reason"]
+    assert router.daemon.mfc() == {}, "a (*,G) route has no MFC entry before a source sends"
+    assert received(router.lab, "239.10.7.7", count=20) == {"recv20": 20, "recv30": 0}
+    assert router.daemon.mfc() == {(SENDER, "239.10.7.7"): ("trunk.10", ["trunk.20"])}
+
+
+def test_replace_exclusive_absent_and_remove_the_set(router):
+    router.module(routes=[VIDEO, ANY_SOURCE])
+    replaced = router.module(routes=[dict(VIDEO, oifs=["trunk.20"])], diff=True)
+    assert replaced["changed"] is True
+    assert replaced["removed"] == ["mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30"]
+    assert router.daemon.mfc() == {(SENDER, "225.1.2.3"): ("trunk.10", ["trunk.20"])}
+
+    exclusive = router.module(exclusive=True, routes=[ANY_SOURCE])
+    assert exclusive["changed"] is True and router.daemon.mfc() == {}
+    assert "225.1.2.3" not in router.set_file()
+
+    absent = router.module(state="absent", routes=[{"group": "239.10.0.0/16", "iif": "trunk.10"}])
+    assert absent["changed"] is True and absent["entries"] == []
+    assert not [row for row in router.daemon.query("show", "routes") if row["kind"] == "template"]
+
+    removed = router.module(state="absent")
+    assert removed["changed"] is True and router.set_file() is None
+    assert router.module(state="absent")["changed"] is False
+
+
+def test_drift_of_a_hand_edited_file_is_reported_then_reloaded(router):
+    router.module(routes=[VIDEO])
+    (router.conf_d / "video.conf").write_text("mroute from trunk.10 group 239.10.0.0/16 to trunk.20\n")
+    preview = router.module(check=True, routes=[VIDEO], exclusive=True)
+    drift = preview["drift"]
+    assert drift["desired_vs_configured"] == {
+        "missing": ["mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30"],
+        "extra": ["mroute from trunk.10 group 239.10.0.0/16 to trunk.20"]}
+    assert [(row["line"], row["state"]) for row in drift["configured_vs_installed"]["missing"]] == [
+        ("mroute from trunk.10 group 239.10.0.0/16 to trunk.20", "not loaded")]
+    assert drift["configured_vs_installed"]["stale"] == [
+        "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30"]
+    assert drift["desired_vs_installed"] == {"missing": [], "stale": []}
+    assert preview["changed"] is True
+
+    applied = router.module(routes=[VIDEO], exclusive=True)
+    assert applied["changed"] is True and applied["entries"][0]["state"] == "installed"
+
+
+def test_a_configured_set_the_daemon_has_not_loaded_is_reloaded(router):
+    audio = {"group": "239.20.0.0/16", "iif": "trunk.10", "oifs": ["trunk.30"]}
+    text = router.module(check=True, diff=True, set="audio", routes=[audio])["diff"][0]["after"]
+    (router.conf_d / "audio.conf").write_text(text)  # as the module writes it, but nobody reloaded
+    preview = router.module(check=True, set="audio", routes=[audio])
+    assert preview["drift"]["desired_vs_configured"] == {"missing": [], "extra": []}
+    assert [row["state"] for row in preview["drift"]["configured_vs_installed"]["missing"]] == ["not loaded"]
+    applied = router.module(set="audio", routes=[audio], diff=True)
+    assert applied["changed"] is True and applied["reloaded"] is True and applied["added"] == []
+    assert applied["entries"][0]["state"] == "active"
+    assert [diff["before_header"] for diff in applied["diff"]] == ["mcastd (running daemon): entries of set audio"]
+
+def test_pending_interface_refused_or_allowed(router):
+    before = router.state()
+    refused = router.module(routes=[dict(VIDEO, oifs=["trunk.20", "trunk.99"])])
+    assert refused["failed"] is True
+    assert "interface 'trunk.99' does not exist on this host; existing interfaces:" in refused["msg"]
+    assert "allow_pending: true" in refused["msg"]
+    assert router.state() == before
+
+    pending = router.module(routes=[dict(VIDEO, oifs=["trunk.20", "trunk.99"])], allow_pending=True)
+    assert pending["changed"] is True
+    [entry] = pending["entries"]
+    assert entry["state"] == "pending"
+    assert entry["reason"] == "interface trunk.99 does not exist; mcastd activates the entry when it appears"
+    strict = router.module(routes=[dict(VIDEO, oifs=["trunk.20", "trunk.99"])], allow_pending=True, verify=True)
+    assert strict["changed"] is False
+
+
+def test_verification_fails_naming_the_entries_the_daemon_did_not_load(router):
+    failed = router.module(routes=[VIDEO, ANY_SOURCE], reload=False, timeout=0.5)
+    assert failed.get("failed") is True, failed
+    assert failed["msg"].startswith("after 0.5 s the kernel and mcastd do not show 2 of the 2 entries of set video: "
+                                    "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30 "
+                                    "(not loaded: mcastd has not loaded it); ")
+
+
+def test_verification_names_a_full_vif_table(router):
+    """32 interfaces matched by 'phyint vif+ enable' take every VIF; the set's interfaces are left out."""
+    lab = router.lab
+    for pair in range(16):
+        lab.run("router", ["ip", "link", "add", "vif%d" % (2 * pair), "type", "veth", "peer", "name",
+                           "vif%d" % (2 * pair + 1)])
+    try:
+        for index in range(32):
+            lab.run("router", ["ip", "link", "set", "dev", "vif%d" % index, "up"])
+        router.daemon.write_config("phyint vif+ enable\ninclude conf.d/*.conf\n")
+        router.daemon.ctl("reload")
+        failed = router.module(routes=[VIDEO], timeout=1)
+        assert failed.get("failed") is True, failed
+        assert "(pending: the VIF table is full (the kernel offers 32 VIFs): no VIF for trunk.10; the VIF table is " \
+               "full (the kernel offers 32 VIFs): no VIF for trunk.20" in failed["msg"]
+    finally:
+        for pair in range(16):
+            lab.run("router", ["ip", "link", "del", "vif%d" % (2 * pair)], check=False)
+
+
+def test_daemon_not_running_changes_nothing_and_says_so(netns_lab, tmp_path):
+    router = Router(netns_lab, tmp_path)  # never started
+    preview = router.module(check=True, routes=[VIDEO])
+    assert preview["changed"] is True and preview["entries"][0]["state"] == "daemon not running"
+    assert any("mcastd does not answer" in warning for warning in preview.get("warnings", []))
+    failed = router.module(routes=[VIDEO])
+    assert failed["failed"] is True and failed["msg"].startswith("mcastd does not answer on %s" % router.daemon.socket)
+    assert "Nothing was changed" in failed["msg"] and router.set_file() is None
+    written = router.module(routes=[VIDEO], reload=False, verify=False)
+    assert written["changed"] is True and "225.1.2.3" in router.set_file()
+
+
+def test_another_daemon_holding_the_api_is_named_when_mcastd_is_not_running(netns_lab, tmp_path):
+    holder = netns_lab.popen("router", [sys.executable, "-c", HOLD_ROUTING_API], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        failed = Router(netns_lab, tmp_path).module(routes=[VIDEO])
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=5)
+    assert failed["failed"] is True
+    assert "another process holds the multicast routing API in this namespace (python" in failed["msg"]
+    assert "(pid %d)" % holder.pid in failed["msg"]
+
+
+COLLECTIONS = Path(__file__).resolve().parents[3] / ".build" / "collections"
+# Holds the routing API with mcastd's own kernel code until stdin closes.
+HOLD_ROUTING_API = (
+    "import sys\n"
+    "from ansible_collections.mcast.linux.plugins.module_utils.mcastd.kernel import MrouteSocket\n"
+    "sock = MrouteSocket()\n"
+    "print('held', flush=True)\n"
+    "sys.stdin.read()\n"
+    "sock.close()\n"
+)
+
+
+def test_conflict_with_another_set_is_refused_naming_both(router):
+    router.module(set="audio", routes=[VIDEO])
+    before = router.state()
+    refused = router.module(routes=[dict(VIDEO, oifs=["trunk.20"])])
+    assert refused["failed"] is True
+    assert "mcastd would refuse the configuration with this set" in refused["msg"]
+    assert "video.conf:3: mroute mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 conflicts with" \
+        in refused["msg"] and "audio.conf:3" in refused["msg"]
+    assert router.state() == before
+
+
+def test_a_set_the_configuration_does_not_include_is_refused(router):
+    other = router.conf_d.parent / "elsewhere"
+    before = router.state()
+    refused = router.module(routes=[VIDEO], conf_dir=str(other))
+    assert refused["failed"] is True
+    assert "does not include %s/video.conf" % other in refused["msg"]
+    assert "include %s/*.conf" % other in refused["msg"]
+    assert router.state() == before and not other.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"routes": [dict(VIDEO, group="10.1.2.3")]}, "group 10.1.2.3 is not a multicast address"),
+    ({"routes": [dict(VIDEO, group="224.0.0.5")]}, "is link-local (224.0.0.0/24)"),
+    ({"routes": [dict(VIDEO, source="225.0.0.1")]}, "is a multicast address; a source is the unicast address"),
+    ({"routes": [dict(VIDEO, oifs=["trunk.10"])]}, "input interface trunk.10 is also an output"),
+    ({"routes": [dict(VIDEO, oifs=[])]}, "routes[0] has no oifs"),
+    ({"routes": [dict(VIDEO, iif="trunk.10 to")]}, "must be one word"),
+    ({"routes": [VIDEO, dict(VIDEO, oifs=["trunk.20"])]}, "routes[1] repeats the source and group of routes[0]"),
+    ({"routes": [{"group": "239.1.1.1", "oifs": ["trunk.20"]}]}, "missing required arguments: iif"),
+    ({"mgroups": [dict(JOIN, group="239.0.0.0/8")]}, "more than 4096 group joins"),
+    ({"set": "../video"}, "cannot name a file"),
+    ({"state": "absent", "exclusive": True}, "exclusive applies to state: present only"),
+    ({"timeout": -1}, "timeout -1.0 is negative"),
+    ({"routes": [dict(VIDEO, iif="trunk.99")]}, "interface 'trunk.99' does not exist on this host"),
+])
+def test_bad_input_fails_with_the_reason_and_changes_nothing(router, args, message):
+    before = router.state()
+    result = router.module(**args)
+    assert result.get("failed") is True, result
+    assert message in result["msg"]
+    assert router.state() == before
+
