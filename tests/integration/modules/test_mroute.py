@@ -5,8 +5,6 @@ sets there (never under /etc). The kernel's MFC is read with iproute2, datagrams
 """
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from tests.integration.harness import run_module
 from tests.integration.mcastd.runner import Mcastd
 from tests.integration.mcastd.traffic import Receiver, send_datagrams
+from tests.integration.modules.routing_api import holding_routing_api
 
 pytest_plugins = ["tests.lab.fixtures"]
 pytestmark = [pytest.mark.integration,
@@ -223,29 +222,11 @@ def test_daemon_not_running_changes_nothing_and_says_so(netns_lab, tmp_path):
 
 
 def test_another_daemon_holding_the_api_is_named_when_mcastd_is_not_running(netns_lab, tmp_path):
-    holder = netns_lab.popen("router", [sys.executable, "-c", HOLD_ROUTING_API], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with holding_routing_api(netns_lab) as holder:
         failed = Router(netns_lab, tmp_path).module(routes=[VIDEO])
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=5)
     assert failed["failed"] is True
     assert "another process holds the multicast routing API in this namespace (python" in failed["msg"]
     assert "(pid %d)" % holder.pid in failed["msg"]
-
-
-COLLECTIONS = Path(__file__).resolve().parents[3] / ".build" / "collections"
-# Holds the routing API with mcastd's own kernel code until stdin closes.
-HOLD_ROUTING_API = (
-    "import sys\n"
-    "from ansible_collections.mcast.linux.plugins.module_utils.mcastd.kernel import MrouteSocket\n"
-    "sock = MrouteSocket()\n"
-    "print('held', flush=True)\n"
-    "sys.stdin.read()\n"
-    "sock.close()\n"
-)
 
 
 def test_conflict_with_another_set_is_refused_naming_both(router):
