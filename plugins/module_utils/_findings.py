@@ -206,8 +206,8 @@ def route_via_gateway(facts):
     for route in facts.get('routes') or []:
         if not route.get('gateway'):
             continue
-        text = '%s via %s dev %s table %s metric %s' % (route['dest'], route['gateway'], route.get('dev'),
-                                                       route['table'], route['metric'])
+        text = '%s via %s dev %s table %s metric %s' % (
+            route['dest'], route['gateway'], route.get('dev'), route['table'], route['metric'])
         found.append(finding(
             'multicast-route-via-gateway', 'error', route['dest'], 'multicast route %s via a gateway' % route['dest'],
             ['route %s' % text],
@@ -241,8 +241,8 @@ def vif_table_near_full(facts, vif_warning=VIF_WARNING):
     left_out = status.get('vifs_left_out') or []
     if not left_out and len(vifs) < vif_warning:
         return []
-    evidence = ['%d of the kernel\'s %d VIFs are in use: %s' % (len(vifs), MAX_VIFS,
-                                                              ', '.join(vif['interface'] for vif in vifs))]
+    in_use = ', '.join(vif['interface'] for vif in vifs)
+    evidence = ["%d of the kernel's %d VIFs are in use: %s" % (len(vifs), MAX_VIFS, in_use)]
     if left_out:
         evidence.append('mcastd left out for lack of a VIF: %s' % ', '.join(left_out))
     return [finding(

@@ -173,7 +173,9 @@ ansible_facts:
                                "origin": "/etc/mcastd/mcastd.conf:3"}],
                    "mgroups": []}}
         findings:
-          description: The pitfalls found, each with C(id), C(severity) (C(error) or C(warning)), C(subject), C(summary), C(evidence) (a list of sentences) and C(fix).
+          description:
+            - The pitfalls found, each with C(id), C(severity) (C(error) or C(warning)), C(subject),
+              C(summary), C(evidence) (a list of sentences) and C(fix).
           type: list
           elements: dict
           sample: [{"id": "igmp-dropped-by-firewall", "severity": "error", "subject": "inet filter input",

@@ -95,7 +95,7 @@ def main():
         first_wall, first = run(namespace, book)
         rows = []
         last = None
-        for _ in range(options.runs):
+        for _run in range(options.runs):
             wall, last = run(namespace, book)
             changed = [name for name, (_seconds_taken, was_changed) in last.items() if was_changed]
             if changed:

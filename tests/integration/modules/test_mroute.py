@@ -164,6 +164,7 @@ def test_a_configured_set_the_daemon_has_not_loaded_is_reloaded(router):
     assert applied["entries"][0]["state"] == "active"
     assert [diff["before_header"] for diff in applied["diff"]] == ["mcastd (running daemon): entries of set audio"]
 
+
 def test_pending_interface_refused_or_allowed(router):
     before = router.state()
     refused = router.module(routes=[dict(VIDEO, oifs=["trunk.20", "trunk.99"])])
@@ -271,4 +272,3 @@ def test_bad_input_fails_with_the_reason_and_changes_nothing(router, args, messa
     assert result.get("failed") is True, result
     assert message in result["msg"]
     assert router.state() == before
-

@@ -30,7 +30,7 @@ def test_entries_are_rendered_in_the_daemon_grammar():
 
 
 def test_source_zero_is_any_source_as_in_smcroute():
-    entries, _ = mroute.desired_entries(params(routes=[dict(ANY_SOURCE, source="0.0.0.0")]))
+    entries = mroute.desired_entries(params(routes=[dict(ANY_SOURCE, source="0.0.0.0")]))[0]
     assert entries[0].is_template and entries[0].source is None
 
 
@@ -127,8 +127,8 @@ def test_the_set_file_has_a_header_and_the_daemon_reads_it_back_unchanged():
 
 
 def test_missing_interfaces_are_listed_once_and_wildcards_are_not_checked():
-    entries, _ = mroute.desired_entries(params(routes=[dict(VIDEO, oifs=["trunk.99", "eth+"]),
-                                                       dict(ANY_SOURCE, oifs=["trunk.99"])]))
+    entries = mroute.desired_entries(params(routes=[dict(VIDEO, oifs=["trunk.99", "eth+"]),
+                                                    dict(ANY_SOURCE, oifs=["trunk.99"])]))[0]
     assert mroute.check_interfaces(entries, ["lo", "trunk.10"]) == ["trunk.99"]
 
 
@@ -193,7 +193,7 @@ def test_no_daemon_is_said_as_such():
 
 
 def test_stale_entries_are_those_of_this_set_only():
-    entries, _ = mroute.desired_entries(params(routes=[ANY_SOURCE]))
+    entries = mroute.desired_entries(params(routes=[ANY_SOURCE]))[0]
     the_daemon = daemon(routes=[
         {"kind": "static", "source": "192.0.2.10", "group": "225.1.2.3", "iif": "trunk.10", "oifs": ["trunk.20"],
          "origin": "/etc/mcastd/conf.d/video.conf:3"},
