@@ -268,7 +268,7 @@ def igmp_traffic():
     # IGMP packets are conntracked by the generic tracker and never answered: state new.
     probe = Probe('ipv4', 2, daddr='224.0.0.0/4', ct_state='new')
     return Traffic('igmp', 'IGMP (membership queries and reports)', [probe], CONTROL_HOOKS,
-                   [_match(_payload('ip', 'protocol'), 'igmp'), ACCEPT], 'igmp')
+                   [_match(_payload('ip', 'protocol'), L4PROTO_NUMBERS['igmp']), ACCEPT], 'igmp')
 
 
 def mld_traffic():
@@ -283,7 +283,7 @@ def pim_traffic():
     # PIM hellos go to 224.0.0.13 / ff02::d, registers to a unicast address: destination unknown.
     probes = [Probe('ipv4', 103, ct_state='new'), Probe('ipv6', 103, ct_state='new')]
     return Traffic('pim', 'PIM (IPv4 and IPv6)', probes, CONTROL_HOOKS,
-                   [_match({'meta': {'key': 'l4proto'}}, 'pim'), ACCEPT], 'pim')
+                   [_match({'meta': {'key': 'l4proto'}}, L4PROTO_NUMBERS['pim']), ACCEPT], 'pim')
 
 
 def forward_traffic(group, ports):

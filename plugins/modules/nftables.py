@@ -259,14 +259,14 @@ rules:
     rule:
       description: The rule in nft syntax (without the comment).
       type: str
-      sample: ip protocol igmp accept
+      sample: ip protocol 2 accept
 added:
   description: The rules inserted by this run (or that would be, in check mode), as in RV(rules).
   returned: always
   type: list
   elements: dict
   sample: [{"family": "inet", "table": "filter", "chain": "input", "hook": "input", "priority": 0, "kind": "igmp",
-            "tag": "mcast.linux:igmp:d795f203a198", "rule": "ip protocol igmp accept"}]
+            "tag": "mcast.linux:igmp:d795f203a198", "rule": "ip protocol 2 accept"}]
 removed:
   description:
     - Tagged rules deleted by this run (or that would be), because they are no longer needed or sit
@@ -275,7 +275,7 @@ removed:
   type: list
   elements: dict
   sample: [{"family": "ip", "table": "raw", "chain": "pre", "handle": 7, "tag": "mcast.linux:igmp:d795f203a198",
-            "rule": "ip protocol igmp accept"}]
+            "rule": "ip protocol 2 accept"}]
 commands:
   description: The nft JSON commands of the one transaction of this run (empty when nothing changes).
   returned: always

@@ -178,7 +178,7 @@ def test_member_answers_queries_only_after_the_module_accepts_igmp_in_the_second
     assert member.ruleset() == before, "check mode changed the ruleset"
     assert [(d["table"], d["chain"], d["reason"]) for d in preview["igmp_drops"]] == [("guard", "in", "policy drop")]
     assert [(a["family"], a["table"], a["chain"]) for a in preview["added"]] == [("ip", "guard", "in")]
-    assert preview["diff"][0]["after"].startswith('ip guard in: ip protocol igmp accept comment "mcast.linux:igmp:')
+    assert preview["diff"][0]["after"].startswith('ip guard in: ip protocol 2 accept comment "mcast.linux:igmp:')
 
     applied = member.module()
     assert applied["changed"] is True

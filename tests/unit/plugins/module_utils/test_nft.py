@@ -142,7 +142,7 @@ def test_host_firewall_plan_is_one_insert_at_the_top_of_input_with_the_tag():
     plan = _nft.plan(ruleset("host_drop"), _nft.build_traffic())
     assert plan.commands() == [{"insert": {"rule": {
         "family": "inet", "table": "filter", "chain": "input", "comment": IGMP_TAG,
-        "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}}, "right": "igmp"}},
+        "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}}, "right": 2}},
                  {"accept": None}]}}}]
 
 
@@ -300,8 +300,8 @@ def test_include_declares_chains_then_inserts_each_rule_at_the_top():
     assert unwritable == []
     assert "table ip guard {\n\tchain in {\n\t}\n\tchain pre {\n\t}\n}\n" in text
     inserts = [line for line in text.splitlines() if line.startswith("insert rule ip guard in ")]
-    assert inserts == ['insert rule ip guard in meta l4proto pim accept comment "mcast.linux:pim:f4a1a6b5339f"',
-                       'insert rule ip guard in ip protocol igmp accept comment "%s"' % IGMP_TAG]
+    assert inserts == ['insert rule ip guard in meta l4proto 103 accept comment "mcast.linux:pim:f4a1a6b5339f"',
+                       'insert rule ip guard in ip protocol 2 accept comment "%s"' % IGMP_TAG]
 
 
 def test_chains_nft_syntax_cannot_name_are_left_out_of_the_include():

@@ -124,7 +124,7 @@ def test_check_mode_reports_the_chains_that_drop_igmp_and_changes_nothing(tmp_pa
     assert not (tmp_path / "nftables.d").exists()
     ruleset_diff, include_diff, conf_diff = result["diff"]
     assert ruleset_diff["before"] == ""
-    assert ruleset_diff["after"] == 'inet filter input: ip protocol igmp accept comment "mcast.linux:igmp:d795f203a198"\n'
+    assert ruleset_diff["after"] == 'inet filter input: ip protocol 2 accept comment "mcast.linux:igmp:d795f203a198"\n'
     assert include_diff["before_header"].endswith("(absent)") and "insert rule inet filter input" in include_diff["after"]
     assert conf_diff["after"].endswith('include "%s"\n' % params(tmp_path)["include_file"])
 
@@ -144,7 +144,7 @@ def test_apply_is_one_batch_then_the_include_then_the_configuration_check(tmp_pa
     actions = [command[0][0] for command in module.commands]
     assert actions == ["-j", "-j", "-c", "-c"]  # list, batch, configuration before and after the write
     include = Path(params(tmp_path)["include_file"]).read_text(encoding="utf-8")
-    assert 'insert rule inet filter input meta l4proto pim accept comment "mcast.linux:pim:' in include
+    assert 'insert rule inet filter input meta l4proto 103 accept comment "mcast.linux:pim:' in include
     assert (tmp_path / "nftables.conf").read_text(encoding="utf-8").endswith('include "%s"\n' % params(tmp_path)["include_file"])
     assert result["persist"]["changed"] is True
 
