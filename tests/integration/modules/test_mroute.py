@@ -16,7 +16,6 @@ from tests.integration.mcastd.runner import Mcastd
 from tests.integration.mcastd.traffic import Receiver, send_datagrams
 from tests.integration.modules.routing_api import holding_routing_api
 
-pytest_plugins = ["tests.lab.fixtures"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and the routing socket")]
 
