@@ -34,4 +34,4 @@ from ansible.plugins.loader import init_plugin_loader  # noqa: E402  pylint: dis
 init_plugin_loader([str(COLLECTIONS)])
 
 # The lab's fixtures (netns_lab, make_netns_lab, lab_prefix) and the module tests' host fixtures.
-pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed"]
+pytest_plugins = ["tests.lab.fixtures", "tests.integration.modules.multihomed", "tests.integration.mcastd.fixtures"]

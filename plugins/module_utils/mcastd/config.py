@@ -543,7 +543,7 @@ class Parser:
                 seen[key] = route
                 unique.append(route)
             elif (previous.iif, previous.oifs) != (route.iif, route.oifs):
-                self.errors.append("%s: mroute %s conflicts with %s at %s" % (
+                self.errors.append("%s: %s conflicts with %s at %s" % (
                     route.origin, route.to_line(), previous.to_line(), previous.origin))
             else:
                 self.warnings.append("%s: duplicate of the mroute at %s, ignored" % (route.origin, previous.origin))

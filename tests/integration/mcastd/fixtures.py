@@ -1,4 +1,4 @@
-"""Fixtures for the mcastd integration tests: the daemon from the checkout, run inside a lab host.
+"""Fixtures for tests that run mcastd from the checkout inside a lab host (a pytest plugin).
 
 ``mcastd`` is a factory: ``daemon = mcastd(lab, CONFIG_TEXT, "-c", "2")`` writes the configuration,
 starts ``tests/bin/mcastd -n`` in the lab's router namespace, waits until its control socket

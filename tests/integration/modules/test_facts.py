@@ -4,15 +4,12 @@ Every test puts one fault into the lab's router (or sender) namespace, gathers f
 (also when the test fails) and gathers again.
 """
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 import pytest
 
 from tests.integration.harness import run_module
-from tests.integration.mcastd.runner import Mcastd
 from tests.integration.mcastd.traffic import send_datagrams
 from tests.integration.modules.routing_api import holding_routing_api
 
@@ -20,28 +17,6 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and the routing socket")]
 
 SENDER = "192.0.2.10"
-
-
-@pytest.fixture(name="start_mcastd")
-def fixture_start_mcastd(netns_lab):
-    """Factory: mcastd from the checkout in the router with a configuration text; stopped by PID afterwards."""
-    started = []
-    workdirs = []
-
-    def start(config_text):
-        workdirs.append(tempfile.mkdtemp(prefix="facts-it-"))
-        daemon = Mcastd(netns_lab, workdirs[-1])
-        daemon.write_config(config_text)
-        started.append(daemon)
-        return daemon.start()
-
-    try:
-        yield start
-    finally:
-        for daemon in started:
-            daemon.stop()
-        for workdir in workdirs:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def gather(lab, host="router", **args):
@@ -68,8 +43,8 @@ def sysctl(lab, key, value, host="router"):
     lab.run(host, ["tee", "/proc/sys/" + key], input="%s\n" % value)
 
 
-def test_state_of_a_routing_router(netns_lab, start_mcastd):
-    daemon = start_mcastd("mroute from trunk.10 source %s group 239.1.1.1 to trunk.20\n"
+def test_state_of_a_routing_router(netns_lab, mcastd):
+    daemon = mcastd(netns_lab, "mroute from trunk.10 source %s group 239.1.1.1 to trunk.20\n"
                           "mgroup from trunk.30 group 239.3.3.3\n" % SENDER)
     send_datagrams(netns_lab, "sender", "eth0", "239.1.1.1", count=10)
     facts = gather(netns_lab, mcastd_socket=daemon.socket)
@@ -113,8 +88,8 @@ def test_igmp_dropped_by_a_chain_of_another_table(netns_lab):
     assert found(fixed, "igmp-dropped-by-firewall") == {} and fixed["igmp"]["accepted"] is True
 
 
-def test_rp_filter_on_a_route_input(netns_lab, start_mcastd):
-    daemon = start_mcastd("mroute from trunk.10 source %s group 239.1.1.1 to trunk.20\n"
+def test_rp_filter_on_a_route_input(netns_lab, mcastd):
+    daemon = mcastd(netns_lab, "mroute from trunk.10 source %s group 239.1.1.1 to trunk.20\n"
                           "mroute from trunk.10 source 10.99.0.1 group 239.1.1.2 to trunk.20\n" % SENDER)
     sysctl(netns_lab, "net/ipv4/conf/all/rp_filter", 0)
     sysctl(netns_lab, "net/ipv4/conf/trunk.20/rp_filter", 1)
@@ -173,13 +148,13 @@ def test_link_local_group_in_the_mcastd_configuration(netns_lab, tmp_path):
     assert found(fixed, "link-local-group-in-config") == {} and fixed["mcastd"]["config"]["valid"] is True
 
 
-def test_vif_table_near_full(netns_lab, start_mcastd):
+def test_vif_table_near_full(netns_lab, mcastd):
     for pair in range(13):
         ip(netns_lab, "link", "add", "vif%d" % (2 * pair), "type", "veth", "peer", "name", "vif%d" % (2 * pair + 1))
     try:
         for index in range(26):
             ip(netns_lab, "link", "set", "dev", "vif%d" % index, "up")
-        daemon = start_mcastd("phyint vif+ enable\nmroute from trunk.10 group 239.1.0.0/16 to trunk.20\n")
+        daemon = mcastd(netns_lab, "phyint vif+ enable\nmroute from trunk.10 group 239.1.0.0/16 to trunk.20\n")
         near = gather(netns_lab, mcastd_socket=daemon.socket)
         below = gather(netns_lab, mcastd_socket=daemon.socket, vif_warning=29)
     finally:
@@ -191,12 +166,12 @@ def test_vif_table_near_full(netns_lab, start_mcastd):
     assert found(below, "vif-table-near-full") == {}
 
 
-def test_another_process_holding_the_routing_api(netns_lab, start_mcastd):
+def test_another_process_holding_the_routing_api(netns_lab, mcastd):
     with holding_routing_api(netns_lab) as holder:
         faulty = gather(netns_lab)
     time.sleep(0.1)
     nobody = gather(netns_lab)
-    daemon = start_mcastd("mroute from trunk.10 group 239.1.0.0/16 to trunk.20\n")
+    daemon = mcastd(netns_lab, "mroute from trunk.10 group 239.1.0.0/16 to trunk.20\n")
     running = gather(netns_lab, mcastd_socket=daemon.socket)
     assert found(faulty, "routing-api-held-by-other") == {"routing-api": "warning"}
     assert "(pid %d: %s -c import sys" % (holder.pid, sys.executable) in \

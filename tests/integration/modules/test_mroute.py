@@ -235,7 +235,7 @@ def test_conflict_with_another_set_is_refused_naming_both(router):
     refused = router.module(routes=[dict(VIDEO, oifs=["trunk.20"])])
     assert refused["failed"] is True
     assert "mcastd would refuse the configuration with this set" in refused["msg"]
-    assert "video.conf:3: mroute mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 conflicts with" \
+    assert "video.conf:3: mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 conflicts with" \
         in refused["msg"] and "audio.conf:3" in refused["msg"]
     assert router.state() == before
 
