@@ -16,7 +16,7 @@ export ANSIBLE_NOCOLOR := 1
 export CONTAINERS_CONF := $(REPO)/tests/lab/containers.conf
 
 .PHONY: help require-root setup lab lab-up lab-down lab-status build install test test-unit test-integration \
-        test-molecule sanity lint docs-lint bench-mcastd bench-nftables bench-roles clean
+        test-molecule sanity lint docs-lint bench-mcastd bench-nftables bench-modules bench-roles clean
 
 help:
 	@echo "make lab         set up this machine, bring the container lab up and run the main job"
@@ -91,6 +91,9 @@ bench-mcastd: require-root setup
 
 bench-nftables: require-root setup
 	$(BIN)/python tests/bench/bench_nftables.py
+
+bench-modules: require-root setup
+	tests/bench/six_modules.sh
 
 bench-roles: require-root setup
 	$(BIN)/python tests/bench/bench_roles.py
