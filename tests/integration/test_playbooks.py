@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.integration.harness import REPO, ansible_env
-from tests.integration.mcastd.runner import Mcastd
+from tests.integration.mcastd.runner import Mcastd, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -90,12 +90,20 @@ class Fleet:
         listeners = {host: self.lab.popen(host, [sys.executable, PROBE, "recv", "--interface", "eth0",
                                                  "--seconds", "3", *group_args], stdout=subprocess.PIPE, text=True)
                      for host in ("recv20", "recv30")}
+        for host in listeners:
+            assert wait_for(lambda host=host: self.joined(host) >= set(GROUPS), timeout=10), "%s did not join" % host
         self.lab.run("sender", [sys.executable, PROBE, "send", "--count", "10", "--interval", "0.02", *group_args])
         counts = {}
         for host, proc in listeners.items():
             output, _ = proc.communicate(timeout=30)
             counts[host] = {group: result["received"] for group, result in json.loads(output)["groups"].items()}
         return counts
+
+
+    def joined(self, host):
+        """The IPv4 groups joined on the host's eth0 (ip maddr)."""
+        rows = json.loads(self.lab.run(host, ["ip", "-j", "maddr", "show", "dev", "eth0"]).stdout or "[]")
+        return {entry["address"] for row in rows for entry in row.get("maddr", []) if entry.get("family") == "inet"}
 
 
 def failures(report):
