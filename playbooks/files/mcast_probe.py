@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) mcast.linux developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -24,7 +23,7 @@ PREFIX = b"mcast-probe "
 
 
 def group_port(text):
-    group, _, port = text.partition(":")
+    group, _sep, port = text.partition(":")
     try:
         socket.inet_aton(group)
         return group, int(port)

@@ -72,8 +72,8 @@ class Fleet:
         try:
             return json.loads(proc.stdout), proc.returncode
         except ValueError as exc:
-            raise AssertionError("no JSON from %s (rc %d):\n%s\n%s" % (playbook, proc.returncode,
-                                                                      proc.stdout[-3000:], proc.stderr[-3000:])) from exc
+            raise AssertionError("no JSON from %s (rc %d):\n%s\n%s"
+                                 % (playbook, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])) from exc
 
     def converge(self):
         """router.yml then host.yml; the number of changed tasks per host."""
@@ -95,10 +95,9 @@ class Fleet:
         self.lab.run("sender", [sys.executable, PROBE, "send", "--count", "10", "--interval", "0.02", *group_args])
         counts = {}
         for host, proc in listeners.items():
-            output, _ = proc.communicate(timeout=30)
+            output, _stderr = proc.communicate(timeout=30)
             counts[host] = {group: result["received"] for group, result in json.loads(output)["groups"].items()}
         return counts
-
 
     def joined(self, host):
         """The IPv4 groups joined on the host's eth0 (ip maddr)."""
