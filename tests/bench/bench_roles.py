@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """make bench-roles: the router role against a plain playbook, side by side on the same lab.
 
 On the container lab of tests/lab/topology.yml (prefix ``rbench``), with the lab's multicast plan
@@ -119,7 +118,7 @@ def bench_contender(lab, inventory, env, name, playbook, repeats):
     converge, converge_recap, _output = run_playbook(inventory, playbook, env, [PLAN])
     check_router_works(lab, name)
     reruns = []
-    for _ in range(repeats):
+    for _run in range(repeats):
         seconds, recap, output = run_playbook(inventory, playbook, env, [PLAN])
         if recap["changed"]:
             raise BenchError(f"{name}: the no-change run changed {recap['changed']} task(s):\n{output[-3000:]}")
