@@ -45,7 +45,7 @@ def sysctl(lab, key, value, host="router"):
 
 def test_state_of_a_routing_router(netns_lab, mcastd):
     daemon = mcastd(netns_lab, "mroute from trunk.10 source %s group 239.1.1.1 to trunk.20\n"
-                          "mgroup from trunk.30 group 239.3.3.3\n" % SENDER)
+                               "mgroup from trunk.30 group 239.3.3.3\n" % SENDER)
     send_datagrams(netns_lab, "sender", "eth0", "239.1.1.1", count=10)
     facts = gather(netns_lab, mcastd_socket=daemon.socket)
     trunk10 = facts["interfaces"]["trunk.10"]
@@ -90,7 +90,7 @@ def test_igmp_dropped_by_a_chain_of_another_table(netns_lab):
 
 def test_rp_filter_on_a_route_input(netns_lab, mcastd):
     daemon = mcastd(netns_lab, "mroute from trunk.10 source %s group 239.1.1.1 to trunk.20\n"
-                          "mroute from trunk.10 source 10.99.0.1 group 239.1.1.2 to trunk.20\n" % SENDER)
+                               "mroute from trunk.10 source 10.99.0.1 group 239.1.1.2 to trunk.20\n" % SENDER)
     sysctl(netns_lab, "net/ipv4/conf/all/rp_filter", 0)
     sysctl(netns_lab, "net/ipv4/conf/trunk.20/rp_filter", 1)
     try:
