@@ -16,13 +16,14 @@ export ANSIBLE_NOCOLOR := 1
 export CONTAINERS_CONF := $(REPO)/tests/lab/containers.conf
 
 .PHONY: help require-root setup lab lab-up lab-down lab-status build install test test-unit test-integration \
-        test-molecule sanity lint docs-lint bench-mcastd bench-nftables bench-modules bench-roles clean
+        test-molecule sanity lint docs-lint bench-mcastd bench-nftables bench-modules bench-roles docs docs-html clean
 
 help:
 	@echo "make lab         set up this machine, bring the container lab up and run the main job"
 	@echo "make lab-down    remove the lab (containers, namespaces, links)"
 	@echo "make lab-status  show the lab"
 	@echo "make test        every test: unit, integration, molecule, sanity, lint, docs lint"
+	@echo "make docs        regenerate docs/reference (antsibull-docs); make docs-html builds a site"
 	@echo "make bench-mcastd  mcastd against smcroute, side by side"
 	@echo "make bench-roles   the router role against a plain playbook, side by side"
 
@@ -97,6 +98,12 @@ bench-modules: require-root setup
 
 bench-roles: require-root setup
 	$(BIN)/python tests/bench/bench_roles.py
+
+docs: setup
+	docs/build.sh
+
+docs-html: setup
+	docs/build.sh --html
 
 clean:
 	rm -rf $(BUILD)
