@@ -21,9 +21,15 @@ description:
     that identity that points elsewhere (another interface, or a gateway) is replaced.
   - A gateway (C(via)) for a multicast prefix is refused, because the kernel would put multicast
     packets into unicast frames addressed to the gateway, which receivers never see.
-  - With O(persist=true) the route is also written to a systemd oneshot unit (O(unit_file)),
-    enabled for C(multi-user.target), which re-adds the module's routes at boot after
-    C(network-online.target).
+  - With O(persist=true) the route is also kept in a JSON routes file (O(routes_file)), and a small
+    route keeper (O(keeper_file), Python standard library only) runs as the systemd service
+    O(unit_file), enabled for C(multi-user.target). The keeper adds every route of the file whose
+    interface exists and is up, at boot and whenever an interface appears, comes up again or loses
+    the route (it listens to rtnetlink link and route events), so a route through a VLAN or port
+    that comes up late, or an interface deleted and created again, comes back within a second,
+    without udev and without running the module again.
+  - A oneshot unit written by an older version of this module at O(unit_file) is migrated: its routes
+    move to O(routes_file) and the unit is replaced by the keeper's.
 author:
   - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
@@ -66,21 +72,49 @@ options:
     default: present
   persist:
     description:
-      - Also keep the route in O(unit_file) so that it is re-added at boot. With V(false) only the
-        running kernel is changed and the unit is left as it is.
+      - Also keep the route in O(routes_file), so that the route keeper adds it again at boot and
+        whenever its interface comes (back) up. With V(false) only the running kernel is changed and
+        the files are left as they are.
+      - When no route is left in O(routes_file), the routes file, the keeper script, the unit and its
+        symlink are removed (and the service stopped).
     type: bool
     default: true
+  routes_file:
+    description:
+      - The JSON list of persisted routes the module owns, read by the route keeper
+        (C([{"dest": "224.0.0.0/4", "dev": "eth1", "table": 254, "metric": 0, "family": 4}])).
+    type: path
+    default: /etc/mcast-linux/routes.json
+  keeper_file:
+    description:
+      - Where the module deploys the route keeper script, run by C(/usr/bin/python3) from the unit.
+    type: path
+    default: /usr/lib/mcast-linux/route_keeper.py
   unit_file:
     description:
-      - The systemd unit the module owns. It is enabled by a symlink in the
-        C(multi-user.target.wants) directory next to it, and removed with the symlink when it
-        holds no route any more.
+      - The systemd unit of the route keeper (C(Type=notify), C(ExecReload) re-reads O(routes_file)).
+        It is enabled by a symlink in the C(multi-user.target.wants) directory next to it.
     type: path
     default: /etc/systemd/system/mcast-linux-routes.service
+  service_control:
+    description:
+      - V(auto) brings the running keeper in line with its files when systemd is the init system
+        and O(unit_file) lies in C(/etc/systemd/system) or C(/run/systemd/system) -
+        C(systemctl daemon-reload) after a unit change, C(restart) after a unit or keeper change,
+        C(reload-or-restart) after a routes file change, C(start) when it is not running, C(stop)
+        before its files are removed.
+      - V(never) only writes the files; the keeper starts at the next boot (or when you start it).
+    type: str
+    choices: [auto, never]
+    default: auto
 notes:
-  - The kernel removes routes from an interface that goes down. The unit re-adds them at boot;
-    for an interface that goes down and up while the system runs, run the module again or add
-    the route to the interface's own network configuration as well.
+  - The kernel removes routes from an interface that goes down or is deleted. The route keeper adds
+    them again as soon as the interface is up; while the interface is down or missing the route is
+    simply not there (check mode and compliance report it only through the kernel state).
+  - The keeper needs C(python3) (3.9 or newer) and C(ip) (iproute2) on the target, but not pyroute2
+    nor udev, so it works in containers booting systemd. Its unit is hardened without mount
+    namespaces (no C(ProtectSystem=)), which containers cannot create; it runs as root with only
+    C(CAP_NET_ADMIN). Its log is in C(journalctl -u mcast-linux-routes).
 seealso:
   - module: mcast.linux.link
   - module: mcast.linux.rp_filter
@@ -103,7 +137,7 @@ EXAMPLES = r'''
     dest: ff05::/16
     dev: eth1
 
-- name: Remove the route again, at once and from the boot unit
+- name: Remove the route again, at once and from the routes the keeper keeps
   mcast.linux.route:
     dest: 239.10.0.0/16
     table: 100
@@ -129,13 +163,30 @@ after:
   type: list
   elements: dict
   sample: [{"dest": "224.0.0.0/4", "dev": "eth1", "gateway": null, "table": 254, "metric": 0}]
-unit_file:
-  description: The boot unit, and whether it was (or would be) changed.
+persistence:
+  description:
+    - The persistence files that were (or, in check mode, would be) written or removed, including
+      the C(multi-user.target.wants) symlink; and the C(systemctl) actions run (or planned) for the
+      route keeper's unit.
   returned: always
   type: dict
-  sample: {"path": "/etc/systemd/system/mcast-linux-routes.service", "changed": true}
+  sample: {"files": ["/etc/mcast-linux/routes.json", "/usr/lib/mcast-linux/route_keeper.py",
+           "/etc/systemd/system/mcast-linux-routes.service",
+           "/etc/systemd/system/multi-user.target.wants/mcast-linux-routes.service"],
+           "service": ["daemon-reload", "restart mcast-linux-routes.service"]}
+  contains:
+    files:
+      description: Paths changed, in the order routes file, keeper, unit, symlink.
+      type: list
+      elements: str
+    service:
+      description: The C(systemctl) arguments, one action per item.
+      type: list
+      elements: str
 '''
 
+import hashlib
+import inspect
 import ipaddress
 import os
 import re
@@ -143,6 +194,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mcast.linux.plugins.module_utils import _route_keeper as route_keeper
 from ansible_collections.mcast.linux.plugins.module_utils._files import (
     atomic_write, file_diff, read_text, remove_file, text_diff)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
@@ -159,25 +211,50 @@ RT_SCOPE_LINK = 253
 # For a delete, scope RT_SCOPE_NOWHERE and protocol 0 mean "any" to the kernel (what `ip route del` sends);
 # pyroute2's defaults would only match routes of scope universe and protocol static.
 MATCH_ANY = {'scope': 255, 'proto': 0}
-UNIT_HEADER = """# Managed by mcast.linux.route: multicast routes re-added at boot. Edits are overwritten.
+KEEPER_HEADER = '# Deployed by mcast.linux.route (its module_utils/_route_keeper.py). Edits are overwritten.\n'
+UNIT_TEMPLATE = """# Managed by mcast.linux.route: keeps the multicast routes of %(routes_file)s in the kernel,
+# also when their interface appears after boot or goes down and up. Edits are overwritten.
 [Unit]
-Description=Multicast routes managed by mcast.linux
-Wants=network-online.target
-After=network-online.target
+Description=Multicast routes managed by mcast.linux (route keeper)
+After=network-pre.target
+Before=network.target
 
 [Service]
-Type=oneshot
-RemainAfterExit=yes
-"""
-UNIT_FOOTER = """
+Type=notify
+NotifyAccess=main
+ExecStart=/usr/bin/python3 %(keeper_file)s %(routes_file)s
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=2
+# 2: the routes file is unusable, 3: no ip command; retrying does not heal either.
+RestartPreventExitStatus=2 3
+UMask=0077
+
+# Least privilege without the options that need a mount namespace (ProtectSystem, PrivateTmp and
+# the like): containers cannot create one, and the unit must start there too.
+CapabilityBoundingSet=CAP_NET_ADMIN
+NoNewPrivileges=yes
+RestrictAddressFamilies=AF_NETLINK AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+ProtectClock=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+
 [Install]
 WantedBy=multi-user.target
 """
-# "-": one route failing at boot (interface missing) must not keep the others from being added.
-UNIT_ROUTE_LINE = 'ExecStart=-%s -%d route replace %s dev %s table %d metric %d%s'
-UNIT_ROUTE_PATTERN = re.compile(
-    r'^ExecStart=-(?P<ip>\S+) -(?P<version>[46]) route replace (?P<dest>\S+) dev (?P<dev>\S+) '
+# The unit of mcast.linux.route up to 0.1: a oneshot with one line per route, read once to migrate.
+LEGACY_UNIT_LINE = re.compile(
+    r'^ExecStart=-\S+ -(?P<family>[46]) route replace (?P<dest>\S+) dev (?P<dev>\S+) '
     r'table (?P<table>\d+) metric (?P<metric>\d+)( scope link)?$')
+# Units in these directories are the ones systemd loads; elsewhere (tests) systemctl is never called.
+SYSTEMD_UNIT_DIRS = ('/etc/systemd/system', '/run/systemd/system')
 
 
 class InvalidRoute(ValueError):
@@ -264,25 +341,41 @@ def plan_route(existing, wanted, dev_index, state):
     return before, False, to_delete
 
 
-def unit_routes(text):
-    """Map ``(dest, table, metric)`` to the unit's route line fields, for lines this module writes."""
-    routes = {}
+def legacy_unit_routes(text):
+    """The routes of a oneshot unit written by an older mcast.linux.route, in the routes-file format."""
+    routes = []
     for line in (text or '').splitlines():
-        match = UNIT_ROUTE_PATTERN.match(line.strip())
+        match = LEGACY_UNIT_LINE.match(line.strip())
         if match:
             fields = match.groupdict()
-            routes[(fields['dest'], int(fields['table']), int(fields['metric']))] = {
-                'ip': fields['ip'], 'version': int(fields['version']), 'dev': fields['dev']}
+            routes.append({'dest': fields['dest'], 'dev': fields['dev'], 'table': int(fields['table']),
+                           'metric': int(fields['metric']), 'family': int(fields['family'])})
     return routes
 
 
-def render_unit(routes):
-    """The unit text for ``unit_routes``-shaped routes, sorted so the output is stable."""
-    lines = []
-    for (dest, table, metric), fields in sorted(routes.items()):
-        scope = ' scope link' if fields['version'] == 4 else ''
-        lines.append(UNIT_ROUTE_LINE % (fields['ip'], fields['version'], dest, fields['dev'], table, metric, scope))
-    return UNIT_HEADER + ''.join(line + '\n' for line in lines) + UNIT_FOOTER
+def render_unit(keeper_file, routes_file):
+    return UNIT_TEMPLATE % {'keeper_file': keeper_file, 'routes_file': routes_file}
+
+
+def updated_routes(routes, wanted, state):
+    """The persisted routes after this task: the wanted one added (replacing its identity) or removed."""
+    entry = {'dest': wanted['dest'], 'dev': wanted['dev'], 'table': wanted['table'], 'metric': wanted['metric'],
+             'family': wanted['version']}
+    others = [route for route in routes if route_keeper.route_key(route) != route_keeper.route_key(entry)]
+    if state == 'present':
+        return others + [entry]
+    if wanted['dev']:  # absent through one interface leaves the route through another one
+        return others + [route for route in routes if route not in others and route['dev'] != wanted['dev']]
+    return others
+
+
+def keeper_source():
+    """The keeper script: the source of the imported module_utils file (zipimport serves it inside AnsiballZ)."""
+    return KEEPER_HEADER + inspect.getsource(route_keeper)
+
+
+def checksum_line(text):
+    return '' if text is None else 'route keeper, sha1 %s\n' % hashlib.sha1(text.encode('utf-8')).hexdigest()
 
 
 def describe(route, names):
@@ -297,15 +390,16 @@ def public(route, names):
 
 
 class Route(object):
-    """Read the routes, plan, then change the kernel (outside check mode) and the boot unit."""
+    """Read the routes, plan, then change the kernel and the persisted routes (outside check mode)."""
 
     def __init__(self, module, wanted):
         self.module = module
         self.params = module.params
         self.wanted = wanted
+        self.persistence = Persistence(module, wanted) if self.params['persist'] else None
         self.result = {'changed': False, 'before': [], 'after': [],
                        'route': dict((key, wanted[key]) for key in ('dest', 'dev', 'table', 'metric')),
-                       'unit_file': {'path': self.params['unit_file'], 'changed': False}}
+                       'persistence': {'files': [], 'service': []}}
         self.diff = []
 
     def run(self):
@@ -316,19 +410,22 @@ class Route(object):
             existing = route_summaries(ipr, FAMILIES[self.wanted['version']], self.wanted['table'])
             before, add, to_delete = plan_route(existing, self.wanted, dev_index, self.params['state'])
             after = self.planned_after(before, add, to_delete, dev_index)
-            unit_text, new_unit_text = self.plan_unit()
+            if self.persistence:
+                self.result['persistence'] = self.persistence.plan()
             self.result.update(before=[public(route, names) for route in before],
                                after=[public(route, names) for route in after],
-                               changed=add or bool(to_delete) or new_unit_text is not None)
+                               changed=bool(add or to_delete or self.result['persistence']['files']
+                                            or self.result['persistence']['service']))
             if add or to_delete:
                 self.diff.append(text_diff('multicast routes (running kernel)', [describe(r, names) for r in before],
                                            [describe(r, names) for r in after]))
-            if new_unit_text is not None:
-                self.diff.append(file_diff(self.params['unit_file'], unit_text, new_unit_text or None))
+            if self.persistence:
+                self.diff.extend(self.persistence.diff())
             self.warn_about_winners(existing, names)
             if not self.module.check_mode:
                 self.apply(ipr, add, before, to_delete, dev_index)
-                self.write_unit(new_unit_text)
+                if self.persistence:
+                    self.persistence.apply()
         if self.module._diff:
             self.result['diff'] = self.diff
         return self.result
@@ -368,38 +465,6 @@ class Route(object):
                 self.module.warn('the route %s has a lower metric and wins over the one this task manages; '
                                  'remove it or lower metric.' % describe(route, names))
 
-    def plan_unit(self):
-        """Return ``(current_text, new_text)``; new_text None: no change, '' : remove the unit."""
-        if not self.params['persist']:
-            return None, None
-        current = read_text(self.params['unit_file'])
-        routes = unit_routes(current)
-        key = (self.wanted['dest'], self.wanted['table'], self.wanted['metric'])
-        if self.params['state'] == 'present':
-            entry = {'ip': self.ip_path(), 'version': self.wanted['version'], 'dev': self.wanted['dev']}
-            if routes.get(key) == entry and self.unit_enabled(current):
-                return current, None
-            routes[key] = entry
-        else:
-            if key not in routes or (self.wanted['dev'] and routes[key]['dev'] != self.wanted['dev']):
-                return current, None
-            del routes[key]
-        return current, render_unit(routes) if routes else ''
-
-    def ip_path(self):
-        path = self.module.get_bin_path('ip')
-        if path is None:
-            self.module.fail_json(msg="the boot unit runs 'ip', which is not installed: install iproute2, or use "
-                                      "persist: false.")
-        return path
-
-    def wants_link(self):
-        directory, name = os.path.split(self.params['unit_file'])
-        return os.path.join(directory, 'multi-user.target.wants', name)
-
-    def unit_enabled(self, current):
-        return current is not None and os.path.islink(self.wants_link())
-
     def apply(self, ipr, add, before, to_delete, dev_index):
         wanted = self.wanted
         common = {'family': FAMILIES[wanted['version']], 'table': wanted['table'], 'priority': wanted['metric']}
@@ -418,20 +483,128 @@ class Route(object):
             self.module.fail_json(msg='the kernel refused the route change: %s. Run as root (become: true) and check '
                                       'that the interface is up.' % error, **self.result)
 
-    def write_unit(self, new_unit_text):
-        if new_unit_text is None:
-            return
+
+class Persistence(object):
+    """The routes file, the keeper script, its unit and the symlink that enables it; and the running unit.
+
+    A task changes one route of the routes file; the other three files follow from whether any route
+    is left. ``plan`` reads and decides, ``apply`` writes and (re)starts the keeper when systemd runs it.
+    """
+
+    def __init__(self, module, wanted):
+        self.module = module
+        self.params = module.params
+        self.wanted = wanted
+        self.unit_name = os.path.basename(self.params['unit_file'])
+        self.changes = []  # (path, before, after) of each file to change; None: the file is absent
+        self.link_wanted = None
+        self.actions = []
+        self.systemctl = None
+
+    def wants_link(self):
+        directory, name = os.path.split(self.params['unit_file'])
+        return os.path.join(directory, 'multi-user.target.wants', name)
+
+    def current_routes(self, unit_text):
+        """The persisted routes: the routes file, or the lines of an older oneshot unit to migrate."""
+        text = read_text(self.params['routes_file'])
+        if text is None:
+            return legacy_unit_routes(unit_text)
+        try:
+            return route_keeper.parse_routes(text)
+        except route_keeper.RoutesFileError as error:
+            self.module.fail_json(msg='%s cannot be read: %s. Fix it or delete it, then run the task again.'
+                                      % (self.params['routes_file'], error))
+
+    def plan(self):
+        """Decide the file changes and the systemctl actions; return them for the result."""
+        unit_text = read_text(self.params['unit_file'])
+        routes = updated_routes(self.current_routes(unit_text), self.wanted, self.params['state'])
+        if routes:
+            self.require_ip()
+        wanted_texts = {
+            self.params['routes_file']: route_keeper.dump_routes(routes) if routes else None,
+            self.params['keeper_file']: keeper_source() if routes else None,
+            self.params['unit_file']: render_unit(self.params['keeper_file'], self.params['routes_file']) if routes else None,
+        }
+        for path, text in wanted_texts.items():
+            current = unit_text if path == self.params['unit_file'] else read_text(path)
+            if current != text:
+                self.changes.append((path, current, text))
+        if os.path.islink(self.wants_link()) != bool(routes):
+            self.link_wanted = bool(routes)
+        self.actions = self.plan_service(bool(routes))
+        return {'files': [path for path, _before, _after in self.changes]
+                + ([self.wants_link()] if self.link_wanted is not None else []),
+                'service': [' '.join(action) for action in self.actions]}
+
+    def require_ip(self):
+        if self.module.get_bin_path('ip') is None:
+            self.module.fail_json(msg="the route keeper runs 'ip', which is not installed: install iproute2, or use "
+                                      "persist: false.")
+
+    def changed(self, path):
+        return any(change[0] == path for change in self.changes)
+
+    def plan_service(self, keep):
+        """systemctl arguments that bring the running keeper in line with the files (none without systemd)."""
+        if not self.systemd_runs_unit():
+            return []
+        name = self.unit_name
+        if not keep:
+            return [['stop', name], ['daemon-reload']] if self.changes else []
+        actions = [['daemon-reload']] if self.changed(self.params['unit_file']) else []
+        if self.changed(self.params['unit_file']) or self.changed(self.params['keeper_file']):
+            return actions + [['restart', name]]  # new code or unit: a reload would keep the old process
+        if self.changed(self.params['routes_file']):
+            return actions + [['reload-or-restart', name]]  # SIGHUP re-reads the file; starts it when stopped
+        rc = self.module.run_command([self.systemctl, 'is-active', '--quiet', name])[0]
+        return [] if rc == 0 else [['start', name]]
+
+    def systemd_runs_unit(self):
+        """True when systemd is the init system here and unit_file is in a directory it loads units from."""
+        if self.params['service_control'] == 'never' or not os.path.isdir('/run/systemd/system'):
+            return False
+        if os.path.dirname(os.path.abspath(self.params['unit_file'])) not in SYSTEMD_UNIT_DIRS:
+            return False
+        self.systemctl = self.module.get_bin_path('systemctl')
+        return self.systemctl is not None
+
+    def diff(self):
+        entries = []
+        for path, before, after in self.changes:
+            if path == self.params['keeper_file']:
+                before, after = checksum_line(before) or None, checksum_line(after) or None
+            entries.append(file_diff(path, before, after))
+        if self.link_wanted is not None:
+            target = '-> %s\n' % self.params['unit_file']
+            entries.append(file_diff(self.wants_link(), None if self.link_wanted else target,
+                                     target if self.link_wanted else None))
+        return entries
+
+    def apply(self):
+        if self.actions[:1] == [['stop', self.unit_name]]:
+            self.systemctl_run(self.actions.pop(0))  # before its files go
+        for path, _before, after in self.changes:
+            if after is None:
+                remove_file(path)
+            else:
+                atomic_write(self.module, path, after)
         link = self.wants_link()
-        if new_unit_text:
-            atomic_write(self.module, self.params['unit_file'], new_unit_text)
-            if not os.path.islink(link):
-                if not os.path.isdir(os.path.dirname(link)):
-                    os.makedirs(os.path.dirname(link), mode=0o755)
-                os.symlink(self.params['unit_file'], link)
-        else:
+        if self.link_wanted is False:
             remove_file(link)
-            remove_file(self.params['unit_file'])
-        self.result['unit_file']['changed'] = True
+        elif self.link_wanted:
+            if not os.path.isdir(os.path.dirname(link)):
+                os.makedirs(os.path.dirname(link), mode=0o755)
+            os.symlink(self.params['unit_file'], link)
+        for action in self.actions:
+            self.systemctl_run(action)
+
+    def systemctl_run(self, action):
+        rc, _out, err = self.module.run_command([self.systemctl] + action)
+        if rc != 0:
+            self.module.fail_json(msg='systemctl %s failed: %s. See journalctl -u %s.'
+                                      % (' '.join(action), err.strip(), self.unit_name))
 
 
 def build_module():
@@ -444,7 +617,10 @@ def build_module():
             metric=dict(type='int'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             persist=dict(type='bool', default=True),
+            routes_file=dict(type='path', default=route_keeper.DEFAULT_ROUTES_FILE),
+            keeper_file=dict(type='path', default='/usr/lib/mcast-linux/route_keeper.py'),
             unit_file=dict(type='path', default='/etc/systemd/system/mcast-linux-routes.service'),
+            service_control=dict(type='str', choices=['auto', 'never'], default='auto'),
         ),
         supports_check_mode=True,
     )

@@ -78,11 +78,47 @@ def test_absent_deletes_the_identity_optionally_only_through_dev():
     assert route.plan_route(existing, WANTED, 3, "absent") == (existing, False, [])
 
 
-def test_unit_lines_round_trip():
-    routes = {("224.0.0.0/4", 254, 0): {"ip": "/usr/sbin/ip", "version": 4, "dev": "eth1"},
-              ("ff05::/16", 100, 1024): {"ip": "/usr/sbin/ip", "version": 6, "dev": "trunk.10"}}
-    text = route.render_unit(routes)
-    assert "ExecStart=-/usr/sbin/ip -4 route replace 224.0.0.0/4 dev eth1 table 254 metric 0 scope link\n" in text
-    assert "ExecStart=-/usr/sbin/ip -6 route replace ff05::/16 dev trunk.10 table 100 metric 1024\n" in text
-    assert "WantedBy=multi-user.target" in text
-    assert route.unit_routes(text) == routes
+LEGACY_UNIT = """[Service]
+Type=oneshot
+ExecStart=-/usr/sbin/ip -4 route replace 224.0.0.0/4 dev eth1 table 254 metric 0 scope link
+ExecStart=-/usr/sbin/ip -6 route replace ff05::/16 dev trunk.10 table 100 metric 1024
+"""
+
+
+def test_the_oneshot_unit_of_older_versions_is_read_for_migration():
+    routes = route.legacy_unit_routes(LEGACY_UNIT)
+    assert routes == [{"dest": "224.0.0.0/4", "dev": "eth1", "table": 254, "metric": 0, "family": 4},
+                      {"dest": "ff05::/16", "dev": "trunk.10", "table": 100, "metric": 1024, "family": 6}]
+    assert route.legacy_unit_routes(route.render_unit("/k.py", "/r.json")) == []
+
+
+def test_the_unit_runs_the_keeper_on_the_routes_file_without_mount_namespaces():
+    text = route.render_unit("/usr/lib/mcast-linux/route_keeper.py", "/etc/mcast-linux/routes.json")
+    assert "ExecStart=/usr/bin/python3 /usr/lib/mcast-linux/route_keeper.py /etc/mcast-linux/routes.json\n" in text
+    assert "Type=notify\n" in text and "ExecReload=/bin/kill -HUP $MAINPID\n" in text
+    assert "CapabilityBoundingSet=CAP_NET_ADMIN\n" in text and "WantedBy=multi-user.target" in text
+    # Options that need a mount namespace make the start fail in containers.
+    for option in ("ProtectSystem=", "PrivateTmp=", "PrivateDevices=", "ProtectHome=", "PrivateMounts=",
+                   "ProtectKernelTunables=", "DynamicUser="):
+        assert option not in text
+
+
+def test_present_adds_or_replaces_the_identity_and_keeps_the_others():
+    persisted = [{"dest": "224.0.0.0/4", "dev": "eth0", "table": 254, "metric": 0, "family": 4},
+                 {"dest": "239.0.0.0/8", "dev": "eth2", "table": 254, "metric": 0, "family": 4}]
+    assert route.updated_routes(persisted, WANTED, "present") == [
+        persisted[1], {"dest": "224.0.0.0/4", "dev": "eth1", "table": 254, "metric": 0, "family": 4}]
+    assert route.updated_routes(persisted, dict(WANTED, metric=5), "present")[:2] == persisted
+
+
+def test_absent_removes_the_identity_unless_it_goes_through_another_dev():
+    persisted = [{"dest": "224.0.0.0/4", "dev": "eth0", "table": 254, "metric": 0, "family": 4}]
+    assert route.updated_routes(persisted, dict(WANTED, dev=None), "absent") == []
+    assert route.updated_routes(persisted, dict(WANTED, dev="eth0"), "absent") == []
+    assert route.updated_routes(persisted, WANTED, "absent") == persisted
+
+
+def test_the_keeper_script_is_the_module_utils_source():
+    source = route.keeper_source()
+    assert source.startswith(route.KEEPER_HEADER)
+    assert "def missing_routes(" in source and source.rstrip().endswith("sys.exit(main())")
