@@ -28,8 +28,8 @@ description:
     the route (it listens to rtnetlink link and route events), so a route through a VLAN or port
     that comes up late, or an interface deleted and created again, comes back within a second,
     without udev and without running the module again.
-  - A oneshot unit written by an older version of this module at O(unit_file) is migrated: its routes
-    move to O(routes_file) and the unit is replaced by the keeper's.
+  - A oneshot unit written by an older version of this module at O(unit_file) is migrated (its routes
+    move to O(routes_file) and the unit is replaced by the keeper's).
 author:
   - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
@@ -81,8 +81,8 @@ options:
     default: true
   routes_file:
     description:
-      - The JSON list of persisted routes the module owns, read by the route keeper
-        (C([{"dest": "224.0.0.0/4", "dev": "eth1", "table": 254, "metric": 0, "family": 4}])).
+      - The JSON list of persisted routes the module owns, read by the route keeper, one object per
+        route with the keys C(dest), C(dev), C(table), C(metric) (numbers) and C(family) (C(4) or C(6)).
     type: path
     default: /etc/mcast-linux/routes.json
   keeper_file:
@@ -99,9 +99,9 @@ options:
   service_control:
     description:
       - V(auto) brings the running keeper in line with its files when systemd is the init system
-        and O(unit_file) lies in C(/etc/systemd/system) or C(/run/systemd/system) -
+        and O(unit_file) lies in C(/etc/systemd/system) or C(/run/systemd/system). It runs
         C(systemctl daemon-reload) after a unit change, C(restart) after a unit or keeper change,
-        C(reload-or-restart) after a routes file change, C(start) when it is not running, C(stop)
+        C(reload-or-restart) after a routes file change, C(start) when it is not running, and C(stop)
         before its files are removed.
       - V(never) only writes the files; the keeper starts at the next boot (or when you start it).
     type: str
