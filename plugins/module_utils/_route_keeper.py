@@ -228,7 +228,7 @@ def drain(sock):
         except BlockingIOError:
             return data
         except OSError:  # ENOBUFS: events were lost, which is a reason to look again like any event
-            chunk = b'\0'
+            return data + b'\0'
         if not chunk:
             return data
         data += chunk
@@ -314,4 +314,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    raise SystemExit(main())

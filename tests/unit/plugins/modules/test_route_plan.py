@@ -121,4 +121,4 @@ def test_absent_removes_the_identity_unless_it_goes_through_another_dev():
 def test_the_keeper_script_is_the_module_utils_source():
     source = route.keeper_source()
     assert source.startswith(route.KEEPER_HEADER)
-    assert "def missing_routes(" in source and source.rstrip().endswith("sys.exit(main())")
+    assert "def missing_routes(" in source and source.rstrip().endswith("raise SystemExit(main())")
