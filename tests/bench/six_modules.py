@@ -41,7 +41,9 @@ def playbook(workdir, daemon):
                                                         "sysctl_file": str(files / "sysctl" / "60-mcast.conf")}},
         {"name": "nftables", "mcast.linux.nftables": {"include_file": str(files / "nft" / "mcast.nft"),
                                                       "nftables_conf": str(files / "nftables.conf")}},
-        {"name": "route", "mcast.linux.route": {"dev": "trunk.20", "unit_file": str(files / "systemd" / "routes.service")}},
+        {"name": "route", "mcast.linux.route": {"dev": "trunk.20", "unit_file": str(files / "systemd" / "routes.service"),
+                                                "routes_file": str(files / "routes.json"),
+                                                "keeper_file": str(files / "route_keeper.py")}},
         {"name": "mroute", "mcast.linux.mroute": {
             "set": "bench", "conf_dir": str(files / "conf.d"), "socket": daemon.socket,
             "routes": [{"source": "192.0.2.10", "group": "225.1.2.3", "iif": "trunk.10", "oifs": ["trunk.20", "trunk.30"]},

@@ -38,6 +38,8 @@ def persistence_vars(files):
     variables = {"mcast_router_" + key: value for key, value in common.items()}
     variables.update({"mcast_host_" + key: value for key, value in common.items()})
     variables["mcast_host_route_unit_file"] = files / "mcast-linux-routes.service"
+    variables["mcast_host_routes_file"] = files / "routes.json"
+    variables["mcast_host_route_keeper_file"] = files / "route_keeper.py"
     return {key: str(value) if isinstance(value, Path) else value for key, value in variables.items()}
 
 
