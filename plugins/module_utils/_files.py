@@ -11,6 +11,7 @@ with ``module.atomic_move``, so a reader (systemd-sysctl, udev, systemd) never s
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import binascii
 import os
 import tempfile
 
@@ -37,6 +38,25 @@ def atomic_write(module, path, content, mode=0o644):
         module.atomic_move(temporary, path)
     finally:
         if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def atomic_symlink(target, path):
+    """Make ``path`` a symlink to ``target`` in one rename, replacing whatever link is there.
+
+    A rename cannot fail because the link appeared meanwhile (another run enabling the same unit),
+    and a reader never sees the link missing.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o755)
+    # os.symlink refuses an existing name, so a random one cannot be hijacked.
+    temporary = os.path.join(directory, '.mcast-linux-%s' % binascii.hexlify(os.urandom(8)).decode('ascii'))
+    os.symlink(target, temporary)
+    try:
+        os.replace(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
             os.unlink(temporary)
 
 

@@ -196,7 +196,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcast.linux.plugins.module_utils import _route_keeper as route_keeper
 from ansible_collections.mcast.linux.plugins.module_utils._files import (
-    atomic_write, file_diff, read_text, remove_file, text_diff)
+    atomic_symlink, atomic_write, file_diff, read_text, remove_file, text_diff)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     IFF_MULTICAST, IFF_UP, NetlinkError, interface_not_found_message, invalid_name_message, is_pattern,
     link_summaries, open_iproute, require_pyroute2, route_summaries)
@@ -594,9 +594,7 @@ class Persistence(object):
         if self.link_wanted is False:
             remove_file(link)
         elif self.link_wanted:
-            if not os.path.isdir(os.path.dirname(link)):
-                os.makedirs(os.path.dirname(link), mode=0o755)
-            os.symlink(self.params['unit_file'], link)
+            atomic_symlink(self.params['unit_file'], link)
         for action in self.actions:
             self.systemctl_run(action)
 

@@ -28,19 +28,29 @@ GROUPS = {"239.1.1.1": 5001, "239.2.2.2": 5002, "239.3.3.3": 5003}
 EXPECTED = {"239.1.1.1": {"recv20", "recv30"}, "239.2.2.2": {"recv20"}, "239.3.3.3": set()}
 
 
-def persistence_vars(files):
-    """Every persistence path of both roles, inside ``files``."""
-    conf = files / "nftables.conf"
-    conf.write_text("#!/usr/sbin/nft -f\n")
-    common = {"udev_rules_file": files / "60-mcast-linux-link.rules", "sysctl_file": files / "60-mcast-linux.conf",
-              "nftables_include_file": files / "mcast-linux.nft", "nftables_conf": conf,
-              "install_packages": False}
-    variables = {"mcast_router_" + key: value for key, value in common.items()}
-    variables.update({"mcast_host_" + key: value for key, value in common.items()})
-    variables["mcast_host_route_unit_file"] = files / "mcast-linux-routes.service"
-    variables["mcast_host_routes_file"] = files / "routes.json"
-    variables["mcast_host_route_keeper_file"] = files / "route_keeper.py"
-    return {key: str(value) if isinstance(value, Path) else value for key, value in variables.items()}
+# The file name each role persists to, by the suffix of its variable.
+PERSISTENCE_FILES = {"udev_rules_file": "60-mcast-linux-link.rules", "sysctl_file": "60-mcast-linux.conf",
+                     "nftables_include_file": "mcast-linux.nft", "nftables_conf": "nftables.conf"}
+HOST_ROUTE_FILES = {"route_unit_file": "mcast-linux-routes.service", "routes_file": "routes.json",
+                    "route_keeper_file": "route_keeper.py"}
+
+
+def persistence_vars(files, hosts):
+    """Every persistence path of both roles, inside ``files``.
+
+    The namespaces share one filesystem, but each real host has its own: the host role's files go to
+    ``files/<inventory_hostname>/`` so that hosts converging in parallel never write the same routes
+    file, which they could not do on separate machines.
+    """
+    for directory in [files] + [files / host for host in hosts]:
+        directory.mkdir(exist_ok=True)
+        (directory / "nftables.conf").write_text("#!/usr/sbin/nft -f\n")
+    per_host = files / "{{ inventory_hostname }}"
+    variables = {"mcast_router_" + key: str(files / name) for key, name in PERSISTENCE_FILES.items()}
+    variables.update({"mcast_host_" + key: str(per_host / name)
+                      for key, name in dict(PERSISTENCE_FILES, **HOST_ROUTE_FILES).items()})
+    variables.update(mcast_router_install_packages=False, mcast_host_install_packages=False)
+    return variables
 
 
 class Fleet:
@@ -60,7 +70,7 @@ class Fleet:
         self.inventory = workdir / "inventory.yml"
         self.inventory.write_text(yaml.safe_dump(lab.inventory()))
         plan = yaml.safe_load((PLAYBOOKS / "vars" / "lab.yml").read_text())
-        plan.update(persistence_vars(files))
+        plan.update(persistence_vars(files, lab.hosts))
         plan.update(mcast_router_manage_service=False, mcast_router_config=str(self.mcastd.config),
                     mcast_router_conf_dir=str(conf_dir), mcast_router_socket=self.mcastd.socket,
                     mcast_play_hosts="senders:receivers", mcast_compliance_report_dir=str(workdir / "report"))
