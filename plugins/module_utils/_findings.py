@@ -180,7 +180,13 @@ def _ipv4_addresses(interface):
 
 
 def multihomed_without_route(facts):
-    """Several interfaces with IPv4 addresses and no dev-scoped multicast route: multicast follows the default route."""
+    """Several interfaces with IPv4 addresses and no dev-scoped multicast route: multicast follows the default route.
+
+    A multicast router (VIFs installed) is multi-homed by design and forwards by its MFC entries, not
+    by the unicast table, so it is not reported: the finding is about hosts that send.
+    """
+    if facts.get('vifs'):
+        return []
     homes = [(name, _ipv4_addresses(interface)) for name, interface in sorted((facts.get('interfaces') or {}).items())
              if interface.get('up') and not interface.get('loopback') and _ipv4_addresses(interface)]
     if len(homes) < 2:

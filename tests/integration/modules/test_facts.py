@@ -58,6 +58,8 @@ def test_state_of_a_routing_router(netns_lab, mcastd):
         (SENDER, "239.1.1.1", "trunk.10", ["trunk.20"], 10)
     assert facts["mcastd"]["running"] is True and facts["mcastd"]["status"]["pid"] == daemon.proc.pid
     assert facts["mcastd"]["config"]["valid"] is True and facts["mcastd"]["config"]["path"] == str(daemon.config)
+    # Multi-homed by design and forwarding by its MFC: not a host sending out of the wrong interface.
+    assert found(facts, "multihomed-without-multicast-route") == {}
     assert facts["routing_api"]["held"] is True
     assert [holder["pid"] for holder in facts["routing_api"]["holders"]] == [daemon.proc.pid]
     assert facts["reverse_paths"] == {SENDER: "trunk.10"}

@@ -114,6 +114,8 @@ def test_rp_filter_on_a_configured_wildcard_input_without_traffic_yet():
 def test_multihomed_host_without_dev_route_and_the_ways_to_be_silent():
     facts = healthy_router()
     facts["routes"] = []
+    router = copy.deepcopy(facts)
+    facts["vifs"] = facts["mfc"] = []  # a host: it sends, it does not route
     [found] = findings.multihomed_without_route(facts)
     assert found["id"] == "multihomed-without-multicast-route"
     assert "2 interfaces are up with IPv4 addresses: trunk.10 (192.0.2.1/24), trunk.20 (198.51.100.1/24)" in \
@@ -128,6 +130,8 @@ def test_multihomed_host_without_dev_route_and_the_ways_to_be_silent():
     via_only["routes"] = [{"dest": "224.0.0.0/4", "family": "ipv4", "dev": "trunk.20", "gateway": "198.51.100.9",
                            "table": 254, "metric": 0}]
     assert len(findings.multihomed_without_route(via_only)) == 1
+    # A router with VIFs forwards by its MFC entries, not by the unicast table: multi-homed by design.
+    assert findings.multihomed_without_route(router) == []
 
 
 def test_a_via_route_for_multicast():
