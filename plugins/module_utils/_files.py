@@ -25,11 +25,16 @@ def read_text(path):
         return None
 
 
+def parent_directory(path):
+    """The directory ``path`` lives in, created if missing (two runs creating it at once are fine)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    return directory
+
+
 def atomic_write(module, path, content, mode=0o644):
     """Write ``content`` to ``path`` atomically, creating the parent directory if needed."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o755)
+    directory = parent_directory(path)
     handle, temporary = tempfile.mkstemp(prefix='.mcast-linux-', dir=directory)
     try:
         with os.fdopen(handle, 'w', encoding='utf-8') as stream:
@@ -47,9 +52,7 @@ def atomic_symlink(target, path):
     A rename cannot fail because the link appeared meanwhile (another run enabling the same unit),
     and a reader never sees the link missing.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o755)
+    directory = parent_directory(path)
     # os.symlink refuses an existing name, so a random one cannot be hijacked.
     temporary = os.path.join(directory, '.mcast-linux-%s' % binascii.hexlify(os.urandom(8)).decode('ascii'))
     os.symlink(target, temporary)
