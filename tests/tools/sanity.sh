@@ -4,7 +4,8 @@
 # copied, so build output and the virtualenv stay out.
 set -eu
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-DEST="$REPO/.build/sanity/ansible_collections/mcast/linux"
+# SANITY_ROOT lets parallel runs (several developers or helpers) use copies of their own.
+DEST="${SANITY_ROOT:-$REPO/.build/sanity}/ansible_collections/mcast/linux"
 rm -rf "$DEST"
 mkdir -p "$DEST"
 cd "$REPO"
