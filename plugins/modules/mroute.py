@@ -19,7 +19,11 @@ description:
     C(include /etc/mcastd/conf.d/*.conf).
   - Every entry is validated with mcastd's own configuration grammar, and the set as a whole within
     the whole configuration (other drop-ins included) before anything is written, so a route that
-    conflicts with another set's route is refused with both places named.
+    conflicts with another set's route is refused with both places named. As in mcastd (and
+    smcroute), routes with the same identity are not a conflict but merged, in one task or across
+    sets, and the kernel forwards to the union of their outputs. What the grammar warns about (host bits
+    cleared, an output that is also the input, a route without outputs, merged entries) is returned
+    as a warning.
   - After writing the set the module asks the running daemon to reload (over its control socket;
     mcastd applies only the difference, so unchanged routes keep flowing), then verifies the result.
     An (S,G) route (one source, one group) must show up in the kernel's multicast forwarding cache,
@@ -53,27 +57,41 @@ options:
       - A route is identified as the kernel identifies it. An (S,G) route by its source and group,
         whatever its interfaces, and a template by its input interface, source and group. With
         O(state=present) a route with the same identity in the set is replaced.
+      - Two items of this list with the same identity and the same O(routes[].iif) are merged into one
+        route with the union of their outputs; an (S,G) given with two different inputs is refused (the
+        kernel keeps one entry per source and group, with one input).
     type: list
     elements: dict
     default: []
     suboptions:
       source:
         description:
-          - The unicast address of the sender, or a prefix of senders. Omit it for any source ((*,G)).
+          - The unicast address of the sender, or a prefix of senders. Omit it (or give C(0.0.0.0)) for any
+            source ((*,G)).
+          - Host bits of a prefix are cleared with a warning, as smcroute masks them (C(10.0.0.1/24) is used
+            as C(10.0.0.0/24)).
         type: str
       group:
         description:
           - The group, or a prefix of groups, inside 224.0.0.0/4 and outside the link-local 224.0.0.0/24.
+          - Host bits of a prefix are cleared with a warning (C(225.1.2.3/24) is used as C(225.1.2.0/24)).
         type: str
         required: true
       iif:
         description:
-          - The input interface. A name ending in C(+) matches every interface starting with the rest.
+          - The input interface. A name ending in C(+) matches every interface starting with the rest; a route
+            with such an input is a template even with one source and one group (mcastd learns the flow on
+            the input it arrives on).
         type: str
         required: true
       oifs:
         description:
           - The output interfaces. Required with O(state=present).
+          - An empty list makes a route without outputs, as an smcroute C(mroute) without C(to) does; its
+            kernel entry drops the flow.
+          - An output named explicitly that is also the input gets a copy of every datagram back (the
+            kernel forwards it back out of the input, TTL decremented), with a warning. A wildcard output
+            (C(trunk+)) never includes the input.
         type: list
         elements: str
   mgroups:
@@ -92,7 +110,8 @@ options:
         aliases: [interface]
       group:
         description:
-          - The group, or a prefix of groups (at most 4096 joins).
+          - The group, or a prefix of groups (at most 4096 joins). Host bits are cleared with a warning, and
+            the joins start at the network address, as smcroute iterates a range.
         type: str
         required: true
       source:
@@ -154,7 +173,9 @@ notes:
   - The set's file is written atomically with mode 0644 (the daemon runs as an unprivileged user).
     It is what makes the routes survive a reboot; the running daemon holds them in the kernel.
   - The kernel keeps one entry per source and group whatever the input interface, so two (S,G) routes
-    for the same source and group in two sets conflict, and the module refuses the second one.
+    for the same source and group with different input interfaces conflict, in one set or in two, and
+    the module refuses the second one. With the same input they are merged, and an installed route
+    may then have more outputs than this set gives it (the reason of its entry names them).
 seealso:
   - module: mcast.linux.facts
   - module: mcast.linux.rp_filter
@@ -301,6 +322,8 @@ SET_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 HEADER = ('# Managed by mcast.linux.mroute, set "%s": changes here are overwritten.\n'
           '# mcastd reads this file through an include of its configuration (mcastctl reload applies it).\n')
 OK_STATES = ('installed', 'active', 'joined')
+# The grammar's note that two lines are one route: "HERE:N: same route as the mroute at THERE:M, ..."
+MERGE_NOTE = re.compile(r'^(?P<here>.+?):\d+: (?:same route as|duplicate of) the \w+ at (?P<there>.+?):\d+,')
 POLL_INTERVAL = 0.1
 
 
@@ -327,24 +350,36 @@ def entry_line(directive, item, label):
         words += ['source', _word(item['source'], '%s source' % label)]
     words += ['group', _word(item.get('group'), '%s group' % label)]
     if directive == 'mroute':
-        oifs = item.get('oifs') or []
-        if not oifs:
-            raise InvalidInput('%s has no oifs: list the interfaces the traffic leaves through.' % label)
-        words += ['to'] + [_word(oif, '%s oif' % label) for oif in oifs]
+        oifs = item.get('oifs')
+        if oifs is None:
+            raise InvalidInput('%s has no oifs: list the interfaces the traffic leaves through, or give oifs: [] for a '
+                               'route that drops the flow (an mroute without outputs).' % label)
+        if oifs:  # none: the grammar's mroute without 'to', a route whose kernel entry drops the flow
+            words += ['to'] + [_word(oif, '%s oif' % label) for oif in oifs]
     return ' '.join(words)
 
 
-def parse_entry(line, label):
-    """The Mroute or Mgroup of one line, or InvalidInput with the grammar's own sentences."""
+def _without_origin(texts, label):
     origin = '%s:1: ' % label
+    return [text[len(origin):] if text.startswith(origin) else text for text in texts]
+
+
+def parse_entry(line, label, warnings=None):
+    """The Mroute or Mgroup of one line, or InvalidInput with the grammar's own sentences.
+
+    The grammar's warnings (host bits cleared, an output that is the input, no outputs, ...) are
+    added to ``warnings`` as ``LABEL: sentence`` when a list is given.
+    """
     try:
         parsed = grammar.parse_text(line, label)
         reasons = [] if parsed.mroutes or parsed.mgroups else parsed.warnings  # an IPv6 line is only skipped
     except grammar.ConfigError as error:
         reasons = error.errors
     if reasons:
-        reasons = [text[len(origin):] if text.startswith(origin) else text for text in reasons]
+        reasons = _without_origin(reasons, label)
         raise InvalidInput('%s (%s): %s.' % (label, line, '; '.join(reason.rstrip('.') for reason in reasons)))
+    if warnings is not None:
+        warnings.extend('%s: %s' % (label, text) for text in _without_origin(parsed.warnings, label))
     return (parsed.mroutes + parsed.mgroups)[0]
 
 
@@ -358,48 +393,62 @@ def identity(entry):
 
 
 def absent_identity(item, directive, label):
-    """The identity of an item to remove: oifs are not needed, addresses are checked by the grammar."""
-    iif = _word(item.get('iif'), '%s iif' % label)
-    problem = grammar.check_ifname(iif)
-    try:
-        group = grammar.parse_prefix(_word(item.get('group'), '%s group' % label))
-        source = grammar.parse_prefix(_word(item['source'], '%s source' % label)) if item.get('source') else None
-    except ValueError as error:
-        problem = str(error)
-    if problem:
-        raise InvalidInput('%s: %s.' % (label, problem))
-    if source is not None and source.addr == 0 and source.length in (0, 32):
-        source = None  # the grammar's spelling of any source
-    if directive == 'mgroup':
-        return ('mgroup', iif, source, group)
-    return identity(grammar.Mroute(iif, source, group, (), None))
+    """The identity of an item to remove: oifs are not needed, the grammar reads the rest (as without 'to')."""
+    return identity(parse_entry(entry_line(directive, dict(item, oifs=[]), label), label))
 
 
-def desired_entries(params):
-    """Validate routes and mgroups: ``(entries, identities)``; entries are empty for state absent."""
+def merge_entry(entries, index, entry, labels, label, warnings):
+    """A second item for the entry at ``index``: merged as the grammar merges lines, or InvalidInput."""
+    first = entries[index]
+    if isinstance(first, grammar.Mgroup):
+        warnings.append('%s repeats %s; joined once.' % (label, labels[index]))
+        return
+    if first.iif != entry.iif:
+        raise InvalidInput('%s gives the (S,G) %s, %s of %s another input interface (%s, not %s): the kernel keeps '
+                           'one entry per source and group, with one input; give the route once.'
+                           % (label, entry.source, entry.group, labels[index], entry.iif, first.iif))
+    extra = tuple(oif for oif in entry.oifs if oif not in first.oifs)
+    if extra:
+        entries[index] = first._replace(oifs=first.oifs + extra)
+        warnings.append('%s has the input, source and group of %s: outputs merged, as mcastd and smcroute merge '
+                        'such lines: %s.' % (label, labels[index], entries[index].to_line()))
+    else:
+        warnings.append('%s repeats %s; it adds no output.' % (label, labels[index]))
+
+
+def desired_entries(params, warnings=None):
+    """Validate routes and mgroups: ``(entries, identities)``; entries are empty for state absent.
+
+    Items with the same identity are merged as the grammar merges lines (the union of their
+    outputs); what the grammar and the merge warn about is added to ``warnings`` if given.
+    """
     if not SET_NAME.match(params['set'] or ''):
         raise InvalidInput("set '%s' cannot name a file: use letters, digits, '.', '_' and '-', starting with a letter "
                            "or digit (for example video or vlan10-audio)." % params['set'])
     if params['exclusive'] and params['state'] == 'absent':
         raise InvalidInput('exclusive applies to state: present only; to empty a set, use state: absent without '
                            'routes and mgroups (removes the file) or exclusive: true with no entries.')
+    warnings = [] if warnings is None else warnings
     entries = []
-    seen = {}
+    labels = []
+    seen = {}  # identity -> index in entries
     for directive, key in (('mroute', 'routes'), ('mgroup', 'mgroups')):
         for position, item in enumerate(params[key] or []):
             label = '%s[%d]' % (key, position)
             if params['state'] == 'absent' and not (directive == 'mroute' and item.get('oifs')):
+                entry = None
                 found = absent_identity(item, directive, label)
             else:
-                entry = parse_entry(entry_line(directive, item, label), label)
-                entries.append(entry)
+                entry = parse_entry(entry_line(directive, item, label), label,
+                                    warnings if params['state'] == 'present' else None)
                 found = identity(entry)
             if found in seen:
-                what = 'source and group' if found[0] == 'mroute' else 'interface, source and group'
-                raise InvalidInput('%s repeats the %s of %s (%s %s): give each entry once; the kernel keeps one '
-                                   'entry per %s.' % (label, what, seen[found], '*' if found[-2] is None else found[-2],
-                                                      found[-1], what))
-            seen[found] = label
+                if entry is not None and params['state'] == 'present':
+                    merge_entry(entries, seen[found], entry, labels, label, warnings)
+                continue  # state absent: the same entry named twice is removed once
+            seen[found] = len(entries)
+            entries.append(entry)
+            labels.append(label)
     return (entries if params['state'] == 'present' else []), list(seen)
 
 
@@ -452,8 +501,41 @@ def _expand(pattern, names, exclude=None):
     return sorted(name for name in names if grammar.ifname_matches(pattern, name) and name != exclude)
 
 
-def _by_line(rows):
-    return dict((row['line'], row) for row in rows)
+def _pending_row(entry, daemon):
+    """The daemon's pending row for an entry: by its line, or by identity when other lines were merged into it."""
+    line = entry.to_line()
+    for row in daemon['pending']:
+        if row['line'] == line:
+            return row
+    for row in daemon['pending']:
+        try:
+            parsed = grammar.parse_text(row['line'], 'pending')
+        except grammar.ConfigError:
+            continue
+        if any(identity(other) == identity(entry) for other in parsed.mroutes + parsed.mgroups):
+            return row
+    return None
+
+
+def _outputs_of(entry, iif, existing):
+    """Interface names an entry's outputs stand for when the flow arrives on ``iif``.
+
+    A named output is used even when it is the input (the kernel sends a copy back out of it);
+    a wildcard never includes the input, as in mcastd's routes.TtlCache.
+    """
+    names = set()
+    for oif in entry.oifs:
+        if oif.endswith(grammar.WILDCARD):
+            names.update(_expand(oif, existing, exclude=iif))
+        else:
+            names.add(oif)
+    return names
+
+
+def _merged_note(extra):
+    """What a merged route adds to an entry's outputs, for the reason."""
+    return ' (also to %s: another line for this route adds it, merged as mcastd merges them)' % ', '.join(extra) \
+        if extra else ''
 
 
 def pending_reason(row, daemon, existing):
@@ -481,11 +563,11 @@ def interface_problems(entry, daemon):
 
 def _route_state(entry, daemon, mfc, existing):
     source, group = grammar.ntoa(entry.source.addr), grammar.ntoa(entry.group.addr)
-    iifs = _expand(entry.iif, existing)
-    oifs = sorted(set(name for oif in entry.oifs for name in _expand(oif, existing, exclude=entry.iif)))
     installed = mfc.get((source, group))
-    if installed is not None and installed[0] in iifs and installed[1] == oifs:
-        return 'installed', "in the kernel's MFC"
+    if installed is not None and installed[0] == entry.iif:
+        oifs = _outputs_of(entry, entry.iif, existing) & set(existing)
+        if oifs <= set(installed[1]):
+            return 'installed', "in the kernel's MFC" + _merged_note(sorted(set(installed[1]) - oifs))
     known = [row for row in daemon['routes'] if row['kind'] == 'static' and (row['source'], row['group']) == (source, group)]
     if known:
         seen = 'no entry' if installed is None else 'iif %s, oifs %s' % (installed[0], ', '.join(installed[1]) or 'none')
@@ -496,10 +578,11 @@ def _route_state(entry, daemon, mfc, existing):
 def _template_state(entry, daemon):
     source = str(entry.source) if entry.source is not None else '*'
     for row in daemon['routes']:
-        if row['kind'] == 'template' and (row['iif'], row['source'], row['group'], list(row['oifs'])) == \
-                (entry.iif, source, str(entry.group), list(entry.oifs)):
-            return 'active', ('mcastd holds the template; the kernel gets an (S,G) entry only when a source sends, '
-                              'so there is nothing in the MFC to check yet')
+        if row['kind'] == 'template' and (row['iif'], row['source'], row['group']) == \
+                (entry.iif, source, str(entry.group)) and set(entry.oifs) <= set(row['oifs']):
+            extra = [oif for oif in row['oifs'] if oif not in entry.oifs]
+            return 'active', ('mcastd holds the template%s; the kernel gets an (S,G) entry only when a source sends, '
+                              'so there is nothing in the MFC to check yet' % _merged_note(extra))
     return 'not loaded', 'mcastd has not loaded it'
 
 
@@ -519,7 +602,7 @@ def entry_state(entry, daemon, mfc, existing):
     """``(state, reason)`` of one entry; see RETURN entries for the states."""
     if daemon is None:
         return 'daemon not running', 'mcastd does not answer on its control socket'
-    pending = _by_line(daemon['pending']).get(entry.to_line())
+    pending = _pending_row(entry, daemon)
     if pending is not None:
         state, reason = 'pending', pending_reason(pending, daemon, existing)
     elif isinstance(entry, grammar.Mgroup):
@@ -558,19 +641,43 @@ def stale_lines(daemon, path, entries):
     lines = set(entry.to_line() for entry in entries)
     statics = set((grammar.ntoa(e.source.addr), grammar.ntoa(e.group.addr))
                   for e in entries if isinstance(e, grammar.Mroute) and not e.is_template)
-    stale = [row['line'] for row in daemon['pending'] if _from_file(row['origin'], path) and row['line'] not in lines]
+    templates = set((e.iif, '*' if e.source is None else str(e.source), str(e.group))
+                    for e in entries if isinstance(e, grammar.Mroute) and e.is_template)
+    stale = [row['line'] for row in daemon['pending'] if _from_file(row['origin'], path) and row['line'] not in lines
+             and _pending_row_is_stale(row, entries)]
     for row in daemon['routes']:
         if not _from_file(row.get('origin'), path):
             continue
-        if row['kind'] == 'template':
-            words = ['mroute', 'from', row['iif']] + ([] if row['source'] == '*' else ['source', row['source']])
-            line = ' '.join(words + ['group', row['group'], 'to'] + list(row['oifs']))
-            if line not in lines:
-                stale.append(line)
+        if row['kind'] == 'template' and (row['iif'], row['source'], row['group']) not in templates:
+            stale.append(_row_line(row))
         elif row['kind'] == 'static' and (row['source'], row['group']) not in statics:
-            stale.append('mroute from %s source %s group %s to %s' % (row['iif'], row['source'], row['group'],
-                                                                      ' '.join(row['oifs'])))
+            stale.append(_row_line(row))
     return sorted(set(stale))
+
+
+def _row_line(row):
+    """A route row of the daemon as a configuration line."""
+    words = ['mroute', 'from', row['iif']] + ([] if row['source'] == '*' else ['source', row['source']])
+    return ' '.join(words + ['group', row['group']] + (['to'] + list(row['oifs']) if row['oifs'] else []))
+
+
+def _pending_row_is_stale(row, entries):
+    """A pending row whose line differs from every entry's: stale unless it is one of them with outputs merged in."""
+    return not any(_pending_row(entry, {'pending': [row]}) is not None for entry in entries)
+
+
+def merges_with_others(warnings, path):
+    """The grammar's notes that a line of this set and a line of another file are one route (merged or repeated).
+
+    Notes between two lines of the set itself say nothing new: the items' warnings said it already.
+    """
+    mine = os.path.realpath(path)
+    found = []
+    for text in warnings:
+        match = MERGE_NOTE.match(text)
+        if match and (os.path.realpath(match.group('here')) == mine) != (os.path.realpath(match.group('there')) == mine):
+            found.append(text)
+    return found
 
 
 def drift(report, stale):
@@ -691,6 +798,8 @@ class Mroute(object):
             self.fail("the mcastd configuration %s does not include %s, so the daemon would never read this set: add "
                       "the line 'include %s' to it, or point conf_dir at the directory it includes."
                       % (config_path, self.path, os.path.join(self.params['conf_dir'], '*.conf')))
+        for warning in merges_with_others(loaded.warnings, self.path):
+            self.module.warn('mcastd: %s' % warning)
 
     def read_mfc(self):
         """The kernel's MFC by (source, group): (iif name, sorted oif names)."""
@@ -815,10 +924,13 @@ def main():
     if module.params['timeout'] < 0:
         module.fail_json(msg='timeout %s is negative: give the seconds to wait for the kernel, for example 5.'
                          % module.params['timeout'])
+    warnings = []
     try:
-        entries, identities = desired_entries(module.params)
+        entries, identities = desired_entries(module.params, warnings)
     except InvalidInput as error:
         module.fail_json(msg=str(error))
+    for warning in warnings:
+        module.warn(warning)
     require_pyroute2(module)
     module.exit_json(**Mroute(module, entries, identities).run())
 

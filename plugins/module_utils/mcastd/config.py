@@ -6,7 +6,7 @@
 Directives (smcroute's, unchanged in meaning)::
 
     phyint IFNAME [enable|disable] [mrdisc] [ttl-threshold 1-255]
-    mroute from IIF [source ADDR[/LEN]] group GROUP[/LEN] to OIF [OIF ...]
+    mroute from IIF [source ADDR[/LEN]] group GROUP[/LEN] [to OIF [OIF ...]]
     mgroup from IIF [source ADDR[/LEN]] group GROUP[/LEN]
     include GLOB
     # comment
@@ -15,6 +15,13 @@ Keywords of a line may come in any order, as smcroute accepts them.  Interface
 names may end in ``+`` (``eth+`` matches eth0, eth10, ...).  Every problem is
 reported as ``FILE:LINE: sentence`` and all of them are collected before the
 configuration is refused, so one ``--check`` run shows everything to fix.
+
+What smcroute 2.6 accepts keeps its meaning, with a warning where the meaning may
+surprise: host bits of a prefix are cleared (smcroute masks them when it matches
+and iterates a range from the network address), an output equal to the input is
+kept (the kernel sends a copy back out), an mroute without outputs drops what it
+matches, lines for the same route are merged into the union of their outputs,
+and a word that begins with a keyword is read as that keyword.
 
 This module is pure (no sockets, no pyroute2): Ansible modules import it to
 validate and render routes with exactly the daemon's grammar.
@@ -27,6 +34,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import errno
 import fnmatch
 import glob
+import io
 import os
 import socket
 from collections import namedtuple
@@ -102,7 +110,9 @@ class Mroute(namedtuple("Mroute", "iif source group oifs origin")):
 
     @property
     def is_template(self):
-        return self.source is None or not (self.source.is_host and self.group.is_host)
+        """Matched against new flows; a wildcard input too, since the kernel needs one input per (S,G)."""
+        return (self.source is None or not (self.source.is_host and self.group.is_host)
+                or self.iif.endswith(WILDCARD))
 
     def matches(self, ifname, source, group):
         """True if a flow (source, group) arriving on ``ifname`` fits this route."""
@@ -120,7 +130,9 @@ class Mroute(namedtuple("Mroute", "iif source group oifs origin")):
         words = ["mroute", "from", self.iif]
         if self.source is not None:
             words += ["source", str(self.source)]
-        words += ["group", str(self.group), "to"] + list(self.oifs)
+        words += ["group", str(self.group)]
+        if self.oifs:  # no outputs: smcroute's spelling of a route that drops what it matches
+            words += ["to"] + list(self.oifs)
         return " ".join(words)
 
 
@@ -204,30 +216,46 @@ def ntoa(addr):
 
 
 def aton(text):
-    """Dotted quad to integer; None unless it is exactly four decimal octets."""
-    if text.count(".") != 3:
-        return None
+    """Dotted quad to integer; None unless it is exactly four decimal octets (inet_pton, as smcroute)."""
     try:
-        return int.from_bytes(socket.inet_aton(text), "big")
-    except OSError:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):  # ValueError: an embedded NUL character
         return None
 
 
-def parse_prefix(text):
-    """``A.B.C.D[/LEN]`` to a Prefix with host bits cleared; raises ValueError."""
+def split_lines(text):
+    """Lines as reading a file splits them (\\n, \\r\\n or \\r), so FILE:LINE is the same for text and file."""
+    return io.StringIO(text, newline=None).readlines()
+
+
+def decimal(text):
+    """A plain decimal number (ASCII digits only) as int, or None."""
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
+def read_prefix(text):
+    """``A.B.C.D[/LEN]`` to (Prefix with host bits cleared, the address as written); raises ValueError.
+
+    smcroute keeps the host bits and masks them wherever it matches, and iterates a join
+    range from the network address: clearing them here means the same.
+    """
     addr_text, slash, len_text = text.partition("/")
     addr = aton(addr_text)
     if addr is None:
         raise ValueError("%r is not an IPv4 address" % text)
     length = 32
     if slash:
-        if not len_text.isdigit() or int(len_text) > 32:
+        length = decimal(len_text)
+        if length is None or length > 32:
             raise ValueError("%r has an invalid prefix length (0-32)" % text)
-        length = int(len_text)
-    prefix = Prefix(addr, length)
-    if addr & ~prefix.mask & 0xFFFFFFFF:
-        raise ValueError("%r has host bits set; did you mean %s?" % (text, Prefix(addr & prefix.mask, length)))
-    return prefix
+    return Prefix(addr & MASKS[length], length), addr
+
+
+def parse_prefix(text):
+    """``A.B.C.D[/LEN]`` to a Prefix with host bits cleared; raises ValueError."""
+    return read_prefix(text)[0]
 
 
 def ifname_matches(pattern, ifname):
@@ -242,13 +270,29 @@ def check_ifname(name):
         return "interface name %r is longer than 15 characters" % name
     if "/" in name or name in (".", ".."):
         return "%r is not a valid interface name" % name
-    if WILDCARD in name[:-1] or name == WILDCARD:
+    if name == WILDCARD:
+        return ("'+' alone would match every interface (lo included) and use up the %d VIFs: "
+                "name the interfaces, or a prefix such as eth+" % MAX_VIFS)
+    if WILDCARD in name[:-1]:
         return "%r: the wildcard '+' may only end an interface name, as in eth+" % name
+    return None
+
+
+def prefixed_keyword(word, keywords):
+    """The keyword ``word`` begins with, or None: smcroute compares only a keyword's length of each word."""
+    for keyword in keywords:
+        if word.startswith(keyword):
+            return keyword
     return None
 
 
 def _is_multicast(prefix):
     return prefix.addr >> 28 == 0xE and prefix.length >= 4
+
+
+# smcroute matches these in this order, each against the beginning of a word (conf.c, match())
+DIRECTIVES = ("mgroup", "ssmgroup", "mroute", "phyint", "include")
+KEYWORD_ORDER = ("from", "source", "group", "to", "enable", "disable", "mrdisc", "ttl-threshold")
 
 
 class _Line:
@@ -259,9 +303,17 @@ class _Line:
         self.directive = words[0]
         self.words = words[1:]
         self.errors = []
+        self.warnings = []
 
     def error(self, sentence):
         self.errors.append("%s: %s" % (self.origin, sentence))
+
+    def warn(self, sentence):
+        self.warnings.append("%s: %s" % (self.origin, sentence))
+
+    def read_as(self, word, keyword):
+        self.warn("'%s' read as '%s', as smcroute reads a word that begins with a keyword; write '%s'"
+                  % (word, keyword, keyword))
 
     def keywords(self, single, flags=(), tail=None, positional=0):
         """Split the words into {keyword: value}; ``tail`` keyword takes the rest of the line."""
@@ -273,25 +325,37 @@ class _Line:
             position += 1
         while position < len(words):
             word = words[position]
+            if word not in single and word not in flags and word != tail:
+                word = self._keyword(word, single, flags, tail)
+                if word is None:
+                    break  # the rest of the line cannot be read reliably; one clear error is enough
             if word in found:
-                self.error("'%s' is given twice" % word)
+                self.error("'%s' is given twice; smcroute silently uses the last one, mcastd does not guess: "
+                           "give it once" % word)
             if word == tail:
                 found[word] = words[position + 1:]
                 break
             if word in flags:
                 found[word] = True
                 position += 1
-            elif word in single:
+            else:
                 if position + 1 >= len(words):
                     self.error("'%s' needs a value" % word)
                     break
                 found[word] = words[position + 1]
                 position += 2
-            else:
-                expected = sorted(set(single) | set(flags) | ({tail} if tail else set()))
-                self.error("unknown keyword '%s' in %s (expected one of: %s)" % (word, self.directive, ", ".join(expected)))
-                break  # the rest of the line cannot be read reliably; one clear error is enough
         return found
+
+    def _keyword(self, word, single, flags, tail):
+        """The keyword an unknown word stands for (it begins with one), or None after an error."""
+        known = [keyword for keyword in KEYWORD_ORDER if keyword in single or keyword in flags or keyword == tail]
+        keyword = prefixed_keyword(word, known)
+        if keyword is not None:
+            self.read_as(word, keyword)
+            return keyword
+        self.error("unknown keyword '%s' in %s (expected one of: %s); smcroute would skip it silently, which "
+                   "can change what the line means" % (word, self.directive, ", ".join(sorted(known))))
+        return None
 
 
 class Parser:
@@ -315,6 +379,7 @@ class Parser:
         self.warnings = []
         self._stack = []
         self._names = {}  # interface name -> (the one shared string, problem or None)
+        self._joins = {}  # (interface, source, group) -> the first mgroup line for it
 
     # -- reading ---------------------------------------------------------------------------
     def read_file(self, path, origin=None):
@@ -342,7 +407,7 @@ class Parser:
         if real in self.overrides:
             if self.overrides[real] is None:
                 raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
-            return self.overrides[real].splitlines(True)
+            return split_lines(self.overrides[real])
         with open(path, encoding="utf-8") as handle:
             return handle.readlines()
 
@@ -361,7 +426,7 @@ class Parser:
         return sorted(paths)
 
     def read_text(self, text, filename="<config>"):
-        self._read_lines(text.splitlines(True), filename)
+        self._read_lines(split_lines(text), filename)
 
     def _read_lines(self, lines, filename):
         handlers = {
@@ -381,15 +446,25 @@ class Parser:
             if not words:
                 continue
             line = _Line(Origin(filename, number), words)
-            handler = handlers.get(line.directive)
+            handler = handlers.get(line.directive) or self._prefixed_directive(line, handlers)
             if handler is None:
                 line.error("unknown directive '%s' (expected phyint, mroute, mgroup or include)" % line.directive)
             elif ":" in text and line.directive != "include":
-                self.warnings.append("%s: IPv6 line ignored: mcastd routes IPv4 only" % (line.origin,))
+                line.warn("IPv6 line ignored: mcastd routes IPv4 only")
             else:
                 handler(line)
                 self._remember(line, raw)
             self.errors.extend(line.errors)
+            self.warnings.extend(line.warnings)
+
+    @staticmethod
+    def _prefixed_directive(line, handlers):
+        directive = prefixed_keyword(line.directive, DIRECTIVES)
+        if directive is None:
+            return None
+        line.read_as(line.directive, directive)
+        line.directive = directive
+        return handlers[directive]
 
     def _reuse(self, route, raw, filename, number):
         """An unchanged mroute line: the route parsed last time, at its new place."""
@@ -399,8 +474,10 @@ class Parser:
         self.lines[raw] = route
 
     def _remember(self, line, raw):
-        # Only lines that parsed cleanly on their own; cross-line checks run again in finish().
-        if line.directive == "mroute" and not line.errors and self.mroutes and self.mroutes[-1].origin is line.origin:
+        # Only lines that parsed cleanly and quietly on their own (a reused line repeats no warning);
+        # cross-line checks and merges run again in finish().
+        if line.directive == "mroute" and not line.errors and not line.warnings and self.mroutes \
+                and self.mroutes[-1].origin is line.origin:
             self.lines[raw] = self.mroutes[-1]
 
     def _fail(self, origin, sentence):
@@ -420,19 +497,21 @@ class Parser:
             line.error("phyint %s says both enable and disable" % ifname)
         threshold = 1
         if "ttl-threshold" in found:
-            text = found["ttl-threshold"]
-            if not text.isdigit() or not 1 <= int(text) <= 255:
-                line.error("ttl-threshold must be a number from 1 to 255, not %r" % text)
-            else:
-                threshold = int(text)
-        if found.get("mrdisc"):
-            self.warnings.append("%s: mrdisc (RFC 4286 announcements) is accepted but not sent by mcastd" % (line.origin,))
+            threshold = decimal(found["ttl-threshold"])
+            if threshold is None or not 1 <= threshold <= 255:
+                line.error("ttl-threshold must be a number from 1 to 255, not %r" % found["ttl-threshold"])
+        if line.errors:
+            return
         phyint = Phyint(ifname, not found.get("disable"), threshold, bool(found.get("mrdisc")), line.origin)
         previous = self.phyints.get(ifname)
-        if previous and previous.settings() != phyint.settings():
-            line.error("phyint %s conflicts with the one at %s" % (ifname, previous.origin))
-        elif not line.errors:
-            self.phyints.setdefault(ifname, phyint)
+        if previous is None:
+            self.phyints[ifname] = phyint
+        elif previous.settings() != phyint.settings():
+            line.error("phyint %s conflicts with the one at %s: give each interface one phyint line "
+                       "(smcroute applies them one after the other, the last one winning only in part)"
+                       % (ifname, previous.origin))
+        else:
+            line.warn("duplicate of the phyint at %s, ignored" % (previous.origin,))
 
     def _endpoints(self, line, found):
         """Common part of mroute and mgroup: from, source, group."""
@@ -447,10 +526,9 @@ class Parser:
             line.error("group %s is not a multicast address (multicast groups are in 224.0.0.0/4)" % (group,))
             group = None
         if source is not None and source.length and _is_multicast(source):
-            line.error("source %s is a multicast address; a source is the unicast address of a sender" % (source,))
+            line.error("source %s is a multicast address; a source is the unicast address of a sender "
+                       "(leave out 'source' for any sender)" % (source,))
             source = None
-        if source is not None and source.addr == 0 and source.length in (0, 32):
-            source = None  # smcroute: source 0.0.0.0 means any source
         return iif, source, group
 
     def _address(self, line, text, what):
@@ -459,32 +537,63 @@ class Parser:
                 line.error("%s needs 'group GROUP[/LEN]'" % line.directive)
             return None
         try:
-            return parse_prefix(text)
+            prefix, written = read_prefix(text)
         except ValueError as exc:
             line.error("%s %s" % (what, exc))
             return None
+        if what == "source" and written == 0:
+            if prefix.length not in (0, 32):
+                line.warn("source %s means any source, as in smcroute; leave out 'source'" % text)
+            return None  # smcroute: source 0.0.0.0 (any length) is any source
+        if prefix.length == 0:
+            line.error(_zero_length(text, what))
+            return None
+        if what == "source" and prefix.addr == 0:
+            line.error("source %s is %s once its host bits are cleared, and 0.0.0.0/N reads as any source (in "
+                       "smcroute too), so the line could not be written back as meant; leave out 'source' for any "
+                       "sender, or list the senders as prefixes that do not start at 0.0.0.0" % (text, prefix))
+            return None
+        if written != prefix.addr:
+            line.warn("%s %s has host bits set; used as %s" % (what, text, prefix))
+        return prefix
 
     def _mroute(self, line):
         found = line.keywords(("from", "source", "group"), tail="to")
         if line.errors:
             return
         iif, source, group = self._endpoints(line, found)
-        oifs = found.get("to")
-        if not oifs:
-            line.error("mroute needs at least one output interface: ... to OIF [OIF ...]")
-            return
-        oifs = tuple(self._ifname(line, oif) for oif in oifs)
-        if len(set(oifs)) != len(oifs):
-            line.error("an output interface is listed twice: %s" % " ".join(oifs))
-        if iif is not None and iif in oifs:
-            line.error("input interface %s is also an output; the kernel never forwards a packet back out of "
-                       "the interface it came in on" % iif)
+        oifs = self._outputs(line, found.get("to") or ())
         if group is not None and group.within(LINK_LOCAL):
             line.error("group %s is link-local (224.0.0.0/24): the kernel never routes these groups, "
-                       "whatever route is set" % (group,))
+                       "whatever route is set; send the stream to a routable group (e.g. in 239.0.0.0/8) "
+                       "with a TTL above 1" % (group,))
         if line.errors or iif is None or group is None:
             return
-        self.mroutes.append(Mroute(iif, source, group, oifs, line.origin))
+        route = Mroute(iif, source, group, oifs, line.origin)
+        if oifs:
+            self._check_loop(line, route)  # no outputs: said in finish(), as another line may add some
+        self.mroutes.append(route)
+
+    def _outputs(self, line, words):
+        oifs = tuple([self._ifname(line, oif) for oif in words])
+        if len(oifs) > 1 and len(set(oifs)) != len(oifs):
+            unique = tuple(sorted(set(oifs), key=oifs.index))
+            line.warn("output %s listed more than once; used once" % ", ".join(
+                name for name in unique if oifs.count(name) > 1))
+            oifs = unique
+        return oifs
+
+    @staticmethod
+    def _check_loop(line, route):
+        """An output that may be the input: the kernel sends a copy back out of it (an (S,G) entry does)."""
+        if route.iif not in route.oifs and not route.iif.endswith(WILDCARD):
+            return
+        for oif in route.oifs:
+            if oif.endswith(WILDCARD):
+                continue  # a wildcard output never includes the input (routes.TtlCache)
+            if oif == route.iif or ifname_matches(route.iif, oif):
+                line.warn(_loop_note(route, oif))
+                return
 
     def _mgroup(self, line):
         found = line.keywords(("from", "source", "group"))
@@ -495,20 +604,30 @@ class Parser:
             return
         mgroup = Mgroup(ifname, source, group, line.origin)
         if mgroup.count() > MAX_GROUP_JOINS:
-            line.error("mgroup expands to more than %d group joins; use shorter prefixes" % MAX_GROUP_JOINS)
+            line.error("mgroup expands to %d group joins, more than mcastd makes for one line (%d): split it "
+                       "into narrower prefixes, or configure the switches to send the groups to the router "
+                       "instead" % (mgroup.count(), MAX_GROUP_JOINS))
             return
+        key = mgroup[:3]
+        previous = self._joins.get(key)
+        if previous is not None:
+            line.warn("duplicate of the mgroup at %s, ignored" % (previous.origin,))
+            return
+        self._joins[key] = mgroup
         self.mgroups.append(mgroup)
 
     def _include(self, line):
         if len(line.words) != 1:
-            line.error("include takes exactly one path or glob pattern")
+            line.error("include takes exactly one path or glob pattern (smcroute reads the first word "
+                       "only); write one include line per path")
             return
         pattern = line.words[0]
         if not os.path.isabs(pattern):
             pattern = os.path.join(os.path.dirname(line.origin.file), pattern)
         paths = self._glob(pattern)
         if not glob.has_magic(pattern) and not paths and not os.path.isdir(pattern):
-            line.error("include: %s does not exist" % pattern)
+            line.error("include: %s does not exist; for a file that may be absent, write a pattern "
+                       "(e.g. %s*) so that nothing matching is fine" % (pattern, pattern))
             return
         for path in paths:
             self.read_file(path, line.origin)
@@ -525,29 +644,54 @@ class Parser:
     # -- whole-configuration checks ----------------------------------------------------------
     def finish(self):
         """Cross-line validation, then the Config or a ConfigError with every problem."""
-        self._check_duplicates()
+        self._merge_duplicates()
         self._check_disabled()
         self._check_vif_limit()
         if self.errors:
             raise ConfigError(self.errors, self.warnings)
         return Config(self.phyints, self.mroutes, self.mgroups, self.files, self.warnings, self.lines)
 
-    def _check_duplicates(self):
-        # The kernel keys (S,G) entries by source and group only, whatever the input interface.
+    def _merge_duplicates(self):
+        """Lines for one kernel entry (or one template) become one route with the union of their outputs.
+
+        smcroute's mroute_add_route does the same.  Only one (S,G) with two inputs is a
+        contradiction: the kernel keys (S,G) entries by source and group, with one input.
+        """
         seen = {}
-        unique = []
+        merged = []
+        stops = []  # indexes of routes without outputs, until a later line adds some
         for route in self.mroutes:
-            key = (route.source, route.group) if not route.is_template else (route.iif, route.source, route.group)
-            previous = seen.get(key)
-            if previous is None:
-                seen[key] = route
-                unique.append(route)
-            elif (previous.iif, previous.oifs) != (route.iif, route.oifs):
-                self.errors.append("%s: %s conflicts with %s at %s" % (
-                    route.origin, route.to_line(), previous.to_line(), previous.origin))
+            # What the kernel keys an entry by: (S,G) alone, or a template's input, source and group
+            # (Mroute.is_template, inlined: this loop runs for every route of every load).
+            source = route.source
+            if source is None or source.length != 32 or route.group.length != 32 or route.iif.endswith(WILDCARD):
+                key = (route.iif, source, route.group)
             else:
-                self.warnings.append("%s: duplicate of the mroute at %s, ignored" % (route.origin, previous.origin))
-        self.mroutes = unique
+                key = (source, route.group)
+            index = seen.get(key)
+            if index is None:
+                seen[key] = len(merged)
+                if not route.oifs:
+                    stops.append(len(merged))
+                merged.append(route)
+                continue
+            first = merged[index]
+            if first.iif != route.iif:
+                self.errors.append("%s: %s conflicts with %s at %s: one (S,G) cannot arrive on two inputs (the "
+                                   "kernel keeps one entry per source and group, with one input); keep one of the "
+                                   "two lines" % (route.origin, route.to_line(), first.to_line(), first.origin))
+                continue
+            extra = tuple(oif for oif in route.oifs if oif not in first.oifs)
+            if not extra:
+                self.warnings.append(_nothing_to_merge(route, first))
+                continue
+            merged[index] = first._replace(oifs=first.oifs + extra)
+            self.warnings.append("%s: same route as the mroute at %s, outputs merged as smcroute does: %s" % (
+                route.origin, first.origin, merged[index].to_line()))
+        for index in stops:
+            if not merged[index].oifs:
+                self.warnings.append("%s: %s" % (merged[index].origin, _no_outputs(merged[index])))
+        self.mroutes = merged
 
     def _check_disabled(self):
         for route in self.mroutes:
@@ -558,11 +702,60 @@ class Parser:
                         route.origin, name, name, phyint.origin))
 
     def _check_vif_limit(self):
-        names = Config(self.phyints, self.mroutes).vif_names()
-        fixed = [name for name in names if not name.endswith(WILDCARD)]
+        """At most MAX_VIFS named interfaces; the error names the line that mentions the first one left out."""
+        origins = {}
+        for phyint in self.phyints.values():
+            if phyint.enable:
+                origins.setdefault(phyint.ifname, phyint.origin)
+        for route in self.mroutes:
+            origins.setdefault(route.iif, route.origin)
+            for oif in route.oifs:
+                origins.setdefault(oif, route.origin)
+        fixed = [name for name in origins if not name.endswith(WILDCARD)]
         if len(fixed) > MAX_VIFS:
-            self.errors.append("the kernel offers %d VIFs but the configuration routes %d interfaces; "
-                               "left out: %s" % (MAX_VIFS, len(fixed), ", ".join(fixed[MAX_VIFS:])))
+            self.errors.append("%s: the kernel offers %d VIFs but the configuration routes %d interfaces; "
+                               "left out: %s" % (origins[fixed[MAX_VIFS]], MAX_VIFS, len(fixed),
+                                                 ", ".join(fixed[MAX_VIFS:])))
+
+
+def _zero_length(text, what):
+    """The error for ``A.B.C.D/0`` with A.B.C.D not 0.0.0.0: smcroute and a prefix disagree on its meaning."""
+    address = text.partition("/")[0]
+    instead = "leave out 'source' for any sender" if what == "source" else "give the prefix length you mean"
+    return ("%s %s is ambiguous: smcroute reads a /0 length as no length (%s alone), a /0 prefix is every "
+            "address; write %s for that one address, or %s" % (what, text, address, address, instead))
+
+
+def _nothing_to_merge(route, first):
+    if route.oifs or not first.oifs:
+        return "%s: duplicate of the mroute at %s, ignored" % (route.origin, first.origin)
+    return ("%s: same route as the mroute at %s, but without outputs: it drops nothing, the outputs at %s stay "
+            "(smcroute merges outputs the same way)" % (route.origin, first.origin, first.origin))
+
+
+def _no_outputs(route):
+    if route.is_template:
+        return ("mroute without outputs ('to' missing or empty): every flow it matches gets an entry with no "
+                "outputs, so its datagrams are dropped (as smcroute does)")
+    return ("mroute without outputs ('to' missing or empty): the kernel gets an entry with no outputs for "
+            "this (S,G), so its datagrams are dropped (as smcroute does)")
+
+
+def _loop_note(route, oif):
+    """The truth about an output that is also the input, verified with datagrams on this kernel."""
+    if oif != route.iif:
+        where = "output %s also matches the input %s" % (oif, route.iif)
+        entry = ("for a flow arriving on %s, mcastd installs an (S,G) entry whose outputs include %s, and the kernel "
+                 "sends every datagram of it back out of %s" % (oif, oif, oif))
+    elif route.is_template:
+        where = "input interface %s is also an output" % oif
+        entry = ("mcastd installs an (S,G) entry for each flow this template matches, and the kernel sends every "
+                 "datagram of such a flow back out of %s" % oif)
+    else:
+        where = "input interface %s is also an output" % oif
+        entry = "the kernel sends every datagram of this (S,G) back out of %s" % oif
+    return ("%s: %s with its TTL decremented, so hosts there receive each datagram twice; another router "
+            "forwarding it back onto %s would make a loop that only the TTL ends" % (where, entry, oif))
 
 
 def load(path, overrides=None, previous=None):
@@ -587,5 +780,5 @@ def parse_mroute(text):
     """Parse one ``mroute ...`` line; returns an Mroute or raises ConfigError."""
     config = parse_text(text, "<mroute>")
     if len(config.mroutes) != 1 or config.phyints or config.mgroups:
-        raise ConfigError(["<mroute>: expected exactly one mroute line"])
+        raise ConfigError(["<mroute>:1: expected exactly one mroute line"])
     return config.mroutes[0]

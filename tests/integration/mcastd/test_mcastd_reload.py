@@ -68,12 +68,14 @@ def test_unchanged_entries_keep_their_kernel_counters_across_reload(netns_lab, m
 def test_invalid_reload_changes_nothing_and_reports_every_error(netns_lab, mcastd):
     daemon = mcastd(netns_lab, BEFORE)
     before = daemon.mfc()
-    daemon.write_config(BEFORE + "mroute from trunk.10 group 10.0.0.1 to trunk.20\nmroute from trunk.10 group 225.1.1.1 to trunk.10\n")
+    daemon.write_config(BEFORE + "mroute from trunk.10 group 10.0.0.1 to trunk.20\n"
+                                 "mroute from trunk.30 source %s group 225.10.0.1 to trunk.20\n" % S)
     refused = daemon.ctl("reload", check=False)
     assert refused.returncode == 1
     assert "configuration invalid, nothing changed" in refused.stderr
     assert "mcastd.conf:5: group 10.0.0.1 is not a multicast address" in refused.stderr
-    assert "mcastd.conf:6: input interface trunk.10 is also an output" in refused.stderr
+    assert "mcastd.conf:6: mroute from trunk.30 source %s group 225.10.0.1 to trunk.20 conflicts with" % S \
+        in refused.stderr
     daemon.signal(signal.SIGHUP)
     assert wait_for(lambda: daemon.log().count("reload refused, nothing changed") == 2), daemon.log()
     assert daemon.mfc() == before

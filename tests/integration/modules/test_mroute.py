@@ -232,12 +232,38 @@ def test_another_daemon_holding_the_api_is_named_when_mcastd_is_not_running(netn
 def test_conflict_with_another_set_is_refused_naming_both(router):
     router.module(set="audio", routes=[VIDEO])
     before = router.state()
-    refused = router.module(routes=[dict(VIDEO, oifs=["trunk.20"])])
+    refused = router.module(routes=[dict(VIDEO, iif="trunk.20", oifs=["trunk.30"])])
     assert refused["failed"] is True
     assert "mcastd would refuse the configuration with this set" in refused["msg"]
-    assert "video.conf:3: mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 conflicts with" \
-        in refused["msg"] and "audio.conf:3" in refused["msg"]
+    assert "video.conf:3: mroute from trunk.20 source 192.0.2.10 group 225.1.2.3 to trunk.30 conflicts with" \
+        in refused["msg"] and "audio.conf:3: one (S,G) cannot arrive on two inputs" in refused["msg"]
     assert router.state() == before
+
+
+def test_the_same_route_in_another_set_is_merged_and_verified(router):
+    router.module(set="audio", routes=[dict(VIDEO, oifs=["trunk.30"])])
+    merged = router.module(routes=[dict(VIDEO, oifs=["trunk.20"])])
+    assert merged["changed"] is True and "failed" not in merged, merged
+    assert any(warning.startswith("mcastd: %s:3: same route as the mroute at %s:3, outputs merged" % (
+        router.conf_d / "video.conf", router.conf_d / "audio.conf")) for warning in merged["warnings"]), merged
+    [entry] = merged["entries"]
+    assert entry["state"] == "installed" and "also to trunk.30" in entry["reason"]
+    assert router.daemon.mfc() == {(SENDER, "225.1.2.3"): ("trunk.10", ["trunk.20", "trunk.30"])}
+    assert received(router.lab, "225.1.2.3") == {"recv20": 50, "recv30": 50}
+    assert router.module(routes=[dict(VIDEO, oifs=["trunk.20"])])["changed"] is False
+
+
+def test_output_equal_to_input_and_a_route_without_outputs_are_installed_with_warnings(router):
+    applied = router.module(routes=[dict(VIDEO, oifs=["trunk.20", "trunk.10"]),
+                                    dict(VIDEO, group="225.1.2.4", oifs=[])])
+    assert [row["state"] for row in applied["entries"]] == ["installed", "installed"], applied
+    assert router.daemon.mfc() == {(SENDER, "225.1.2.3"): ("trunk.10", ["trunk.10", "trunk.20"]),
+                                   (SENDER, "225.1.2.4"): ("trunk.10", [])}
+    said = " ".join(applied["warnings"])
+    assert "routes[0]: input interface trunk.10 is also an output: the kernel sends every datagram" in said
+    assert "routes[1]: mroute without outputs" in said
+    assert "mroute from trunk.10 source 192.0.2.10 group 225.1.2.4\n" in router.set_file()
+    assert received(router.lab, "225.1.2.4", count=20) == {"recv20": 0, "recv30": 0}
 
 
 def test_a_set_the_configuration_does_not_include_is_refused(router):
@@ -254,12 +280,12 @@ def test_a_set_the_configuration_does_not_include_is_refused(router):
     ({"routes": [dict(VIDEO, group="10.1.2.3")]}, "group 10.1.2.3 is not a multicast address"),
     ({"routes": [dict(VIDEO, group="224.0.0.5")]}, "is link-local (224.0.0.0/24)"),
     ({"routes": [dict(VIDEO, source="225.0.0.1")]}, "is a multicast address; a source is the unicast address"),
-    ({"routes": [dict(VIDEO, oifs=["trunk.10"])]}, "input interface trunk.10 is also an output"),
-    ({"routes": [dict(VIDEO, oifs=[])]}, "routes[0] has no oifs"),
+    ({"routes": [{"source": SENDER, "group": "225.1.2.3", "iif": "trunk.10"}]}, "routes[0] has no oifs"),
     ({"routes": [dict(VIDEO, iif="trunk.10 to")]}, "must be one word"),
-    ({"routes": [VIDEO, dict(VIDEO, oifs=["trunk.20"])]}, "routes[1] repeats the source and group of routes[0]"),
+    ({"routes": [VIDEO, dict(VIDEO, iif="trunk.20")]}, "routes[1] gives the (S,G) 192.0.2.10, 225.1.2.3 of routes[0] "
+                                                       "another input interface (trunk.20, not trunk.10)"),
     ({"routes": [{"group": "239.1.1.1", "oifs": ["trunk.20"]}]}, "missing required arguments: iif"),
-    ({"mgroups": [dict(JOIN, group="239.0.0.0/8")]}, "more than 4096 group joins"),
+    ({"mgroups": [dict(JOIN, group="239.0.0.0/8")]}, "more than mcastd makes for one line (4096)"),
     ({"set": "../video"}, "cannot name a file"),
     ({"state": "absent", "exclusive": True}, "exclusive applies to state: present only"),
     ({"timeout": -1}, "timeout -1.0 is negative"),

@@ -34,9 +34,18 @@ def test_a_conflict_with_another_drop_in_is_found_before_writing(main_conf):
     (main_conf.parent / "conf.d" / "audio.conf").write_text(ROUTE)
     drop_in = main_conf.parent / "conf.d" / "video.conf"
     with pytest.raises(config.ConfigError) as caught:
-        config.load(str(main_conf), {str(drop_in): ROUTE.replace("eth1", "eth2")})
+        config.load(str(main_conf), {str(drop_in): ROUTE.replace("from eth0", "from eth2")})
     assert "conflicts with" in caught.value.errors[0]
     assert "video.conf:1" in caught.value.errors[0]
+
+
+def test_the_same_route_in_another_drop_in_is_merged_before_writing(main_conf):
+    (main_conf.parent / "conf.d" / "audio.conf").write_text(ROUTE)
+    drop_in = main_conf.parent / "conf.d" / "video.conf"
+    loaded = config.load(str(main_conf), {str(drop_in): ROUTE.replace("eth1", "eth2")})
+    assert [route.to_line() for route in loaded.mroutes] == [ROUTE.strip() + " eth2"]
+    assert loaded.warnings[0].startswith("%s:1: same route as the mroute at %s:1, outputs merged" % (
+        drop_in, main_conf.parent / "conf.d" / "audio.conf"))
 
 
 def test_an_override_outside_every_include_is_not_read(main_conf, tmp_path):

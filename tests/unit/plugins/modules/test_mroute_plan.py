@@ -44,22 +44,21 @@ def test_source_zero_is_any_source_as_in_smcroute():
     ({"routes": [dict(VIDEO, group="224.0.0.251")]}, "is link-local (224.0.0.0/24)"),
     ({"routes": [dict(VIDEO, source="239.1.1.1")]}, "is a multicast address; a source is the unicast address"),
     ({"routes": [dict(VIDEO, group="225.1.2")]}, "is not an IPv4 address"),
-    ({"routes": [dict(VIDEO, group="239.1.1.1/16")]}, "did you mean 239.1.0.0/16"),
+    ({"routes": [dict(VIDEO, group="239.1.1.1/0")]}, "is ambiguous: smcroute reads a /0 length as no length"),
     ({"routes": [dict(VIDEO, group="239.1.0.0/33")]}, "invalid prefix length"),
     ({"routes": [dict(VIDEO, group="ff05::1")]}, "mcastd routes IPv4 only"),
-    ({"routes": [dict(VIDEO, oifs=["trunk.10"])]}, "input interface trunk.10 is also an output"),
-    ({"routes": [dict(VIDEO, oifs=["trunk.20", "trunk.20"])]}, "an output interface is listed twice"),
-    ({"routes": [dict(VIDEO, oifs=[])]}, "routes[0] has no oifs"),
-    ({"routes": [dict(VIDEO, oifs=None)]}, "routes[0] has no oifs"),
+    ({"routes": [dict(VIDEO, oifs=None)]}, "routes[0] has no oifs: list the interfaces the traffic leaves through, "
+                                           "or give oifs: [] for a route that drops the flow"),
     ({"routes": [dict(VIDEO, iif="a-very-long-interface")]}, "longer than 15 characters"),
     ({"routes": [dict(VIDEO, iif="eth+0")]}, "the wildcard '+' may only end an interface name"),
     ({"routes": [dict(VIDEO, iif="trunk.10 to eth9")]}, "must be one word"),
     ({"routes": [dict(VIDEO, oifs=["trunk.20#x"])]}, "must be one word"),
     ({"routes": [dict(VIDEO, iif="")]}, "routes[0] iif is empty"),
-    ({"routes": [VIDEO, dict(VIDEO, oifs=["trunk.30"])]}, "routes[1] repeats the source and group of routes[0]"),
-    ({"routes": [ANY_SOURCE, ANY_SOURCE]}, "routes[1] repeats the interface, source and group of routes[0]"),
-    ({"mgroups": [JOIN, dict(JOIN)]}, "mgroups[1] repeats the interface, source and group of mgroups[0]"),
-    ({"mgroups": [dict(JOIN, group="239.0.0.0/8")]}, "more than 4096 group joins"),
+    ({"routes": [VIDEO, dict(VIDEO, iif="trunk.20")]}, "routes[1] gives the (S,G) 192.0.2.10, 225.1.2.3 of routes[0] "
+                                                       "another input interface (trunk.20, not trunk.10): the kernel "
+                                                       "keeps one entry per source and group, with one input"),
+    ({"routes": [dict(VIDEO, iif="+")]}, "'+' alone would match every interface"),
+    ({"mgroups": [dict(JOIN, group="239.0.0.0/8")]}, "more than mcastd makes for one line (4096)"),
     ({"mgroups": [dict(JOIN, group="192.0.2.1")]}, "not a multicast address"),
     ({"state": "absent", "routes": [{"group": "239.1.1.300", "iif": "trunk.10"}]}, "is not an IPv4 address"),
     ({"state": "absent", "mgroups": [{"group": "239.1.1.1", "iif": "x" * 16}]}, "longer than 15 characters"),
@@ -68,6 +67,57 @@ def test_bad_input_is_refused_with_the_reason(overrides, fragment):
     with pytest.raises(mroute.InvalidInput) as caught:
         mroute.desired_entries(params(**overrides))
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("routes, mgroups, expected, warnings", [
+    # host bits: cleared, as smcroute masks them
+    ([dict(ANY_SOURCE, group="239.10.1.1/16")], [], ["mroute from trunk.10 group 239.10.0.0/16 to trunk.20"],
+     ["routes[0]: group 239.10.1.1/16 has host bits set; used as 239.10.0.0/16"]),
+    ([], [dict(JOIN, group="239.10.1.40/24")], ["mgroup from trunk.10 group 239.10.1.0/24"],
+     ["mgroups[0]: group 239.10.1.40/24 has host bits set; used as 239.10.1.0/24"]),
+    # an output that is the input: kept, the kernel sends a copy back out
+    ([dict(VIDEO, oifs=["trunk.20", "trunk.10"])], [],
+     ["mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.10"],
+     ["routes[0]: input interface trunk.10 is also an output: the kernel sends every datagram of this (S,G) back out"]),
+    # no outputs: a route that drops the flow
+    ([dict(VIDEO, oifs=[])], [], ["mroute from trunk.10 source 192.0.2.10 group 225.1.2.3"],
+     ["routes[0]: mroute without outputs ('to' missing or empty): the kernel gets an entry with no outputs"]),
+    ([dict(VIDEO, oifs=["trunk.20", "trunk.20"])], [],
+     ["mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20"],
+     ["routes[0]: output trunk.20 listed more than once; used once"]),
+    # the same identity twice: merged, as the grammar merges lines
+    ([dict(VIDEO, oifs=["trunk.20"]), dict(VIDEO, oifs=["trunk.30", "trunk.20"])], [],
+     ["mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30"],
+     ["routes[1] has the input, source and group of routes[0]: outputs merged, as mcastd and smcroute merge such "
+      "lines: mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30."]),
+    ([ANY_SOURCE, dict(ANY_SOURCE, group="239.10.7.7/16")], [], ["mroute from trunk.10 group 239.10.0.0/16 to trunk.20"],
+     ["routes[1]: group 239.10.7.7/16 has host bits set; used as 239.10.0.0/16",
+      "routes[1] repeats routes[0]; it adds no output."]),
+    ([], [JOIN, dict(JOIN, source="0.0.0.0")], ["mgroup from trunk.10 group 239.10.1.1"],
+     ["mgroups[1] repeats mgroups[0]; joined once."]),
+    # a wildcard input: a template even with one source and group
+    ([dict(VIDEO, iif="trunk.1+", oifs=["trunk.30"])], [],
+     ["mroute from trunk.1+ source 192.0.2.10 group 225.1.2.3 to trunk.30"], []),
+])
+def test_accepted_as_the_grammar_accepts_it_with_its_warnings(routes, mgroups, expected, warnings):
+    said = []
+    entries, _identities = mroute.desired_entries(params(routes=routes, mgroups=mgroups), said)
+    assert lines(entries) == expected
+    assert len(said) == len(warnings), said
+    for text, fragment in zip(said, warnings):
+        assert text.startswith(fragment), said
+
+
+def test_identities_follow_the_grammar_keys():
+    entries, identities = mroute.desired_entries(params(routes=[dict(VIDEO, iif="trunk+"), VIDEO]))
+    assert [identity[0] for identity in identities] == ["template", "mroute"]
+    assert len(entries) == 2
+
+
+def test_absent_names_an_entry_once_even_if_listed_twice_and_reads_it_as_the_grammar_does():
+    _entries, identities = mroute.desired_entries(params(state="absent", routes=[
+        {"group": "239.10.1.1/16", "iif": "trunk.10"}, {"group": "239.10.0.0/16", "iif": "trunk.10", "source": "0.0.0.0"}]))
+    assert identities == [("template", "trunk.10", None, grammar.parse_prefix("239.10.0.0/16"))]
 
 
 def test_grammar_errors_name_the_entry_and_its_line():
@@ -152,11 +202,32 @@ def test_an_sg_route_is_installed_only_when_the_kernel_shows_its_interfaces():
               "oifs": ["trunk.20", "trunk.30"], "origin": "video.conf:3"}
     right = {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.20", "trunk.30"])}
     wrong = {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.20"])}
-    assert state_of(VIDEO, daemon([static]), right)[0] == "installed"
+    assert state_of(VIDEO, daemon([static]), right) == ("installed", "in the kernel's MFC")
     assert state_of(VIDEO, daemon([static]), wrong) == (
         "not installed", "mcastd holds the route but the kernel's MFC shows iif trunk.10, oifs trunk.20")
     assert state_of(VIDEO, daemon([static]))[1].endswith("shows no entry")
     assert state_of(VIDEO, daemon()) == ("not loaded", "mcastd has not loaded it")
+
+
+def test_an_sg_route_merged_with_another_line_is_installed_with_the_extra_outputs_named():
+    merged = {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.20", "trunk.30"])}
+    state = state_of(dict(VIDEO, oifs=["trunk.20"]), daemon(), merged)
+    assert state == ("installed", "in the kernel's MFC (also to trunk.30: another line for this route adds it, merged "
+                                  "as mcastd merges them)")
+
+
+def test_an_output_that_is_the_input_must_be_in_the_kernel_entry():
+    back = dict(VIDEO, oifs=["trunk.20", "trunk.10"])
+    assert state_of(back, daemon(), {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.10", "trunk.20"])})[0] == \
+        "installed"
+    assert state_of(back, daemon(), {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.20"])})[0] == "not loaded"
+    wildcard = dict(VIDEO, oifs=["trunk+"])
+    assert state_of(wildcard, daemon(), {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.20", "trunk.30"])})[0] == \
+        "installed"
+
+
+def test_a_route_without_outputs_is_installed_as_an_entry_without_outputs():
+    assert state_of(dict(VIDEO, oifs=[]), daemon(), {("192.0.2.10", "225.1.2.3"): ("trunk.10", [])})[0] == "installed"
 
 
 def test_a_template_is_checked_against_the_daemon_not_the_mfc():
@@ -164,6 +235,9 @@ def test_a_template_is_checked_against_the_daemon_not_the_mfc():
     state, reason = state_of(ANY_SOURCE, daemon([template]))
     assert state == "active" and "only when a source sends" in reason
     assert state_of(dict(ANY_SOURCE, oifs=["trunk.30"]), daemon([template]))[0] == "not loaded"
+    merged = dict(template, oifs=["trunk.20", "trunk.30"])
+    state, reason = state_of(ANY_SOURCE, daemon([merged]))
+    assert state == "active" and reason.startswith("mcastd holds the template (also to trunk.30: another line")
 
 
 def test_pending_reasons_absent_interface_full_vif_table_and_interface_problems():
@@ -208,8 +282,32 @@ def test_stale_entries_are_those_of_this_set_only():
         "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20"]
 
 
+def test_a_template_merged_with_another_set_is_not_stale_and_a_pending_merged_line_is_found():
+    entries = mroute.desired_entries(params(routes=[ANY_SOURCE]))[0]
+    merged = {"kind": "template", "source": "*", "group": "239.10.0.0/16", "iif": "trunk.10",
+              "oifs": ["trunk.20", "trunk.30"], "origin": "/etc/mcastd/conf.d/video.conf:3"}
+    assert mroute.stale_lines(daemon(routes=[merged]), "/etc/mcastd/conf.d/video.conf", entries) == []
+    pending = {"kind": "mroute", "line": "mroute from trunk.10 group 239.10.0.0/16 to trunk.20 trunk.99",
+               "origin": "/etc/mcastd/conf.d/video.conf:3", "missing": ["trunk.99"], "state": "partial"}
+    assert mroute.stale_lines(daemon(pending=[pending]), "/etc/mcastd/conf.d/video.conf", entries) == []
+    assert state_of(ANY_SOURCE, daemon(pending=[pending]))[0] == "pending"
+
+
 def test_satisfied_accepts_pending_only_when_allowed():
     report = [{"state": "installed"}, {"state": "pending"}]
     assert not mroute.is_satisfied(report, allow_pending=False)
     assert mroute.is_satisfied(report, allow_pending=True)
     assert not mroute.is_satisfied([{"state": "not loaded"}], allow_pending=True)
+
+
+def test_notes_of_a_merge_with_another_set_are_passed_on_and_notes_within_the_set_are_not():
+    video, audio = "/etc/mcastd/conf.d/video.conf", "/etc/mcastd/conf.d/audio.conf"
+    warnings = [
+        "%s:3: same route as the mroute at %s:3, outputs merged as smcroute does: mroute from a0 group 225.1.1.1 "
+        "to b0 c0" % (video, audio),
+        "%s:4: duplicate of the mroute at %s:3, ignored" % (video, video),
+        "%s:5: group 225.1.2.3/24 has host bits set; used as 225.1.2.0/24" % video,
+        "%s:6: duplicate of the mgroup at %s:2, ignored" % (audio, video),
+        "/etc/mcastd/mcastd.conf:2: duplicate of the mroute at %s:1, ignored" % audio,
+    ]
+    assert mroute.merges_with_others(warnings, video) == [warnings[0], warnings[3]]
