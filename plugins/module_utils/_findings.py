@@ -279,7 +279,7 @@ def routing_api_held_by_other(facts):
     configured = _config(facts).get('exists')
     if configured:
         evidence.append('mcastd is configured (%s) but cannot start while the API is held: it exits with '
-                        'EADDRINUSE (exit code 6)' % _config(facts).get('path'))
+                        'EADDRINUSE (exit code 69, EX_UNAVAILABLE)' % _config(facts).get('path'))
     return [finding(
         'routing-api-held-by-other', 'error' if configured else 'warning', 'routing-api',
         'another multicast routing daemon holds the kernel API', evidence,

@@ -4,7 +4,8 @@
 """The control socket: a root-only unix stream socket speaking JSON lines.
 
 Protocol version 1 (docs/mcastd.md): each request is one JSON object on one
-line, ``{"version": 1, "command": "show", "what": "routes"}``; each reply is one
+line, ``{"version": 1, "command": "show", "what": "routes"}`` or
+``{"version": 1, "command": "add", "iif": "eth0", "source": null, "group": "225.1.2.3", "oifs": ["eth1"]}``; each reply is one
 JSON object on one line, ``{"version": 1, "ok": true, "result": ...}`` or
 ``{"version": 1, "ok": false, "error": "sentence", "details": [...]}``.  Anything
 malformed gets an error reply; nothing a client sends can stop the daemon.
@@ -21,8 +22,18 @@ import socket
 
 PROTOCOL_VERSION = 1
 MAX_REQUEST = 64 * 1024
-COMMANDS = ("show", "status", "reload", "flush")
 SHOW_TABLES = ("routes", "interfaces", "groups", "pending")
+# Fields each command takes besides version and command: name -> (types, required).
+_TEXT = (str,)
+_ROUTE = {"iif": (_TEXT, True), "source": (_TEXT + (type(None),), False), "group": (_TEXT, True),
+          "oifs": ((list,), False)}
+_JOIN = {"iif": (_TEXT, True), "source": (_TEXT + (type(None),), False), "group": (_TEXT, True)}
+FIELDS = {
+    "show": {"what": (_TEXT, False)}, "status": {}, "reload": {}, "flush": {}, "kill": {},
+    "add": dict(_ROUTE, oifs=((list,), True)), "del": _ROUTE, "join": _JOIN, "leave": _JOIN,
+}
+COMMANDS = tuple(FIELDS)
+MAX_OIFS = 64
 
 
 class ControlError(Exception):
@@ -60,11 +71,27 @@ def parse_request(line):
     if version != PROTOCOL_VERSION:
         raise ControlError("unsupported protocol version %r; this daemon speaks version %d" % (version, PROTOCOL_VERSION))
     command = request.get("command")
-    if command not in COMMANDS:
+    if not isinstance(command, str) or command not in COMMANDS:
         raise ControlError("unknown command %r; expected one of: %s" % (command, ", ".join(COMMANDS)))
+    _check_fields(command, request)
     if command == "show" and request.get("what") not in SHOW_TABLES:
         raise ControlError("show needs 'what', one of: %s" % ", ".join(SHOW_TABLES))
-    return request
+    # Only the fields this command takes, all checked: nothing unchecked reaches the daemon.
+    return dict(((name, request[name]) for name in FIELDS[command] if name in request), command=command)
+
+
+def _check_fields(command, request):
+    """Every field a command needs, of the right type; a list of interface names for 'oifs'."""
+    for name, (types, required) in FIELDS[command].items():
+        if name not in request:
+            if required:
+                raise ControlError("%s needs the field %r" % (command, name))
+            continue
+        value = request[name]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ControlError("%s: field %r has the wrong type (%s)" % (command, name, type(value).__name__))
+        if name == "oifs" and (len(value) > MAX_OIFS or not all(isinstance(item, str) for item in value)):
+            raise ControlError("%s: 'oifs' must be a list of at most %d interface names" % (command, MAX_OIFS))
 
 
 def answer(line, handler, log):
@@ -126,6 +153,13 @@ class Client:
         return True
 
     def close(self):
+        """Close, after a last attempt to deliver pending replies (e.g. the answer to ``kill``)."""
+        if self.outbuf:
+            try:
+                self.sock.settimeout(1.0)
+                self.sock.sendall(self.outbuf)
+            except OSError:
+                pass  # the client is gone or stuck: it has its answer in the daemon's log
         self.sock.close()
 
 
@@ -182,15 +216,28 @@ class ControlServer:
 
 def request(path, command, timeout=30.0, **fields):
     """Client side: send one request, return the decoded reply (raises OSError, ValueError)."""
-    message = dict(fields, version=PROTOCOL_VERSION, command=command)
+    return requests(path, [dict(fields, command=command)], timeout)[0]
+
+
+def requests(path, messages, timeout=30.0):
+    """Client side: send requests on one connection, one after the other; their decoded replies.
+
+    Raises OSError when the daemon cannot be reached or hangs up, ValueError on a reply that is
+    not JSON.
+    """
+    replies = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(path)
-        sock.sendall((json.dumps(message) + "\n").encode("utf-8"))
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data.decode("utf-8"))
+        buffered = b""
+        for message in messages:
+            message = dict(message, version=PROTOCOL_VERSION)
+            sock.sendall((json.dumps(message) + "\n").encode("utf-8"))
+            while b"\n" not in buffered:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    raise OSError(errno.ECONNRESET, "mcastd closed the connection before replying")
+                buffered += chunk
+            line, buffered = buffered.split(b"\n", 1)
+            replies.append(json.loads(line.decode("utf-8")))
+    return replies

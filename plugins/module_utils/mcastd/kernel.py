@@ -6,7 +6,9 @@
 Structures and constants follow ``/usr/include/linux/mroute.h``.  The routing
 socket is a raw IGMP socket; after MRT_INIT the kernel sends it upcalls
 (``struct igmpmsg``) for flows it has no entry for, and drops every VIF and MFC
-entry of the table the moment the socket closes.  Reading the MFC back uses
+entry of the table the moment the socket closes.  With PIM mode on (see
+``enable_wrongvif``) it also reports packets of a known (S,G) that arrive on
+another VIF than the entry's input (IGMPMSG_WRONGVIF).  Reading the MFC back uses
 rtnetlink (family RTNL_FAMILY_IPMR, what ``ip mroute show`` reads) via pyroute2.
 """
 
@@ -33,9 +35,12 @@ MRT_ADD_VIF = 202
 MRT_DEL_VIF = 203
 MRT_ADD_MFC = 204
 MRT_DEL_MFC = 205
+MRT_ASSERT = 207
+MRT_PIM = 208
 MRT_TABLE = 209
 VIFF_USE_IFINDEX = 0x8
 IGMPMSG_NOCACHE = 1
+IGMPMSG_WRONGVIF = 2
 RTNL_FAMILY_IPMR = 128
 SIOCGETSGCNT = 0x89E0 + 1  # SIOCPROTOPRIVATE + 1
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
@@ -49,7 +54,9 @@ MFC_STATS = struct.Struct("=QQQ")  # struct rta_mfc_stats: packets, bytes, wrong
 # one that does not fit is lost for good (that source is then never forwarded).
 UPCALL_BUFFER = 16 * 1024 * 1024
 
-Upcall = namedtuple("Upcall", "vif source group")
+# kind: IGMPMSG_NOCACHE (a flow without entry) or IGMPMSG_WRONGVIF (a known flow on another VIF)
+Upcall = namedtuple("Upcall", "vif source group kind", defaults=(IGMPMSG_NOCACHE,))
+UPCALL_KINDS = (IGMPMSG_NOCACHE, IGMPMSG_WRONGVIF)
 MfcRow = namedtuple("MfcRow", "source group iif oifs packets bytes wrong_if")
 VifRow = namedtuple("VifRow", "index ifname bytes_in packets_in bytes_out packets_out flags")
 PROC_VIFS = "/proc/net/ip_mr_vif"
@@ -96,8 +103,33 @@ class MrouteSocket:
         except OSError as exc:
             self.sock.close()
             raise KernelError(_explain_init_error(exc), exc.errno)
+        self.wrongvif_mode, self.wrongvif_error = self.enable_wrongvif()
         self._grow_buffer(rcvbuf)
         self.sock.setblocking(False)
+
+    def enable_wrongvif(self):
+        """Ask the kernel for IGMPMSG_WRONGVIF upcalls; returns (mode, error), never raises.
+
+        The kernel (ip_mr_forward) reports a packet that arrives on another VIF than its
+        entry's input only if assert processing is on AND (PIM mode is on OR that VIF is
+        one of the entry's outputs), at most once per entry every 3 s.  The case that
+        matters here is a flow that moved to a new upstream interface, which is never one
+        of its outputs: measured on Linux 6.18, an (S,G) entry with input up1 and output
+        down got no WRONGVIF for packets on up2 with MRT_ASSERT alone, and one every 3 s
+        with MRT_PIM (which sets assert processing too).  So PIM mode, as smcroute 2.6
+        does; it adds nothing else without a register VIF.  MRT_ASSERT is the fallback
+        for a kernel without PIM support (it still covers stop entries and arrivals on
+        an output).  Without either, flows only move after they expire.
+        """
+        errors = []
+        for mode, option in (("pim", MRT_PIM), ("assert", MRT_ASSERT)):
+            try:
+                self.sock.setsockopt(socket.IPPROTO_IP, option, struct.pack("i", 1))
+            except OSError as exc:
+                errors.append("%s: %s" % ("MRT_PIM" if option == MRT_PIM else "MRT_ASSERT", exc.strerror))
+                continue
+            return mode, "; ".join(errors) or None
+        return None, "; ".join(errors)
 
     def _grow_buffer(self, size):
         try:
@@ -160,13 +192,18 @@ class MrouteSocket:
         return SIOC_SG_REQ.unpack(bytes(request))[2:]
 
     def packets(self, source, group):
-        """The kernel's packet counter of an (S,G) entry, or None if it has none."""
+        """Packets an (S,G) entry took on its own input, or None if the kernel has no such entry.
+
+        The kernel's packet counter also counts packets that arrived on another VIF
+        (wrong_if); those are subtracted, as smcroute does, so an entry whose flow now
+        arrives elsewhere counts as idle and expires.
+        """
         counters = self.counters(source, group)
-        return None if counters is None else counters[0]
+        return None if counters is None else counters[0] - counters[2]
 
     # -- upcalls -----------------------------------------------------------------------------
     def drain_upcalls(self, limit=100000):
-        """Read every queued message; return the NOCACHE upcalls, ignore real IGMP.
+        """Read every queued message; return the NOCACHE and WRONGVIF upcalls, ignore real IGMP.
 
         An upcall has byte 9 (where an IP header has its protocol, 2 for IGMP) zero.
         """
@@ -179,8 +216,9 @@ class MrouteSocket:
             if len(data) < IGMPMSG.size or data[9] != 0:
                 continue
             msgtype, _mbz, vif, vif_hi, src, dst = IGMPMSG.unpack_from(data)
-            if msgtype == IGMPMSG_NOCACHE:
-                upcalls.append(Upcall(vif | (vif_hi << 8), int.from_bytes(src, "big"), int.from_bytes(dst, "big")))
+            if msgtype in UPCALL_KINDS:
+                upcalls.append(Upcall(vif | (vif_hi << 8), int.from_bytes(src, "big"), int.from_bytes(dst, "big"),
+                                      msgtype))
         return upcalls
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 
 from . import config as conf
-from . import control, daemon, kernel
+from . import control, daemon, kernel, mrdisc
 from .ctl import say
 
 DEFAULT_CONFIG = "/etc/mcastd/mcastd.conf"
@@ -23,22 +23,31 @@ DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
 DEFAULT_PIDFILE = "/run/mcastd/mcastd.pid"
 DEFAULT_CACHE_TIMEOUT = 60
 
+# Exit codes are sysexits(3) values, the ones smcrouted uses, so scripts written for it work.
 EXIT_OK = 0
-EXIT_ERROR = 1  # unexpected failure (a bug: please report it with the log)
-EXIT_USAGE = 2  # bad command line
-EXIT_CONFIG = 3  # configuration invalid or unreadable
-EXIT_PERMISSION = 4  # not root / no CAP_NET_ADMIN, CAP_NET_RAW
-EXIT_NO_KERNEL_SUPPORT = 5  # kernel without CONFIG_IP_MROUTE
-EXIT_IN_USE = 6  # another multicast routing daemon holds the kernel API (EADDRINUSE)
-# 7 is unused: mcastd itself needs only the standard library (pyroute2 serves the modules)
-EXIT_CONTROL_SOCKET = 8  # control socket or PID file cannot be created, or another mcastd answers there
+EXIT_USAGE = 64  # EX_USAGE: bad command line
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: another daemon holds the routing API (EADDRINUSE) or answers on the socket
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: unexpected failure (a bug: please report it with the log)
+EXIT_OSERR = 71  # EX_OSERR: an operating system error (control socket or PID file cannot be created, ...)
+EXIT_NO_KERNEL_SUPPORT = 76  # EX_PROTOCOL: the kernel has no IPv4 multicast routing
+EXIT_PERMISSION = 77  # EX_NOPERM: not root / no CAP_NET_ADMIN, CAP_NET_RAW
+EXIT_CONFIG = 78  # EX_CONFIG: configuration invalid or unreadable
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that exits with EX_USAGE (64), as smcrouted does, instead of 2."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, "%s: error: %s\n" % (self.prog, message))
+
 
 LEVELS = {"none": logging.CRITICAL + 10, "err": logging.ERROR, "error": logging.ERROR, "warning": logging.WARNING,
           "notice": logging.INFO, "info": logging.INFO, "debug": logging.DEBUG}
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="mcastd", description="IPv4 static multicast routing daemon (smcroute.conf grammar).")
+    parser = _ArgumentParser(prog="mcastd", description="IPv4 static multicast routing daemon (smcroute.conf grammar).")
     parser.add_argument("-f", "--config", default=DEFAULT_CONFIG, help="configuration file (default %(default)s)")
     parser.add_argument("-u", "--socket", default=DEFAULT_SOCKET, help="control socket (default %(default)s)")
     parser.add_argument("-p", "--pidfile", default=DEFAULT_PIDFILE, help="PID file (default %(default)s)")
@@ -46,9 +55,18 @@ def parse_args(argv):
     parser.add_argument("-l", "--log-level", default="info", choices=sorted(LEVELS), help="log level (default %(default)s)")
     parser.add_argument("-c", "--cache-timeout", type=_seconds, default=DEFAULT_CACHE_TIMEOUT,
                         help="seconds an idle learned entry is kept; 0 keeps them (default %(default)s)")
+    parser.add_argument("-m", "--mrdisc-interval", type=mrdisc.parse_interval, default=mrdisc.DEFAULT_INTERVAL,
+                        metavar="SEC", help="mrdisc (RFC 4286) advertisement interval on 'phyint IF mrdisc' interfaces, "
+                        "%d-%d s (default %%(default)s)" % (mrdisc.MIN_INTERVAL, mrdisc.MAX_INTERVAL))
     parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    parser.add_argument("-F", dest="check_file", metavar="FILE",
+                        help="validate FILE and exit (smcrouted's -F; the same as --check -f FILE)")
+    parser.add_argument("-P", dest="pidfile", help=argparse.SUPPRESS)  # smcrouted's spelling of the PID file option
     parser.add_argument("-V", "--version", action="version", version="mcastd %s" % daemon.VERSION)
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if options.check_file:
+        options.check, options.config = True, options.check_file
+    return options
 
 
 def _seconds(text):
@@ -93,12 +111,12 @@ def check(options):
 
 def exit_code_for(exc):
     if exc.errno == errno.EADDRINUSE:
-        return EXIT_IN_USE
+        return EXIT_UNAVAILABLE
     if exc.errno in (errno.EPERM, errno.EACCES):
         return EXIT_PERMISSION
     if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT):
         return EXIT_NO_KERNEL_SUPPORT
-    return EXIT_ERROR
+    return EXIT_OSERR
 
 
 def daemonize():
@@ -107,7 +125,7 @@ def daemonize():
     if os.fork() > 0:
         os.close(write_fd)
         status = os.read(read_fd, 1)
-        os._exit(status[0] if status else EXIT_ERROR)  # pylint: disable=protected-access
+        os._exit(status[0] if status else EXIT_SOFTWARE)  # pylint: disable=protected-access
     os.close(read_fd)
     os.setsid()
     if os.fork() > 0:
@@ -145,11 +163,11 @@ def start(options, log, config):
     except control.SocketInUse as exc:
         log.error("%s: is mcastd already running? Use another -u SOCKET for a second instance", exc)
         mcastd.close()
-        return None, EXIT_CONTROL_SOCKET
+        return None, EXIT_UNAVAILABLE
     except OSError as exc:
         log.error("cannot create %s: %s", exc.filename or options.socket, exc.strerror)
         mcastd.close()
-        return None, EXIT_CONTROL_SOCKET
+        return None, EXIT_OSERR
     return mcastd, EXIT_OK
 
 
@@ -178,10 +196,14 @@ def main(argv=None):
         return code
     try:
         mcastd.run()
+    except Exception:  # pylint: disable=broad-except
+        # The loop contains every event; reaching this is a bug. Say so instead of a bare traceback.
+        log.exception("unexpected failure, stopping (the kernel drops every route now); please report this")
+        code = EXIT_SOFTWARE
     finally:
         mcastd.close()
         try:
             os.unlink(options.pidfile)
         except OSError:
             pass
-    return EXIT_OK
+    return code

@@ -53,6 +53,14 @@ class Learned:
     def kind(self):
         return "stop" if self.route is None else "learned"
 
+    def following(self, route):
+        """The same flow (age, counters) following ``route``: a new object, this one unchanged."""
+        if route is self.route:
+            return self
+        flow = Learned(self.iif, route, self.since)
+        flow.packets, flow.active = self.packets, self.active
+        return flow
+
 
 class RouteTable:
     """The configured routes, indexed for the two questions the daemon asks."""
@@ -136,7 +144,12 @@ def plan_vifs(current, wanted):
 
 
 class TtlCache:
-    """TTL vectors per (output list, input): thousands of routes share a handful."""
+    """TTL vectors per (output list, input): thousands of routes share a handful.
+
+    An output named explicitly is used even when it is the input: the kernel then sends a
+    copy back out of it, as smcroute configures it.  A wildcard output (``eth+``) never
+    includes the input, so ``from eth0 ... to eth+`` means "every other eth".
+    """
 
     def __init__(self, vifs):
         self.vifs = vifs
@@ -148,8 +161,9 @@ class TtlCache:
         if ttls is None:
             vector = bytearray(MAX_VIFS)
             for pattern in oifs:
+                wildcard = pattern.endswith(WILDCARD)
                 for name, vif in self.vifs.items():
-                    if name != iif and ifname_matches(pattern, name):
+                    if ifname_matches(pattern, name) and not (wildcard and name == iif):
                         vector[vif.index] = vif.threshold
             ttls = self.cache[key] = bytes(vector)
         return ttls
@@ -207,26 +221,100 @@ def relearn(table, learned, vifs):
     kept = prune(table, learned, vifs)
     for key, flow in kept.items():
         if key not in table.static:
-            flow.route = table.template_for(flow.iif, key[0], key[1])
+            # A copy: the flows in force stay untouched until the daemon swaps the new state in.
+            kept[key] = flow.following(table.template_for(flow.iif, key[0], key[1]))
     return kept
+
+
+UNKNOWN = object()  # a kernel counter that could not be read
 
 
 def expired(learned, read_packets, now, timeout):
     """Keys of learned entries whose packet counter has not moved for ``timeout`` seconds.
 
-    ``read_packets(key)`` returns the kernel counter, or None when the entry is gone.
+    ``read_packets(key)`` returns the kernel counter, None when the entry is gone, or UNKNOWN
+    when it cannot be read: such an entry counts as active (kept: nothing is lost on an error).
     """
     stale = []
     for key, flow in learned.items():
         packets = read_packets(key)
         if packets is None:
             stale.append(key)
+        elif packets is UNKNOWN:
+            flow.active = now
         elif packets != flow.packets:
             flow.packets = packets
             flow.active = now
         elif now - flow.active >= timeout:
             stale.append(key)
     return stale
+
+
+# -- WRONGVIF: a known (S,G) arriving on another input -------------------------------------------------
+MOVED = "moved"
+# Why a WRONGVIF upcall changes nothing, as the log says it.  The first three leave the flow
+# blocked on that input and are worth a (rate-limited) line; the last two are races.
+WRONGVIF_REASONS = {
+    "unknown-vif": "it arrived on a VIF mcastd does not have",
+    "static": "a static route names its input",
+    "no-route": "no route allows that input",
+    "same-input": "the entry has that input already",
+    "unknown-flow": "mcastd has no entry for it (expired or flushed meanwhile)",
+}
+BENIGN_WRONGVIF = ("same-input", "unknown-flow")
+
+
+class WrongVif(namedtuple("WrongVif", "outcome flow")):
+    """What a WRONGVIF upcall changes: MOVED with the new flow, or a WRONGVIF_REASONS key."""
+
+    __slots__ = ()
+
+
+def on_wrongvif(table, learned, key, ifname, now):
+    """Decide about a known (S,G) ``key`` whose packets arrive on ``ifname`` (None: no VIF of ours).
+
+    As smcroute 2.6 does: a learned flow, or a stop entry, moves to the new input when a
+    template allows that input, with that template's outputs; a static (S,G) route names its
+    input and is never moved.  Nothing here touches ``learned``: the caller installs the
+    entry for the returned flow and only then records it.
+    """
+    if ifname is None:
+        return WrongVif("unknown-vif", None)
+    if key in table.static:
+        return WrongVif("static", None)
+    flow = learned.get(key)
+    if flow is None:
+        return WrongVif("unknown-flow", None)
+    if flow.iif == ifname:
+        return WrongVif("same-input", None)
+    route = table.template_for(ifname, key[0], key[1])
+    if route is None:
+        return WrongVif("no-route", None)
+    return WrongVif(MOVED, Learned(ifname, route, now))
+
+
+class LogLimit:
+    """At most one log line per key every ``interval`` seconds, remembering at most ``size`` keys.
+
+    When ``size`` keys are all within their interval, new keys stay quiet: a flood of
+    distinct flows cannot grow memory or the log without bound.
+    """
+
+    def __init__(self, interval=60.0, size=4096):
+        self.interval = interval
+        self.size = size
+        self.last = {}
+
+    def allow(self, key, now):
+        last = self.last.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        if last is None and len(self.last) >= self.size:
+            self.last = {old: when for old, when in self.last.items() if now - when < self.interval}
+            if len(self.last) >= self.size:
+                return False
+        self.last[key] = now
+        return True
 
 
 def pending(config, ifaces, vifs):

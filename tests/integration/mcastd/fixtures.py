@@ -18,10 +18,11 @@ def fixture_mcastd():
     started = []
     workdirs = []
 
-    def start(lab, config_text, *extra, host="router", env=None, wait=True):
+    def start(lab, config_text, *extra, host="router", env=None, wait=True, program=None):
         workdir = tempfile.mkdtemp(prefix="mcastd-it-")
         workdirs.append(workdir)
         daemon = Mcastd(lab, workdir, host)
+        daemon.program = program or daemon.program
         daemon.write_config(config_text)
         started.append(daemon)
         return daemon.start(*extra, env=env, wait=wait)

@@ -25,9 +25,10 @@ class Mcastd:
         self.pidfile = str(self.workdir / "mcastd.pid")
         self.logfile = self.workdir / "mcastd.log"
         self.proc = None
+        self.program = MCASTD  # or a launcher of the tests' own (e.g. with injected faults)
 
     def command(self, *extra):
-        return [sys.executable, MCASTD, "-n", "-f", str(self.config), "-u", self.socket, "-p", self.pidfile,
+        return [sys.executable, self.program, "-n", "-f", str(self.config), "-u", self.socket, "-p", self.pidfile,
                 "-l", "debug", *extra]
 
     def start(self, *extra, env=None, wait=True):

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.integration,
 
 S = "192.0.2.10"
 ROUTE = "mroute from trunk.10 source %s group 225.30.0.1 to trunk.20\n" % S
-EXIT_CONFIG, EXIT_PERMISSION, EXIT_IN_USE = 3, 4, 6
+# sysexits(3), as smcrouted: EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE
+EXIT_CONFIG, EXIT_PERMISSION, EXIT_IN_USE = 78, 77, 69
 HOLD_ROUTING_SOCKET = ("import socket, struct, sys, time\n"
                        "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)\n"
                        "s.setsockopt(socket.IPPROTO_IP, 200, struct.pack('i', 1))\n"
@@ -104,11 +105,11 @@ def test_bad_configuration_exit_code_with_file_and_line(netns_lab, workdir):
 def test_check_validates_without_touching_the_kernel(netns_lab, workdir):
     good = run_mcastd(netns_lab, workdir, ROUTE, "--check")
     assert good.returncode == 0 and "valid: 1 (S,G) routes" in good.stdout
-    bad = run_mcastd(netns_lab, workdir, "mroute from a0 group 225.1.1.1 to b0 a0\nphyint\n", "--check")
+    bad = run_mcastd(netns_lab, workdir, "mroute from a0 source 225.9.9.9 group 225.1.1.1 to b0\nphyint\n", "--check")
     assert bad.returncode == EXIT_CONFIG
     assert bad.stderr.splitlines()[:2] == [
-        "%s:1: input interface a0 is also an output; the kernel never forwards a packet back out of the interface "
-        "it came in on" % (workdir / "bad.conf"),
+        "%s:1: source 225.9.9.9 is a multicast address; a source is the unicast address of a sender (leave out "
+        "'source' for any sender)" % (workdir / "bad.conf"),
         "%s:2: phyint needs an interface name: phyint IFNAME [enable|disable] [ttl-threshold N]" % (workdir / "bad.conf")]
 
 
@@ -166,7 +167,7 @@ def test_daemonized_start_reports_its_status_and_writes_the_pidfile(netns_lab, w
         assert pid and daemon.query("status")["pid"] == pid
         assert forwarded(netns_lab) == 10
         second = netns_lab.run("router", command, check=False, timeout=30)  # same socket: refused, own exit code
-        assert second.returncode == 6 and "another multicast routing daemon" in second.stderr
+        assert second.returncode == EXIT_IN_USE and "another multicast routing daemon" in second.stderr
     finally:
         if pid:
             os.kill(pid, signal.SIGTERM)

@@ -155,13 +155,15 @@ def test_upcalls_are_told_from_igmp_packets_by_byte_nine():
     mroute.sock = ours
     ours.setblocking(False)
     theirs.send(upcall_bytes(kernel.IGMPMSG_NOCACHE, 3, "10.0.0.1", "225.1.1.1"))
-    theirs.send(upcall_bytes(2, 3, "10.0.0.2", "225.1.1.1"))  # WRONGVIF: not a new flow
+    theirs.send(upcall_bytes(kernel.IGMPMSG_WRONGVIF, 4, "10.0.0.2", "225.1.1.1"))  # a known flow, another VIF
+    theirs.send(upcall_bytes(3, 3, "10.0.0.3", "225.1.1.1"))  # WHOLEPKT (PIM register): not ours
     # a real IGMP report as the raw socket sees it: IP header with protocol 2 at byte 9
     theirs.send(struct.pack("!BBHHHBBH4s4s", 0x46, 0, 32, 0, 0, 1, 2, 0, socket.inet_aton("10.0.0.9"),
                             socket.inet_aton("224.0.0.22")) + bytes(12))
     theirs.send(b"short")
     upcalls = mroute.drain_upcalls()
-    assert upcalls == [kernel.Upcall(3, conf_aton("10.0.0.1"), conf_aton("225.1.1.1"))]
+    assert upcalls == [kernel.Upcall(3, conf_aton("10.0.0.1"), conf_aton("225.1.1.1"), kernel.IGMPMSG_NOCACHE),
+                       kernel.Upcall(4, conf_aton("10.0.0.2"), conf_aton("225.1.1.1"), kernel.IGMPMSG_WRONGVIF)]
     ours.close()
     theirs.close()
 
