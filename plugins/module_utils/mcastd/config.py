@@ -111,8 +111,8 @@ class Mroute(namedtuple("Mroute", "iif source group oifs origin")):
     @property
     def is_template(self):
         """Matched against new flows; a wildcard input too, since the kernel needs one input per (S,G)."""
-        return (self.source is None or not (self.source.is_host and self.group.is_host)
-                or self.iif.endswith(WILDCARD))
+        source = self.source  # plain attribute reads: this runs for every route of every load
+        return source is None or source.length != 32 or self.group.length != 32 or self.iif[-1:] == WILDCARD
 
     def matches(self, ifname, source, group):
         """True if a flow (source, group) arriving on ``ifname`` fits this route."""
@@ -558,9 +558,11 @@ class Parser:
         return prefix
 
     def _mroute(self, line):
-        found = line.keywords(("from", "source", "group"), tail="to")
-        if line.errors:
-            return
+        found = self._canonical_mroute(line.words)
+        if found is None:
+            found = line.keywords(("from", "source", "group"), tail="to")
+            if line.errors:
+                return
         iif, source, group = self._endpoints(line, found)
         oifs = self._outputs(line, found.get("to") or ())
         if group is not None and group.within(LINK_LOCAL):
@@ -573,6 +575,22 @@ class Parser:
         if oifs:
             self._check_loop(line, route)  # no outputs: said in finish(), as another line may add some
         self.mroutes.append(route)
+
+    @staticmethod
+    def _canonical_mroute(words):
+        """The keywords of ``from IIF source S group G [to OIF ...]`` in this order, or None.
+
+        The shape every generated configuration has (10,000-route files): read by position, it
+        gives exactly what Line.keywords gives, in a fraction of the time.
+        """
+        if len(words) < 6 or words[0] != "from" or words[2] != "source" or words[4] != "group":
+            return None
+        found = {"from": words[1], "source": words[3], "group": words[5]}
+        if len(words) > 6:
+            if words[6] != "to":
+                return None
+            found["to"] = words[7:]
+        return found
 
     def _outputs(self, line, words):
         oifs = tuple([self._ifname(line, oif) for oif in words])

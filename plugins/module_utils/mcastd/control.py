@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import socket
+import sys
 
 PROTOCOL_VERSION = 1
 MAX_REQUEST = 64 * 1024
@@ -46,6 +47,13 @@ class ControlError(Exception):
 
 class SocketInUse(Exception):
     """Another daemon answers on the control socket path."""
+
+
+def say(text, error=False):
+    """Write a line for the person at the terminal (stdout, or stderr for problems); mcastd and mcastctl."""
+    stream = sys.stderr if error else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def error_reply(message, details=None):

@@ -22,6 +22,7 @@ import socket
 import sys
 
 from . import control
+from .control import say
 
 DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
 VERSION = "1.0.0"  # the client's own; `mcastctl status` reports the daemon's
@@ -41,13 +42,6 @@ COLUMNS = {
     "groups": [("INTERFACE", "interface"), ("GROUP", "group"), ("SOURCE", "source"), ("STATE", "state")],
     "pending": [("KIND", "kind"), ("STATE", "state"), ("MISSING", "missing"), ("ORIGIN", "origin"), ("LINE", "line")],
 }
-
-
-def say(text, error=False):
-    """Write a line for the person at the terminal (stdout, or stderr for problems)."""
-    stream = sys.stderr if error else sys.stdout
-    stream.write(text + "\n")
-    stream.flush()
 
 
 def _cell(value):

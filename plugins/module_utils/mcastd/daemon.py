@@ -21,7 +21,7 @@ import socket
 import time
 
 from . import config as conf
-from . import control, groups, ifaces, kernel, mrdisc, notify, routes, runtime
+from . import control, groups, ifaces, kernel, mrdisc, notify, routes
 
 VERSION = "1.0.0"
 LINK_RESCAN_INTERVAL = 5.0  # safety net behind netlink events; also when failed kernel calls are retried
@@ -145,16 +145,14 @@ class Daemon:
         self.left_out = plan["left_out"]
         self.learned = plan["learned"]
         added = sum(1 for change in plan["changes"] if change[0] not in self.installed)
-        names = self._vif_names()
         for key, entry in plan["removals"]:
-            if self._kernel_call("remove %s" % self._describe(key, entry, names), self.mroute.del_mfc,
-                                 key[0], key[1], entry):
+            if self._kernel_call("remove", self.mroute.del_mfc, key[0], key[1], entry):
                 del self.installed[key]
         for vif in self.stale_vifs + plan["vif_removals"]:
             self._remove_vif(vif)
         table = plan["vifs"]
         for vif in plan["vif_additions"]:
-            if not self._kernel_call("add VIF %d for %s" % (vif.index, vif.ifname), self.mroute.add_vif, vif):
+            if not self._kernel_call("add", self.mroute.add_vif, vif):
                 del table[vif.ifname]  # e.g. the interface vanished a moment ago; the next rescan retries
                 continue
             self.log.info("VIF %d: %s (ifindex %d, ttl-threshold %d)", vif.index, vif.ifname, vif.ifindex, vif.threshold)
@@ -167,31 +165,37 @@ class Daemon:
     def _remove_vif(self, vif):
         if vif in self.stale_vifs:
             self.stale_vifs.remove(vif)
-        if not self._kernel_call("remove VIF %d of %s" % (vif.index, vif.ifname), self.mroute.del_vif, vif):
+        if not self._kernel_call("remove", self.mroute.del_vif, vif):
             self.stale_vifs.append(vif)
 
     def _kernel_call(self, doing, call, *args):
         """One kernel call, contained: an error is logged with what it was doing, counted and retried
-        at the next rescan; the daemon and every other route carry on."""
+        at the next rescan; the daemon and every other route carry on.
+
+        ``args`` are the call's: (source, group, entry) for an MFC entry or (vif,) for a VIF; they
+        are described only when the call fails (10,000 installs must not format 10,000 sentences).
+        """
         try:
             call(*args)
         except OSError as exc:
             self.counters["kernel_errors"] += 1
             self.retry = True
-            self._log_limited(logging.ERROR, "cannot %s: %s (retried within %d s)", doing,
+            self._log_limited(logging.ERROR, "cannot %s %s: %s (retried within %d s)", doing, self._what(args),
                               exc.strerror or exc, int(LINK_RESCAN_INTERVAL))
             return False
         return True
+
+    def _what(self, args):
+        if len(args) == 1:
+            return "VIF %d for %s (ifindex %d)" % (args[0].index, args[0].ifname, args[0].ifindex)
+        row = routes.describe_entry((args[0], args[1]), args[2], self._vif_names())
+        return "(%s, %s) from %s to %s" % (row["source"], row["group"], row["iif"], " ".join(row["oifs"]) or "nothing")
 
     def _log_limited(self, level, message, *args):
         """Log a failure, but the same one at most once per ERROR_LOG_INTERVAL."""
         text = message % args
         if self.log_limit.allow(text, time.monotonic()):
             self.log.log(level, "%s", text)
-
-    def _describe(self, key, entry, names=None):
-        row = routes.describe_entry(key, entry, names if names is not None else self._vif_names())
-        return "(%s, %s) from %s to %s" % (row["source"], row["group"], row["iif"], " ".join(row["oifs"]) or "nothing")
 
     @staticmethod
     def _entries_on(desired, slots, changes):
@@ -203,7 +207,7 @@ class Daemon:
                 if key not in changed and (entry.parent in slots or any(entry.ttls[slot] for slot in slots))]
 
     def _install(self, key, entry):
-        if self._kernel_call("install %s" % self._describe(key, entry), self.mroute.add_mfc, key[0], key[1], entry):
+        if self._kernel_call("install", self.mroute.add_mfc, key[0], key[1], entry):
             self.installed[key] = entry
 
     def _vif_names(self):
@@ -319,8 +323,7 @@ class Daemon:
         stale = routes.expired(self.learned, self._packets, now, self.options.cache_timeout)
         for key in stale:
             entry = self.installed.get(key)
-            if entry is not None and not self._kernel_call(
-                    "remove idle %s" % self._describe(key, entry), self.mroute.del_mfc, key[0], key[1], entry):
+            if entry is not None and not self._kernel_call("remove idle", self.mroute.del_mfc, key[0], key[1], entry):
                 continue  # still in the kernel: kept, and tried again at the next expiry
             self.installed.pop(key, None)
             del self.learned[key]
@@ -387,6 +390,9 @@ class Daemon:
                 self.log.error("  %s", error)
             notify.ready("running; last reload refused (configuration invalid)")
             raise control.ControlError("configuration invalid, nothing changed", exc.errors)
+        # The old lines served the parse; dropped now, they free the memory the new state is computed
+        # in (with 10,000 routes, a megabyte). Should the switch fail, the next reload parses afresh.
+        self.file_config.known_lines = {}
         started = time.monotonic()
         try:
             stats = self.switch_to(new, file_config=new)
@@ -412,10 +418,14 @@ class Daemon:
         changes: the configuration in force stays and the caller gets an error.  Kernel calls that
         fail while applying are contained per entry (logged, counted, retried).
         """
+        # The table in force is only an index of self.config: dropped while the new state is computed
+        # (with 10,000 routes that memory serves the new one) and rebuilt from it if that fails.
+        self.table = None
         try:
             table = routes.RouteTable(config)
             plan = self.plan(table, routes.relearn(table, self.learned, self.vifs))
         except Exception as exc:  # pylint: disable=broad-except
+            self.table = routes.RouteTable(self.config)
             self.counters["handler_errors"] += 1
             self.log.exception("cannot compute the new state; the configuration in force stays, nothing changed")
             raise control.ControlError("internal error while computing the new state, nothing changed: %s" % exc)
@@ -430,6 +440,8 @@ class Daemon:
 
     def change(self, request):
         """mcastctl add/del/join/leave: the configuration in force plus one change, validated whole first."""
+        # Imported on first use: most daemons never get a runtime change, and each module costs start-up time.
+        from . import runtime  # pylint: disable=import-outside-toplevel
         new, warnings = runtime.change(self.config, request, self.runtime_changes + 1)
         stats = self.switch_to(new)
         self.runtime_changes += 1
@@ -445,8 +457,7 @@ class Daemon:
         count = 0
         for key in list(self.learned):
             entry = self.installed.get(key)
-            if entry is not None and not self._kernel_call(
-                    "flush %s" % self._describe(key, entry), self.mroute.del_mfc, key[0], key[1], entry):
+            if entry is not None and not self._kernel_call("flush", self.mroute.del_mfc, key[0], key[1], entry):
                 continue
             self.installed.pop(key, None)
             del self.learned[key]

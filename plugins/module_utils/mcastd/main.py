@@ -10,13 +10,12 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import argparse
 import errno
 import logging
-import logging.handlers
 import os
 import sys
 
 from . import config as conf
 from . import control, daemon, kernel, mrdisc
-from .ctl import say
+from .control import say
 
 DEFAULT_CONFIG = "/etc/mcastd/mcastd.conf"
 DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
@@ -81,7 +80,9 @@ def setup_logging(level, to_syslog=False):
     log.setLevel(LEVELS[level])
     log.handlers = []
     if to_syslog and os.path.exists("/dev/log"):
-        handler = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+        # Imported only here: the daemon under systemd logs to stderr and is spared its memory.
+        from logging import handlers  # pylint: disable=import-outside-toplevel
+        handler = handlers.SysLogHandler("/dev/log", facility=handlers.SysLogHandler.LOG_DAEMON)
         handler.setFormatter(logging.Formatter("mcastd[%(process)d]: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)

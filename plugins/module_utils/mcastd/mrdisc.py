@@ -28,7 +28,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import argparse
 import logging
-import random
+import os
 import selectors
 import socket
 import struct
@@ -92,6 +92,12 @@ def solicitation_problem(ip):
     return None
 
 
+def uniform():
+    """A random number in [0, 1) for the RFC's jitter, from os.urandom: the random module would
+    cost the daemon about half a megabyte of memory (hashlib) for this one use."""
+    return int.from_bytes(os.urandom(7), "big") / float(1 << 56)
+
+
 class Advertiser:
     """RFC 4286 on one interface: what to send and when, for times the caller passes in.
 
@@ -101,10 +107,10 @@ class Advertiser:
     messages (bytes) for the caller to send; nothing here touches the network or the clock.
     """
 
-    def __init__(self, interval, now, rand=random.random):
+    def __init__(self, interval, now, rand=None):
         self.interval = interval
         self.jitter = JITTER_FACTOR * interval
-        self._rand = rand
+        self._rand = rand or uniform
         self._recent = deque()  # times of advertisements within the last second
         self.initial_left = 0
         self.next_at = now
@@ -217,13 +223,13 @@ class Mrdisc:
     """
 
     def __init__(self, selector, interval=DEFAULT_INTERVAL, log=None, clock=time.monotonic, opener=MrdiscSocket,
-                 rand=random.random):
+                 rand=None):
         self.selector = selector
         self.interval = interval
         self.log = log or logging.getLogger("mcastd")
         self.clock = clock
         self.opener = opener
-        self.rand = rand
+        self.rand = rand or uniform
         self.ports = {}
         self.wanted = {}
         self.ifaces = {}

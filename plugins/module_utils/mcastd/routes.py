@@ -16,7 +16,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from collections import namedtuple
 
-from .config import MAX_VIFS, WILDCARD, ifname_matches, ntoa
+from .config import MAX_VIFS, WILDCARD, Mroute, ifname_matches, ntoa
 
 NO_OUTPUT = bytes(MAX_VIFS)
 
@@ -67,8 +67,14 @@ class RouteTable:
 
     def __init__(self, config):
         self.config = config
-        self.static = {(route.source.addr, route.group.addr): route for route in config.static_routes}
-        self.templates = config.templates
+        self.static = {}
+        templates = []
+        for route in config.mroutes:  # one pass: Config.static_routes and .templates would make two
+            if route.is_template:
+                templates.append(route)
+            else:
+                self.static[(route.source.addr, route.group.addr)] = route
+        self.templates = sorted(templates, key=Mroute.specificity)
 
     def template_for(self, ifname, source, group):
         """The most specific template a new flow fits, or None (it gets a stop entry)."""
