@@ -437,7 +437,10 @@ class Parser:
             "include": self._include,
         }
         for number, raw in enumerate(lines, 1):
-            known = self.known_lines.get(raw)
+            # Taken out of the previous load's cache as it is reused: the old lines are freed while the
+            # new ones are read, so a reload of 10,000 routes never holds both (a line repeated is
+            # simply parsed again; a refused load leaves a smaller cache, so the next one parses more).
+            known = self.known_lines.pop(raw, None)
             if known is not None:
                 self._reuse(known, raw, filename, number)
                 continue
