@@ -44,7 +44,7 @@ case "${1:-}" in
     mkdir -p "$REFERENCE"
     chmod go-w "$REFERENCE"
     generate "$REFERENCE"
-    echo "docs/reference regenerated: $(ls "$REFERENCE" | wc -l) pages"
+    echo "docs/reference regenerated: $(find "$REFERENCE" -maxdepth 1 -type f | wc -l) pages"
     ;;
 --check)
     fresh=$(private_dir)

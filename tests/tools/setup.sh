@@ -8,7 +8,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 VENV="$REPO/.venv"
 BUILD="$REPO/.build"
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES="podman runc uidmap debootstrap nftables iproute2 iputils-ping procps smcroute
+APT_PACKAGES="podman runc uidmap debootstrap nftables iproute2 iputils-ping procps smcroute shellcheck
   linux-libc-dev python3-venv rsync git make systemd"
 PIP_BOOTSTRAP_VERSION=24.2   # the pip ansible-test 2.19 bootstraps in its sanity virtualenvs
 
