@@ -21,6 +21,8 @@ import os
 import socket
 import sys
 
+# mcastd and mcastctl. 2.0.0: sysexits exit codes and smcroutectl's command line (see the changelog).
+VERSION = "2.0.0"
 PROTOCOL_VERSION = 1
 MAX_REQUEST = 64 * 1024
 SHOW_TABLES = ("routes", "interfaces", "groups", "pending")

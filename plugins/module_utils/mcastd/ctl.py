@@ -25,7 +25,6 @@ from . import control
 from .control import say
 
 DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
-VERSION = "1.0.0"  # the client's own; `mcastctl status` reports the daemon's
 
 # sysexits(3), as smcrouted uses them; 1 when the daemon refused a request, as smcroutectl.
 EXIT_OK = 0
@@ -298,7 +297,7 @@ def main(argv=None, stdin=None):
             say(usage_text())
             return EXIT_OK
         if options["version"] or (words and lookup(words[0])[0] == "version"):
-            say("mcastctl %s" % VERSION)
+            say("mcastctl %s" % control.VERSION)
             return EXIT_OK
         if options["batch"]:
             if words:

@@ -23,7 +23,7 @@ import time
 from . import config as conf
 from . import control, groups, ifaces, kernel, mrdisc, notify, routes
 
-VERSION = "1.0.0"
+VERSION = control.VERSION
 LINK_RESCAN_INTERVAL = 5.0  # safety net behind netlink events; also when failed kernel calls are retried
 ERROR_LOG_INTERVAL = 60.0  # the same failure is logged at most this often (it is counted every time)
 
