@@ -12,11 +12,7 @@ The lab is the standard one (sender on trunk.10, recv20 on trunk.20, recv30 on t
 sender host accepts datagrams that carry its own source address (accept_local, in its own
 namespace): without it Linux drops a copy of its own datagram coming back as a martian.
 """
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -30,58 +26,6 @@ pytestmark = [pytest.mark.integration,
 SENDER = "192.0.2.10"
 FORWARDED_TTL = DEFAULT_TTL - 1
 
-# A listener that reports the TTL of every datagram: [[seq, ttl], ...] as one JSON line at SIGTERM.
-TTL_LISTENER = r"""
-import json, select, signal, socket, struct, sys
-IP_RECVTTL, IP_TTL = 12, 2  # linux/in.h; the socket module names neither
-group, iface, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.bind((group, port))
-sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                struct.pack("=4s4si", socket.inet_aton(group), bytes(4), socket.if_nametoindex(iface)))
-sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
-stop = []
-signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-print("ready", flush=True)
-seen = []
-while not stop:
-    try:
-        readable = select.select([sock], [], [], 0.1)[0]
-    except InterruptedError:
-        continue
-    while readable:
-        try:
-            data, ancillary, _flags, _addr = sock.recvmsg(2048, 64, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            break
-        ttls = [struct.unpack("=i", value[:4])[0] for level, kind, value in ancillary
-                if level == socket.IPPROTO_IP and kind == IP_TTL]
-        seen.append([int(data.split()[0]), ttls[0] if ttls else None])
-print(json.dumps(seen), flush=True)
-"""
-
-
-class TtlListener:
-    """Counts datagrams with their TTL in a lab host until stop()."""
-
-    def __init__(self, lab, host, group, iface="eth0", port=5000):
-        self.proc = lab.popen(host, [sys.executable, "-c", TTL_LISTENER, group, iface, str(port)],
-                              stdout=subprocess.PIPE, text=True)
-        if self.proc.stdout.readline().strip() != "ready":
-            self.proc.kill()
-            raise RuntimeError("TTL listener in %s did not start" % host)
-
-    def stop(self):
-        """{ttl: sorted sequence numbers} of everything received."""
-        self.proc.send_signal(signal.SIGTERM)
-        seen = json.loads(self.proc.communicate(timeout=10)[0].strip().splitlines()[-1])
-        by_ttl = {}
-        for seq, ttl in seen:
-            by_ttl.setdefault(ttl, []).append(seq)
-        return {ttl: sorted(seqs) for ttl, seqs in by_ttl.items()}
-
-
 @pytest.fixture(name="lab")
 def fixture_lab(netns_lab):
     """The module's lab, with the sender accepting copies of its own datagrams (its namespace only)."""
@@ -92,11 +36,11 @@ def fixture_lab(netns_lab):
 def receive(lab, group, count, receivers=("recv20", "recv30"), interval=0.002):
     """Send ``count`` datagrams; {receiver: unique datagrams received}, plus {ttl: seqs} seen on the sender."""
     listening = {host: Receiver(lab, host, "eth0", group) for host in receivers}
-    back = TtlListener(lab, "sender", group)
+    back = Receiver(lab, "sender", "eth0", group)
     send_datagrams(lab, "sender", "eth0", group, count=count, interval=interval)
     time.sleep(0.2)
     got = {host: rx.stop()["unique"] for host, rx in listening.items()}
-    got["sender"] = back.stop()
+    got["sender"] = {int(ttl): seqs for ttl, seqs in back.stop()["ttls"].items()}
     return got
 
 

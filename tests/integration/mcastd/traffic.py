@@ -4,7 +4,8 @@ Standalone (stdlib only) so it runs inside any namespace or container as a scrip
 
     traffic.py recv --iface eth0 --group 225.1.2.3 --port 5000
         joins the group on the interface, prints "ready", counts datagrams until SIGTERM/SIGINT
-        (or --duration), then prints one JSON line: {"count", "unique", "first", "last", "sources", "missing"}
+        (or --duration), then prints one JSON line: {"count", "unique", "first", "last", "sources", "missing",
+        "ttls"} (ttls: {TTL: [sequence numbers]} as received, so forwarded copies can be told apart)
     traffic.py send --iface eth0 --group 225.1.2.3 --port 5000 --count 100 --interval 0.01 [--ttl 8]
         sends datagrams "SEQ SOURCE" with IP_MULTICAST_IF (by ifindex) and a TTL > 1 so they can
         cross a router; prints one JSON line {"sent": N}
@@ -26,6 +27,7 @@ import time
 
 SCRIPT = __file__
 DEFAULT_TTL = 8
+IP_RECVTTL, IP_TTL = 12, 2  # linux/in.h; the socket module names neither
 
 
 def _ifindex(name):
@@ -42,12 +44,14 @@ def receive(options):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
     sock.bind((options.group, options.port))
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(options.group, _ifindex(options.iface)))
+    sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)  # each datagram's TTL: tells forwarded copies apart
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     print("ready", flush=True)
     seqs = []
     sources = {}
+    ttls = {}
     deadline = time.monotonic() + options.duration if options.duration else None
     while not stop and (deadline is None or time.monotonic() < deadline):
         try:
@@ -56,15 +60,20 @@ def receive(options):
             continue
         while readable:
             try:
-                data, (addr, _port) = sock.recvfrom(2048, socket.MSG_DONTWAIT)
+                data, ancillary, _flags, (addr, _port) = sock.recvmsg(2048, 64, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
-            seqs.append(int(data.split()[0]))
+            seq = int(data.split()[0])
+            seqs.append(seq)
             sources[addr] = sources.get(addr, 0) + 1
+            for level, kind, value in ancillary:
+                if level == socket.IPPROTO_IP and kind == IP_TTL:
+                    ttls.setdefault(struct.unpack("=i", value[:4])[0], []).append(seq)
     unique = sorted(set(seqs))
     missing = [] if not unique else sorted(set(range(unique[0], unique[-1] + 1)) - set(unique))
     print(json.dumps({"count": len(seqs), "unique": len(unique), "first": unique[0] if unique else None,
-                      "last": unique[-1] if unique else None, "sources": sources, "missing": missing}), flush=True)
+                      "last": unique[-1] if unique else None, "sources": sources, "missing": missing,
+                      "ttls": {ttl: sorted(found) for ttl, found in ttls.items()}}), flush=True)
 
 
 def send(options):
