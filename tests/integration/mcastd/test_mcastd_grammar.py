@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.integration,
 SENDER = "192.0.2.10"
 FORWARDED_TTL = DEFAULT_TTL - 1
 
+
 @pytest.fixture(name="lab")
 def fixture_lab(netns_lab):
     """The module's lab, with the sender accepting copies of its own datagrams (its namespace only)."""
