@@ -23,6 +23,20 @@ kept (the kernel sends a copy back out), an mroute without outputs drops what it
 matches, lines for the same route are merged into the union of their outputs,
 and a word that begins with a keyword is read as that keyword.
 
+mcastd's own additions (issue 9: parsed and validated here; smcroute has none of them)::
+
+    phyint IFNAME [enable] querier [igmpv2|igmpv3] [address A.B.C.D]
+    igmp [query-interval S] [query-response-interval S] [robustness N]
+         [last-member-interval S] [startup-query-interval S]
+    mroute ... to OIF [OIF ...] if-joined
+
+They are not prefix-matched as smcroute's keywords are (smcroute does not know them,
+so no existing file spells them loosely).  Two igmp lines are merged when they agree
+and refused when they give one setting two values (as two phyint lines are): a
+silent "last one wins" would hide the line that is not in force.  ``if-joined`` is a
+keyword only where it ends a route's outputs (or stands before ``to``): an output
+interface literally named if-joined cannot be routed to (one as input still can).
+
 This module is pure (no sockets, no pyroute2): Ansible modules import it to
 validate and render routes with exactly the daemon's grammar.
 """
@@ -36,6 +50,7 @@ import fnmatch
 import glob
 import io
 import os
+import re
 import socket
 from collections import namedtuple
 
@@ -90,20 +105,29 @@ MULTICAST = Prefix(0xE0000000, 4)  # 224.0.0.0/4
 LINK_LOCAL = Prefix(0xE0000000, 24)  # 224.0.0.0/24, never forwarded by the kernel
 
 
-class Phyint(namedtuple("Phyint", "ifname enable threshold mrdisc origin")):
-    """``phyint``: whether an interface may get a VIF, and its TTL threshold."""
+PHYINT_FIELDS = "ifname enable threshold mrdisc origin querier querier_address"  # new ones last, with defaults
+
+
+class Phyint(namedtuple("Phyint", PHYINT_FIELDS, defaults=(None, None))):
+    """``phyint``: whether an interface may get a VIF, its TTL threshold, and its IGMP querier.
+
+    ``querier`` is None (no querier), 2 or 3 (the IGMP version queried with);
+    ``querier_address`` is None (the daemon picks one of the interface's addresses) or
+    the integer address given with ``address``.
+    """
 
     __slots__ = ()
 
     def settings(self):
-        return (self.enable, self.threshold, self.mrdisc)
+        return (self.enable, self.threshold, self.mrdisc, self.querier, self.querier_address)
 
 
-class Mroute(namedtuple("Mroute", "iif source group oifs origin")):
+class Mroute(namedtuple("Mroute", "iif source group oifs origin if_joined", defaults=(False,))):
     """``mroute``: forward (source, group) arriving on ``iif`` out of ``oifs``.
 
     ``source`` is None for any source.  An (S,G) route has a host source and a
     host group; everything else is a template matched against new flows.
+    ``if_joined``: forward to each output only while it has listeners (issue 9).
     """
 
     __slots__ = ()
@@ -133,6 +157,8 @@ class Mroute(namedtuple("Mroute", "iif source group oifs origin")):
         words += ["group", str(self.group)]
         if self.oifs:  # no outputs: smcroute's spelling of a route that drops what it matches
             words += ["to"] + list(self.oifs)
+        if self.if_joined:
+            words.append(IF_JOINED)
         return " ".join(words)
 
 
@@ -161,8 +187,10 @@ class Mgroup(namedtuple("Mgroup", "ifname source group origin")):
 class Config:
     """A whole validated configuration: what the daemon should make true."""
 
-    def __init__(self, phyints=None, mroutes=None, mgroups=None, files=None, warnings=None, known_lines=None):
+    def __init__(self, phyints=None, mroutes=None, mgroups=None, files=None, warnings=None, known_lines=None,
+                 igmp=None):
         self.phyints = phyints or {}
+        self.igmp = igmp if igmp is not None else make_timers({})  # querier.Timers: the RFC defaults
         self.mroutes = mroutes or []
         self.mgroups = mgroups or []
         self.files = files or []
@@ -293,6 +321,76 @@ def _is_multicast(prefix):
 # smcroute matches these in this order, each against the beginning of a word (conf.c, match())
 DIRECTIVES = ("mgroup", "ssmgroup", "mroute", "phyint", "include")
 KEYWORD_ORDER = ("from", "source", "group", "to", "enable", "disable", "mrdisc", "ttl-threshold")
+# mcastd's own words (issue 9): matched whole, never by prefix
+IF_JOINED = "if-joined"
+QUERIER_FLAGS = ("querier", "igmpv2", "igmpv3")
+IGMP_SECONDS = ("query-interval", "query-response-interval", "last-member-interval", "startup-query-interval")
+IGMP_KEYWORDS = IGMP_SECONDS + ("robustness",)
+IGMP_DEFAULTS = ("query-interval 125, query-response-interval 10, robustness 2, last-member-interval 1, "
+                 "startup-query-interval a quarter of query-interval")
+SECONDS = re.compile(r"\A[0-9]{1,9}(\.[0-9]{1,6})?\Z")
+LINK_LOCAL_UNICAST = Prefix(0xA9FE0000, 16)  # 169.254.0.0/16
+LOOPBACK = Prefix(0x7F000000, 8)
+
+
+def make_timers(values):
+    """A querier.Timers from {igmp keyword: value}; raises ValueError with a sentence."""
+    # Imported here: querier imports this module (ntoa), and this grammar must stay importable alone.
+    from .querier import Timers  # pylint: disable=import-outside-toplevel
+    return Timers(**dict((keyword.replace("-", "_"), value) for keyword, value in values.items()))
+
+
+def unicast_problem(addr):
+    """Why the integer ``addr`` cannot be a querier's source address, or None."""
+    text = ntoa(addr)
+    if addr == 0:
+        return "0.0.0.0 is no address: hosts with rp_filter and snooping switches ignore queries from it"
+    if addr >> 28 == 0xE:
+        return "%s is a multicast group, not an interface address" % text
+    if addr >> 28 == 0xF:
+        return "%s is a reserved or broadcast address, not an interface address" % text
+    if LOOPBACK.contains(addr):
+        return "%s is a loopback address, never seen on a network" % text
+    if LINK_LOCAL_UNICAST.contains(addr):
+        return ("%s is link-local (169.254/16): hosts with rp_filter drop queries from it while they have a real "
+                "address" % text)
+    return None
+
+
+def querier_address_problem(address, interface_prefixes):
+    """Why ``address`` (integer, None: pick one) cannot be the querier's source on an interface, or None.
+
+    ``interface_prefixes``: the interface's IPv4 addresses as (addr, prefixlen) integers.
+    The source must be one configured on the interface, and never 0.0.0.0 or 169.254/16
+    while a real address exists: hosts with rp_filter drop queries from a source they
+    would not route back to the same interface (mcd's queriers at 1.0.0.0 were dropped so).
+    """
+    usable = [(addr, length) for addr, length in interface_prefixes if addr]
+    real = [(addr, length) for addr, length in usable if not LINK_LOCAL_UNICAST.contains(addr)]
+    if not usable:
+        return "the interface has no IPv4 address to send queries from: give it one"
+    if address is None:
+        return None
+    listed = ", ".join("%s/%d" % (ntoa(addr), length) for addr, length in usable)
+    problem = unicast_problem(address)
+    if problem is not None and not (LINK_LOCAL_UNICAST.contains(address) and not real):
+        return "%s; use one of the interface's addresses (%s)" % (problem, listed)
+    if any(addr == address for addr, _length in usable):
+        return None
+    subnets = [Prefix(addr & MASKS[length], length) for addr, length in usable]
+    if not any(subnet.contains(address) for subnet in subnets):
+        return ("%s is not on the interface's subnet (%s): hosts with rp_filter drop queries from a source they "
+                "would not route back through this interface; use one of %s"
+                % (ntoa(address), ", ".join(str(subnet) for subnet in subnets), listed))
+    return ("%s is on the interface's subnet but not configured on it: another host may own it and win or lose "
+            "the election in its name; use one of %s, or add the address to the interface" % (ntoa(address), listed))
+
+
+def querier_source(interface_prefixes):
+    """The address a querier without ``address`` sends from: the lowest real one (link-local only if alone)."""
+    usable = sorted(addr for addr, _length in interface_prefixes if addr)
+    real = [addr for addr in usable if not LINK_LOCAL_UNICAST.contains(addr)]
+    return (real or usable or [None])[0]
 
 
 class _Line:
@@ -353,8 +451,9 @@ class _Line:
         if keyword is not None:
             self.read_as(word, keyword)
             return keyword
+        expected = set(single) | set(flags) | set([tail] if tail else [])
         self.error("unknown keyword '%s' in %s (expected one of: %s); smcroute would skip it silently, which "
-                   "can change what the line means" % (word, self.directive, ", ".join(sorted(known))))
+                   "can change what the line means" % (word, self.directive, ", ".join(sorted(expected))))
         return None
 
 
@@ -380,6 +479,7 @@ class Parser:
         self._stack = []
         self._names = {}  # interface name -> (the one shared string, problem or None)
         self._joins = {}  # (interface, source, group) -> the first mgroup line for it
+        self._igmp = {}  # igmp keyword -> (value, Origin of the line that gave it)
 
     # -- reading ---------------------------------------------------------------------------
     def read_file(self, path, origin=None):
@@ -435,6 +535,7 @@ class Parser:
             "mgroup": self._mgroup,
             "ssmgroup": self._mgroup,  # smcroute's compatibility spelling of mgroup
             "include": self._include,
+            "igmp": self._igmp_line,
         }
         for number, raw in enumerate(lines, 1):
             # Taken out of the previous load's cache as it is reused: the old lines are freed while the
@@ -451,7 +552,7 @@ class Parser:
             line = _Line(Origin(filename, number), words)
             handler = handlers.get(line.directive) or self._prefixed_directive(line, handlers)
             if handler is None:
-                line.error("unknown directive '%s' (expected phyint, mroute, mgroup or include)" % line.directive)
+                line.error("unknown directive '%s' (expected phyint, mroute, mgroup, igmp or include)" % line.directive)
             elif ":" in text and line.directive != "include":
                 line.warn("IPv6 line ignored: mcastd routes IPv4 only")
             else:
@@ -488,11 +589,12 @@ class Parser:
 
     # -- directives ------------------------------------------------------------------------
     def _phyint(self, line):
-        found = line.keywords(("ttl-threshold",), flags=("enable", "disable", "mrdisc"), positional=1)
+        found = line.keywords(("ttl-threshold", "address"), flags=("enable", "disable", "mrdisc") + QUERIER_FLAGS,
+                              positional=1)
         if line.errors:
             return
         names = found.get("_positional")
-        if not names or names[0] in ("enable", "disable", "mrdisc", "ttl-threshold"):
+        if not names or names[0] in ("enable", "disable", "mrdisc", "ttl-threshold", "address") + QUERIER_FLAGS:
             line.error("phyint needs an interface name: phyint IFNAME [enable|disable] [ttl-threshold N]")
             return
         ifname = self._ifname(line, names[0])
@@ -503,9 +605,11 @@ class Parser:
             threshold = decimal(found["ttl-threshold"])
             if threshold is None or not 1 <= threshold <= 255:
                 line.error("ttl-threshold must be a number from 1 to 255, not %r" % found["ttl-threshold"])
+        querier, querier_address = self._querier(line, ifname, found)
         if line.errors:
             return
-        phyint = Phyint(ifname, not found.get("disable"), threshold, bool(found.get("mrdisc")), line.origin)
+        phyint = Phyint(ifname, not found.get("disable"), threshold, bool(found.get("mrdisc")), line.origin,
+                        querier, querier_address)
         previous = self.phyints.get(ifname)
         if previous is None:
             self.phyints[ifname] = phyint
@@ -515,6 +619,71 @@ class Parser:
                        % (ifname, previous.origin))
         else:
             line.warn("duplicate of the phyint at %s, ignored" % (previous.origin,))
+
+    @staticmethod
+    def _querier(line, ifname, found):
+        """(version or None, address or None) of ``querier [igmpv2|igmpv3] [address A]``."""
+        if not found.get("querier"):
+            for word in ("igmpv2", "igmpv3", "address"):
+                if word in found:
+                    line.error("'%s' belongs to the querier: write 'phyint %s querier %s%s'"
+                               % (word, ifname, word, " A.B.C.D" if word == "address" else ""))
+            return None, None
+        if found.get("disable"):
+            line.error("phyint %s says both disable and querier: a querier needs the interface; drop 'disable' "
+                       "(or 'querier')" % ifname)
+        if found.get("igmpv2") and found.get("igmpv3"):
+            line.error("phyint %s says both igmpv2 and igmpv3: give the one version to query with" % ifname)
+        version = 2 if found.get("igmpv2") else 3
+        if "address" not in found:
+            return version, None
+        if ifname.endswith(WILDCARD):
+            line.error("'address' names one interface's address, but %s matches several interfaces: write one "
+                       "phyint line per interface, or leave out 'address' so each uses its own" % ifname)
+            return version, None
+        address = aton(found["address"])
+        if address is None:
+            line.error("querier address %r is not an IPv4 address: write it as A.B.C.D, without a prefix length"
+                       % found["address"])
+            return version, None
+        problem = unicast_problem(address)
+        if problem is not None:
+            line.error("querier address: %s; give one of %s's own addresses, or leave out 'address'"
+                       % (problem, ifname))
+        return version, address
+
+    def _igmp_line(self, line):
+        found = line.keywords(IGMP_KEYWORDS)
+        if line.errors:
+            return
+        if not found:
+            line.error("igmp without settings: write e.g. 'igmp query-interval 125 robustness 2', or remove the line")
+        for keyword in IGMP_KEYWORDS:
+            if keyword not in found:
+                continue
+            value = self._igmp_value(line, keyword, found[keyword])
+            if value is None:
+                continue
+            previous = self._igmp.get(keyword)
+            if previous is None:
+                self._igmp[keyword] = (value, line.origin)
+            elif previous[0] != value:
+                line.error("igmp %s %s conflicts with igmp %s %s at %s: give each setting one value"
+                           % (keyword, found[keyword], keyword, _number(previous[0]), previous[1]))
+
+    @staticmethod
+    def _igmp_value(line, keyword, text):
+        if keyword == "robustness":
+            value = decimal(text)
+            if value is None or not 1 <= value <= 255:
+                line.error("igmp robustness must be a whole number from 1 to 255 (2 is the RFC default), not %r"
+                           % text)
+            return value if value is not None and 1 <= value <= 255 else None
+        if not SECONDS.match(text):
+            line.error("igmp %s takes seconds as a plain decimal number such as 125 or 0.5, not %r"
+                       % (keyword, text))
+            return None
+        return float(text)
 
     def _endpoints(self, line, found):
         """Common part of mroute and mgroup: from, source, group."""
@@ -563,21 +732,42 @@ class Parser:
     def _mroute(self, line):
         found = self._canonical_mroute(line.words)
         if found is None:
-            found = line.keywords(("from", "source", "group"), tail="to")
+            found = line.keywords(("from", "source", "group"), flags=(IF_JOINED,), tail="to")
             if line.errors:
                 return
+        words = found.get("to") or ()
+        if IF_JOINED in words:  # one test on the common path; the keyword is handled out of line
+            words = self._if_joined_tail(line, found, words)
+            if words is None:
+                return
         iif, source, group = self._endpoints(line, found)
-        oifs = self._outputs(line, found.get("to") or ())
+        oifs = self._outputs(line, words)
+        if_joined = IF_JOINED in found
+        if if_joined and not oifs:
+            line.error("'if-joined' needs outputs to forward to while they have listeners: write "
+                       "'to OIF [OIF ...] if-joined'")
         if group is not None and group.within(LINK_LOCAL):
             line.error("group %s is link-local (224.0.0.0/24): the kernel never routes these groups, "
                        "whatever route is set; send the stream to a routable group (e.g. in 239.0.0.0/8) "
                        "with a TTL above 1" % (group,))
         if line.errors or iif is None or group is None:
             return
-        route = Mroute(iif, source, group, oifs, line.origin)
+        route = Mroute(iif, source, group, oifs, line.origin, if_joined)
         if oifs:
             self._check_loop(line, route)  # no outputs: said in finish(), as another line may add some
         self.mroutes.append(route)
+
+    @staticmethod
+    def _if_joined_tail(line, found, words):
+        """The outputs without the ``if-joined`` that ends them (flag set in ``found``), or None after an error."""
+        if words[-1] != IF_JOINED or IF_JOINED in words[:-1]:
+            line.error("'if-joined' ends the line, after the outputs: write 'to %s if-joined'"
+                       % " ".join(word for word in words if word != IF_JOINED))
+            return None
+        if found.get(IF_JOINED):
+            line.error("'if-joined' is given twice; give it once, at the end of the line")
+        found[IF_JOINED] = True
+        return words[:-1]
 
     @staticmethod
     def _canonical_mroute(words):
@@ -667,10 +857,40 @@ class Parser:
         """Cross-line validation, then the Config or a ConfigError with every problem."""
         self._merge_duplicates()
         self._check_disabled()
+        self._check_if_joined()
         self._check_vif_limit()
+        timers = self._timers()
         if self.errors:
             raise ConfigError(self.errors, self.warnings)
-        return Config(self.phyints, self.mroutes, self.mgroups, self.files, self.warnings, self.lines)
+        return Config(self.phyints, self.mroutes, self.mgroups, self.files, self.warnings, self.lines, timers)
+
+    def _timers(self):
+        """querier.Timers from the igmp lines; a relation they break is reported at the line that set it."""
+        try:
+            return make_timers(dict((keyword, value) for keyword, (value, _origin) in self._igmp.items()))
+        except ValueError as exc:
+            sentence = str(exc)
+            named = re.findall(r"(?<![\w-])(%s)(?![\w-])" % "|".join(IGMP_KEYWORDS), sentence)
+            origins = [self._igmp[keyword][1] for keyword in named if keyword in self._igmp]
+            origins = origins or [origin for _value, origin in self._igmp.values()]
+            origin = max(origins, key=lambda where: (self.files.index(where.file) if where.file in self.files
+                                                     else -1, where.line))
+            self.errors.append("%s: igmp: %s; change the igmp line so the values fit (the RFC defaults stand for "
+                               "what it leaves out: %s)" % (origin, sentence, IGMP_DEFAULTS))
+            return None
+
+    def _check_if_joined(self):
+        """An if-joined output sees listeners only where a querier tracks them: say where none ever will."""
+        queriers = [phyint.ifname for phyint in self.phyints.values() if phyint.querier]
+        for route in self.mroutes:
+            if not route.if_joined:
+                continue
+            blind = [oif for oif in route.oifs if not any(_covers(name, oif) for name in queriers)]
+            if blind:
+                self.warnings.append(
+                    "%s: if-joined forwards to an output only while it has listeners, and mcastd sees listeners "
+                    "only on interfaces with a querier: nothing will ever be forwarded to %s unless you add %s"
+                    % (route.origin, ", ".join(blind), " and ".join("'phyint %s querier'" % oif for oif in blind)))
 
     def _merge_duplicates(self):
         """Lines for one kernel entry (or one template) become one route with the union of their outputs.
@@ -697,6 +917,13 @@ class Parser:
                 merged.append(route)
                 continue
             first = merged[index]
+            if first.iif == route.iif and first.if_joined != route.if_joined:
+                joined, static = (first, route) if first.if_joined else (route, first)
+                self.errors.append("%s: %s conflicts with %s at %s: the same route cannot both forward by "
+                                   "membership (if-joined, at %s) and always (at %s); write one line, with or "
+                                   "without if-joined" % (route.origin, route.to_line(), first.to_line(),
+                                                          first.origin, joined.origin, static.origin))
+                continue
             if first.iif != route.iif:
                 self.errors.append("%s: %s conflicts with %s at %s: one (S,G) cannot arrive on two inputs (the "
                                    "kernel keeps one entry per source and group, with one input); keep one of the "
@@ -737,6 +964,17 @@ class Parser:
             self.errors.append("%s: the kernel offers %d VIFs but the configuration routes %d interfaces; "
                                "left out: %s" % (origins[fixed[MAX_VIFS]], MAX_VIFS, len(fixed),
                                                  ", ".join(fixed[MAX_VIFS:])))
+
+
+def _covers(phyint_name, oif):
+    """True if a querier on ``phyint_name`` (a name or eth+ pattern) covers every interface ``oif`` names."""
+    if not phyint_name.endswith(WILDCARD):
+        return phyint_name == oif
+    return oif.rstrip(WILDCARD).startswith(phyint_name[:-1])
+
+
+def _number(value):
+    return "%g" % value if isinstance(value, float) else str(value)
 
 
 def _zero_length(text, what):

@@ -253,8 +253,8 @@ def test_vif_names_follow_first_mention():
     ("mroute from a0 source 225.9.9.9 group 225.1.1.1 to b0", "source 225.9.9.9 is a multicast address"),
     ("mroute group 225.1.1.1 to b0", "needs 'from IFNAME'"),
     ("mroute from a0 to b0", "needs 'group GROUP[/LEN]'"),
-    ("mroute from a0 grp 225.1.1.1 to b0", "unknown keyword 'grp' in mroute (expected one of: from, group, source, "
-                                           "to); smcroute would skip it silently"),
+    ("mroute from a0 grp 225.1.1.1 to b0", "unknown keyword 'grp' in mroute (expected one of: from, group, if-joined, "
+                                           "source, to); smcroute would skip it silently"),
     ("mroute from a0 group 225.1.1.1/33 to b0", "invalid prefix length"),
     ("mroute from a0 group 225.1.1.1/x to b0", "invalid prefix length"),
     ("mroute from a0 group 225.1.1.1/\u00b2 to b0", "invalid prefix length"),

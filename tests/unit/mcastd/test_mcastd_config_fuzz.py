@@ -27,7 +27,11 @@ NAMES = ["a0", "a1", "b0", "eth0", "eth+", "+", "e+th", "trunk.10", "x" * 16, "x
          "\u00e9th0", "a1#b"]
 KEYWORDS = ["phyint", "mroute", "mgroup", "ssmgroup", "include", "from", "source", "group", "to", "enable", "disable",
             "mrdisc", "ttl-threshold", "mroutes", "enabled", "groups", "tos", "fromage", "route", "#", "1", "255", "0",
-            "256", "\u00b3", "-1"]
+            "256", "\u00b3", "-1",
+            # mcastd's querier grammar (issue 9)
+            "igmp", "querier", "igmpv2", "igmpv3", "address", "if-joined", "query-interval", "query-response-interval",
+            "robustness", "last-member-interval", "startup-query-interval", "0.5", "125", "1e3", "nan", "10.0.0.1",
+            "169.254.1.1", "queriers", "igmps"]
 PATHS = ["missing.conf", "/nonexistent/x.conf", "*.conf", "d/*.conf", "drop.conf", "main.conf", "[", "\x00", "d"]
 WORDS = st.sampled_from(ADDRESSES + NAMES + KEYWORDS + PATHS) | st.text(max_size=6)
 LINES = st.lists(WORDS, max_size=9).map(" ".join)
@@ -41,18 +45,28 @@ def shaped_line():
     parts = st.tuples(st.sampled_from(["mroute", "mgroup", "ssmgroup", "mroutes"]),
                       st.lists(st.one_of(st.tuples(st.just("from"), name), st.tuples(st.just("source"), value),
                                          st.tuples(st.just("group"), value)), max_size=4),
-                      st.one_of(st.none(), st.lists(name, max_size=4)))
+                      st.one_of(st.none(), st.lists(name | st.just("if-joined"), max_size=4)),
+                      st.sampled_from(["", " if-joined"]))
     return parts.map(lambda p: " ".join([p[0]] + [w for pair in p[1] for w in pair] +
-                                        ([] if p[2] is None else ["to"] + p[2])))
+                                        ([] if p[2] is None else ["to"] + p[2])) + p[3])
 
 
 def phyint_line():
-    settings_words = st.sampled_from(["enable", "disable", "mrdisc", "enabled", "ttl-threshold", "3", "0", "x"])
+    settings_words = st.sampled_from(["enable", "disable", "mrdisc", "enabled", "ttl-threshold", "3", "0", "x",
+                                      "querier", "querier", "igmpv2", "igmpv3", "address", "10.0.0.1", "0.0.0.0",
+                                      "169.254.0.1", "225.1.2.3", "10.0.0.1/24"])
     parts = st.tuples(st.sampled_from(NAMES), st.lists(settings_words, max_size=4))
     return parts.map(lambda p: " ".join(["phyint", p[0]] + p[1]))
 
 
-SHAPED = st.lists(st.one_of(shaped_line(), phyint_line(), LINES,
+def igmp_line():
+    settings_words = st.sampled_from(["query-interval", "query-response-interval", "robustness", "last-member-interval",
+                                      "startup-query-interval", "0.5", "1", "2", "10", "125", "0", "256", "1e3", "nan",
+                                      "-1", "3276.8", "31744", ".5", "1."])
+    return st.lists(settings_words, max_size=6).map(lambda words: " ".join(["igmp"] + words))
+
+
+SHAPED = st.lists(st.one_of(shaped_line(), phyint_line(), igmp_line(), LINES,
                             st.sampled_from(PATHS).map(lambda path: "include " + path)), max_size=14).map("\n".join)
 
 
@@ -159,19 +173,21 @@ IFNAMES = st.tuples(st.sampled_from("abetv"), st.text("a0.9", max_size=6), st.sa
 
 
 @FUZZ
-@given(IFNAMES, st.none() | SOURCES, GROUPS, st.lists(IFNAMES, max_size=5), st.permutations([0, 1, 2]))
-def test_valid_routes_round_trip_through_to_line(iif, source, group, oifs, order):
+@given(IFNAMES, st.none() | SOURCES, GROUPS, st.lists(IFNAMES, max_size=5), st.permutations([0, 1, 2]), st.booleans())
+def test_valid_routes_round_trip_through_to_line(iif, source, group, oifs, order, if_joined):
     pairs = [("from", iif), ("source", source), ("group", group)]
     words = ["mroute"] + [word for index in order if pairs[index][1] is not None for word in pairs[index]]
-    text = " ".join(words + (["to"] + oifs if oifs else []))
+    text = " ".join(words + (["to"] + oifs if oifs else []) + (["if-joined"] if if_joined else []))
     try:
         config = conf.parse_text(text + "\n", "r.conf")
     except conf.ConfigError as error:
         assert all(message.startswith("r.conf:1: ") for message in error.errors), error.errors
-        assert any(reason in error.errors[0] for reason in ("link-local", "ambiguous", "reads as any source")), \
-            error.errors
+        assert any(reason in error.errors[0] for reason in ("link-local", "ambiguous", "reads as any source",
+                                                            "'if-joined' needs outputs")), error.errors
         return
     [route] = config.mroutes
+    assert route.if_joined is if_joined
+    assert ("if-joined" in route.to_line()) is if_joined
     assert all(message.startswith("r.conf:1: ") for message in config.warnings), config.warnings
     line = route.to_line()
     assert conf.parse_mroute(line)._replace(origin=route.origin) == route
