@@ -83,10 +83,11 @@ class Daemon:
         self.server = control.ControlServer(self.options.socket)
         self._register()
         self.sync_mrdisc()  # only now: a start that failed must not announce (or terminate) anything
-        self.log.info("mcastd %s started: %s", VERSION, self._summary(stats))
+        waiting = routes.pending(self.config, self.ifaces, self.vifs)  # once: it walks every route
+        self.log.info("mcastd %s started: %s", VERSION, self._summary(stats, waiting))
         for warning in config.warnings:
             self.log.warning("%s", warning)
-        for row in routes.pending(self.config, self.ifaces, self.vifs):
+        for row in waiting:
             self.log.warning("pending (%s): %s waits for %s", row["origin"], row["line"], ", ".join(row["missing"]))
 
     def _register(self):
@@ -112,10 +113,11 @@ class Daemon:
         self.joins.close()
         self.selector.close()
 
-    def _summary(self, stats):
+    def _summary(self, stats, waiting=None):
+        if waiting is None:
+            waiting = routes.pending(self.config, self.ifaces, self.vifs)
         return "%d VIFs, %d entries installed (%d added, %d updated, %d removed), %d pending" % (
-            len(self.vifs), len(self.installed), stats["added"], stats["updated"], stats["removed"],
-            len(routes.pending(self.config, self.ifaces, self.vifs)))
+            len(self.vifs), len(self.installed), stats["added"], stats["updated"], stats["removed"], len(waiting))
 
     # -- making the kernel equal to the plan ---------------------------------------------------------
     def apply(self):

@@ -54,17 +54,20 @@ def _parse(request, sequence):
         raise ControlError("%s: an interface or address may not contain spaces or '#'" % what)
     parser = conf.Parser()
     parser.read_text(_line(request) + "\n", ORIGIN_FILE)
-    prefix = "%s:1: " % ORIGIN_FILE
-    errors = [text[len(prefix):] if text.startswith(prefix) else text for text in parser.errors]
+    # The grammar says FILE:LINE; a request is named by its own words instead.
+    errors = _for_request(what, parser.errors)
+    warnings = _for_request(what, parser.warnings)
     found = parser.mroutes if request["command"] in ("add", "del") else parser.mgroups
     if not errors and len(found) != 1:
-        errors = [text[len(prefix):] if text.startswith(prefix) else text for text in parser.warnings] or [
-            "not understood"]
+        errors = warnings or ["%s: not understood" % what]
     if errors:
-        raise ControlError("%s: refused, nothing changed" % what, ["%s: %s" % (what, text) for text in errors])
-    item = found[0]._replace(origin=conf.Origin(ORIGIN_FILE, sequence))
-    warnings = ["%s: %s" % (what, text[len(prefix):] if text.startswith(prefix) else text) for text in parser.warnings]
-    return item, warnings
+        raise ControlError("%s: refused, nothing changed" % what, errors)
+    return found[0]._replace(origin=conf.Origin(ORIGIN_FILE, sequence)), warnings
+
+
+def _for_request(what, sentences):
+    prefix = "%s:1: " % ORIGIN_FILE
+    return ["%s: %s" % (what, text[len(prefix):] if text.startswith(prefix) else text) for text in sentences]
 
 
 def _words(request):
