@@ -25,7 +25,7 @@ import sys
 VERSION = "2.0.0"
 PROTOCOL_VERSION = 1
 MAX_REQUEST = 64 * 1024
-SHOW_TABLES = ("routes", "interfaces", "groups", "pending")
+SHOW_TABLES = ("routes", "interfaces", "groups", "pending", "queriers", "members")
 # Fields each command takes besides version and command: name -> (types, required).
 _TEXT = (str,)
 _ROUTE = {"iif": (_TEXT, True), "source": (_TEXT + (type(None),), False), "group": (_TEXT, True),

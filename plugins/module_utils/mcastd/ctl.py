@@ -40,6 +40,11 @@ COLUMNS = {
                    ("MULTICAST", "multicast"), ("MRDISC", "mrdisc"), ("PROBLEMS", "problems")],
     "groups": [("INTERFACE", "interface"), ("GROUP", "group"), ("SOURCE", "source"), ("STATE", "state")],
     "pending": [("KIND", "kind"), ("STATE", "state"), ("MISSING", "missing"), ("ORIGIN", "origin"), ("LINE", "line")],
+    "queriers": [("INTERFACE", "interface"), ("ROLE", "role"), ("QUERIER", "querier"), ("VERSION", "version"),
+                 ("OWN ADDRESS", "own_address"), ("OTHER EXPIRES", "other_querier_expires_in"),
+                 ("NEXT QUERY", "next_query_in"), ("GROUPS", "groups"), ("PROBLEM", "problem")],
+    "members": [("INTERFACE", "interface"), ("GROUP", "group"), ("SOURCE", "source"), ("MODE", "mode"),
+                ("COMPAT", "compat"), ("EXPIRES", "expires_in"), ("FORWARDING", "forwarding")],
 }
 
 
@@ -71,7 +76,7 @@ COMMANDS = (
     ("kill", "kill", 0, ""),
     ("reload", "reload", 0, ""),
     ("restart", "reload", 0, ""),  # smcroutectl's old alias
-    ("show", "show", 0, "[routes|interfaces|groups|pending]"),
+    ("show", "show", 0, "[routes|interfaces|groups|pending|queriers|members]"),
     ("status", "status", 0, ""),
     ("add", "add", 3, "IIF [SOURCE[/LEN]] GROUP[/LEN] OIF [OIF ...]"),
     ("remove", "del", 2, "IIF [SOURCE[/LEN]] GROUP[/LEN] [OIF ...]"),

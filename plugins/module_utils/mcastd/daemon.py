@@ -21,7 +21,7 @@ import socket
 import time
 
 from . import config as conf
-from . import control, groups, ifaces, kernel, mrdisc, notify, routes
+from . import control, groups, ifaces, igmprouter, kernel, mrdisc, notify, routes
 
 VERSION = control.VERSION
 LINK_RESCAN_INTERVAL = 5.0  # safety net behind netlink events; also when failed kernel calls are retried
@@ -59,6 +59,7 @@ class Daemon:
         self.last_reload = None
         self.selector = selectors.DefaultSelector()
         self.mrdisc = mrdisc.Mrdisc(self.selector, getattr(options, "mrdisc_interval", mrdisc.DEFAULT_INTERVAL), self.log)
+        self.igmp = igmprouter.IgmpRouter(log=self.log)
         self.wakeup = None
         self.running = False
         self.next_expiry = 0.0
@@ -76,8 +77,10 @@ class Daemon:
         if self.mroute.wrongvif_error:
             self.log.error("cannot enable WRONGVIF upcalls (%s): %s; a flow that changes its input interface "
                            "moves only after it expires", self.mroute.wrongvif_mode or "off", self.mroute.wrongvif_error)
+        self.igmp.mroute = self.mroute
         self.links = ifaces.LinkMonitor()
         self.ifaces = ifaces.scan()
+        self.sync_igmp()  # before the routes: if-joined outputs ask it who listens
         stats = self.apply()
         self.sync_groups()
         self.server = control.ControlServer(self.options.socket)
@@ -104,6 +107,7 @@ class Daemon:
 
     def close(self):
         self.mrdisc.close()  # Terminations first, while every interface is as it was
+        self.igmp.close()
         for client in list(self.clients.values()):
             client.close()
         self.clients = {}
@@ -133,7 +137,7 @@ class Daemon:
         wanted = routes.wanted_vifs(table.config, self.ifaces)
         vifs, vif_removals, vif_additions, left_out = routes.plan_vifs(self.vifs, wanted)
         learned = routes.prune(table, learned, vifs)
-        desired = routes.desired_entries(table, vifs, learned)
+        desired = routes.desired_entries(table, vifs, learned, self.igmp.listening)
         changes, removals = routes.diff(self.installed, desired)
         refresh = self._entries_on(desired, {vif.index for vif in vif_removals + vif_additions}, changes)
         return {"vifs": vifs, "vif_removals": vif_removals, "vif_additions": vif_additions, "left_out": left_out,
@@ -225,12 +229,40 @@ class Daemon:
     def sync_mrdisc(self):
         self.mrdisc.sync(self.config, self.vifs, self.ifaces)
 
+    def sync_igmp(self):
+        """Querier interfaces for the configuration, interfaces and addresses in force; returns changed groups."""
+        try:
+            addresses = ifaces.ipv4_addresses()
+        except OSError as exc:
+            self.counters["kernel_errors"] += 1
+            self.retry = True
+            self._log_limited(logging.ERROR, "cannot read the interfaces' addresses: %s (retried within %d s)",
+                              exc.strerror or exc, int(LINK_RESCAN_INTERVAL))
+            return set()
+        return self.igmp.sync(self.config, self.ifaces, addresses)
+
+    def on_memberships(self, groups):
+        """Listeners came or went for ``groups``: re-install the if-joined entries of those groups."""
+        if not groups:
+            return
+        entries = routes.joined_entries(self.table, self.vifs, self.learned, groups, self.igmp.listening)
+        for key, entry in entries.items():
+            if self.installed.get(key) != entry:
+                self._install(key, entry)
+
     # -- events ------------------------------------------------------------------------------------
     def on_upcalls(self, _source=None, _mask=None):
-        upcalls = self.mroute.drain_upcalls()
-        if not upcalls:
-            return
+        upcalls, packets = self.mroute.drain()
         now = time.monotonic()
+        if upcalls:
+            self.learn(upcalls, now)
+        changed = set()
+        for ifindex, data in packets:
+            changed.update(self.igmp.on_packet(ifindex, data, now))
+        self.on_memberships(changed)
+
+    def learn(self, upcalls, now):
+        """Install an entry for each new flow the kernel asked about (and move flows after WRONGVIF)."""
         by_slot = {vif.index: vif for vif in self.vifs.values()}
         cache = routes.TtlCache(self.vifs)
         for upcall in upcalls:
@@ -243,7 +275,7 @@ class Daemon:
             if vif is None or key in self.installed:
                 continue  # a repeated upcall, or from a VIF being replaced
             flow = self.table.learn(vif.ifname, upcall.source, upcall.group, now)
-            entry = routes.learned_entry(flow, self.vifs, cache)
+            entry = routes.learned_entry(flow, self.vifs, cache, key, self.igmp.listening)
             self._install(key, entry)
             if key in self.installed:
                 self.learned[key] = flow
@@ -266,7 +298,7 @@ class Daemon:
 
     def _move(self, key, flow, cache):
         """Re-install a flow with its new input; False (the error logged) if the kernel refused."""
-        entry = routes.learned_entry(flow, self.vifs, cache)
+        entry = routes.learned_entry(flow, self.vifs, cache, key, self.igmp.listening)
         self._install(key, entry)
         if self.installed.get(key) != entry:
             return False  # the kernel reports again within 3 s while the flow keeps arriving
@@ -284,10 +316,12 @@ class Daemon:
     def rescan(self):
         current = ifaces.scan()
         changes = ifaces.compare(self.ifaces, current)
+        self.ifaces = current
+        # Addresses change without a link change; the querier's source address follows them.
+        self.on_memberships(self.sync_igmp())
         if not changes and not self.retry:
             return
         self.retry = False
-        self.ifaces = current
         relevant = set(self.vifs) | {key[0] for key in self.wanted_memberships()}
         patterns = self.config.vif_names()
         for change in changes:
@@ -320,6 +354,7 @@ class Daemon:
             self.rescan()
             self.next_rescan = now + LINK_RESCAN_INTERVAL
         self.mrdisc.on_timer(now)
+        self.on_memberships(self.igmp.on_timer(now))
 
     def expire(self, now):
         stale = routes.expired(self.learned, self._packets, now, self.options.cache_timeout)
@@ -436,6 +471,7 @@ class Daemon:
             self.file_config = file_config
             self.runtime_changes = 0  # as smcroute: a reload applies the file alone
         stats = self.execute(plan)
+        self.on_memberships(self.sync_igmp())
         self.sync_groups()
         self.sync_mrdisc()
         return stats
@@ -482,7 +518,9 @@ class Daemon:
             self.running = False
             return {"stopping": True}
         return {"routes": self.show_routes, "interfaces": self.show_interfaces,
-                "groups": self.joins.rows, "pending": self.show_pending}[request["what"]]()
+                "groups": self.joins.rows, "pending": self.show_pending,
+                "queriers": lambda: self.igmp.querier_rows(self.vifs, self.ifaces),
+                "members": self.igmp.member_rows}[request["what"]]()
 
     def status(self):
         kinds = [flow.kind for flow in self.learned.values()]
@@ -496,8 +534,9 @@ class Daemon:
             "pending": len(routes.pending(self.config, self.ifaces, self.vifs)),
             "runtime_changes": self.runtime_changes,
             "groups": len(self.joins.joined), "vifs_left_out": self.left_out,
-            "upcall_buffer": self.mroute.receive_buffer, "counters": dict(self.counters, **self.mrdisc.counters),
-            "mrdisc": self.mrdisc.status(),
+            "upcall_buffer": self.mroute.receive_buffer,
+            "counters": dict(self.counters, **dict(self.mrdisc.counters, **self.igmp.counters)),
+            "mrdisc": self.mrdisc.status(), "igmp": self.igmp.status(),
             "wrongvif_upcalls": self.mroute.wrongvif_mode,
             "last_reload": self.last_reload,
         }
@@ -549,7 +588,7 @@ class Daemon:
             now = time.monotonic()
             self.contained("timer", self.on_timer, now)
             timeout = max(0.0, min(self.next_expiry if self.options.cache_timeout > 0 else now + 60, self.next_rescan,
-                                   self.mrdisc.next_due()) - now)
+                                   self.mrdisc.next_due(), self.igmp.next_due()) - now)
             events = self.selector.select(timeout)
             # Upcalls first: the kernel holds only a few packets per unresolved flow.
             events.sort(key=lambda event: event[0].fileobj is not self.mroute)

@@ -25,7 +25,18 @@ IFF_RUNNING = 0x40
 IFF_MULTICAST = 0x1000
 SIOCGIFFLAGS = 0x8913
 RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
 NETLINK_ROUTE = 0
+RTM_NEWADDR = 20
+RTM_GETADDR = 22
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_REQUEST_DUMP = 0x301
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+NLMSGHDR = struct.Struct("=IHHII")
+IFADDRMSG = struct.Struct("=BBBBI")
+RTATTR = struct.Struct("=HH")
 IFREQ_FLAGS = struct.Struct("16sH14x")
 
 
@@ -91,12 +102,59 @@ def compare(old, new):
     return changes
 
 
+def ipv4_addresses():
+    """{ifindex: [(address, prefix length), ...]} of this network namespace, addresses as integers.
+
+    One RTM_GETADDR dump (what ``ip -4 addr`` reads): the querier needs every address of an
+    interface and its prefix length, which SIOCGIFADDR does not give.
+    """
+    table = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as sock:
+        request = IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)
+        sock.send(NLMSGHDR.pack(NLMSGHDR.size + len(request), RTM_GETADDR, NLM_F_REQUEST_DUMP, 1, 0) + request)
+        while True:
+            data = sock.recv(65536)
+            for kind, payload in _netlink_messages(data):
+                if kind in (NLMSG_DONE, NLMSG_ERROR):
+                    return table
+                if kind == RTM_NEWADDR:
+                    _add_address(table, payload)
+
+
+def _netlink_messages(data):
+    offset = 0
+    while offset + NLMSGHDR.size <= len(data):
+        length, kind = NLMSGHDR.unpack_from(data, offset)[:2]
+        if length < NLMSGHDR.size:
+            return
+        yield kind, data[offset + NLMSGHDR.size:offset + length]
+        offset += (length + 3) & ~3
+
+
+def _add_address(table, payload):
+    family, prefixlen, _flags, _scope, index = IFADDRMSG.unpack_from(payload)
+    if family != socket.AF_INET:
+        return
+    attributes = {}
+    offset = IFADDRMSG.size
+    while offset + RTATTR.size <= len(payload):
+        length, kind = RTATTR.unpack_from(payload, offset)
+        if length < RTATTR.size:
+            break
+        attributes[kind] = payload[offset + RTATTR.size:offset + length]
+        offset += (length + 3) & ~3
+    # IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on point-to-point links
+    value = attributes.get(IFA_LOCAL) or attributes.get(IFA_ADDRESS)
+    if value and len(value) == 4:
+        table.setdefault(index, []).append((int.from_bytes(value, "big"), prefixlen))
+
+
 class LinkMonitor:
-    """A netlink socket that becomes readable when any link is added, removed or changed."""
+    """A netlink socket that becomes readable when a link or an IPv4 address is added, removed or changed."""
 
     def __init__(self):
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        self.sock.bind((0, RTMGRP_LINK))
+        self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
         self.sock.setblocking(False)
 
     def fileno(self):

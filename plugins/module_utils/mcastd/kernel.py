@@ -44,9 +44,14 @@ IGMPMSG_WRONGVIF = 2
 RTNL_FAMILY_IPMR = 128
 SIOCGETSGCNT = 0x89E0 + 1  # SIOCPROTOPRIVATE + 1
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+IP_PKTINFO = 8  # not in Python's socket module; struct in_pktinfo starts with the ifindex
+IP_ADD_MEMBERSHIP = 35
+IP_DROP_MEMBERSHIP = 36
+PKTINFO_SPACE = socket.CMSG_SPACE(12)
 
 VIFCTL = struct.Struct("=HBBIi4s")  # struct vifctl, union as vifc_lcl_ifindex
 MFCCTL = struct.Struct("@4s4sH32sIIIi")  # struct mfcctl
+IP_MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
 IGMPMSG = struct.Struct("=8xBBBB4s4s")  # struct igmpmsg: unused, msgtype, mbz, vif, vif_hi, src, dst
 SIOC_SG_REQ = struct.Struct("@4s4sLLL")  # struct sioc_sg_req
 MFC_STATS = struct.Struct("=QQQ")  # struct rta_mfc_stats: packets, bytes, wrong_if
@@ -104,6 +109,10 @@ class MrouteSocket:
             self.sock.close()
             raise KernelError(_explain_init_error(exc), exc.errno)
         self.wrongvif_mode, self.wrongvif_error = self.enable_wrongvif()
+        # IGMP messages reach this socket too (the kernel hands it every IGMP packet with Router
+        # Alert that it would otherwise forward, such as IGMPv2 reports to routable groups); the
+        # interface they came in on is what the querier needs to know.
+        self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         self._grow_buffer(rcvbuf)
         self.sock.setblocking(False)
 
@@ -201,25 +210,59 @@ class MrouteSocket:
         counters = self.counters(source, group)
         return None if counters is None else counters[0] - counters[2]
 
-    # -- upcalls -----------------------------------------------------------------------------
-    def drain_upcalls(self, limit=100000):
-        """Read every queued message; return the NOCACHE and WRONGVIF upcalls, ignore real IGMP.
+    # -- memberships that route IGMP to this socket ---------------------------------------------------
+    def join(self, group, ifindex):
+        """Join a link-local group (e.g. 224.0.0.22, where IGMPv3 reports go) on an interface.
 
-        An upcall has byte 9 (where an IP header has its protocol, 2 for IGMP) zero.
+        The kernel delivers link-local multicast only for groups the interface joined; this
+        socket then receives those messages.  Joining twice is not an error.
+        """
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IP, IP_ADD_MEMBERSHIP, IP_MREQN.pack(_in_addr(group), bytes(4), ifindex))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+
+    def leave(self, group, ifindex):
+        """Leave a group joined with join(); one already left (or whose interface vanished) is not an error."""
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IP, IP_DROP_MEMBERSHIP, IP_MREQN.pack(_in_addr(group), bytes(4), ifindex))
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
+                raise
+
+    # -- upcalls and IGMP messages -------------------------------------------------------------
+    def drain(self, limit=100000):
+        """Read every queued message: (upcalls, IGMP packets as (ifindex, bytes with IP header)).
+
+        An upcall has byte 9 (where an IP header has its protocol, 2 for IGMP) zero; anything
+        else is a real IGMP packet, returned with the interface it arrived on.
         """
         upcalls = []
+        packets = []
         for _attempt in range(limit):
             try:
-                data = self.sock.recv(2048)
+                data, ancillary, _flags, _address = self.sock.recvmsg(2048, PKTINFO_SPACE)
             except (BlockingIOError, InterruptedError):
                 break
-            if len(data) < IGMPMSG.size or data[9] != 0:
+            if len(data) < IGMPMSG.size:
+                continue
+            if data[9] != 0:
+                packets.append((_ifindex(ancillary), data))
                 continue
             msgtype, _mbz, vif, vif_hi, src, dst = IGMPMSG.unpack_from(data)
             if msgtype in UPCALL_KINDS:
                 upcalls.append(Upcall(vif | (vif_hi << 8), int.from_bytes(src, "big"), int.from_bytes(dst, "big"),
                                       msgtype))
-        return upcalls
+        return upcalls, packets
+
+
+def _ifindex(ancillary):
+    """The ifindex of an IP_PKTINFO control message, 0 when there is none."""
+    for level, kind, value in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 4:
+            return struct.unpack_from("=i", value)[0]
+    return 0
 
 
 def _nla_bytes(value, size):

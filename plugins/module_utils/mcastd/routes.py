@@ -21,6 +21,11 @@ from .config import MAX_VIFS, WILDCARD, Mroute, ifname_matches, ntoa
 NO_OUTPUT = bytes(MAX_VIFS)
 
 
+def nobody(_ifname, _source, _group):
+    """The ``listening`` of a daemon without membership tracking: no listener anywhere."""
+    return False
+
+
 class Vif(namedtuple("Vif", "index ifname ifindex threshold")):
     """A kernel virtual interface: slot ``index`` bound to ``ifindex``."""
 
@@ -68,12 +73,16 @@ class RouteTable:
     def __init__(self, config):
         self.config = config
         self.static = {}
+        self.joined_static = {}  # group -> keys of if-joined (S,G) routes: what a membership change touches
         templates = []
         for route in config.mroutes:  # one pass: Config.static_routes and .templates would make two
             if route.is_template:
                 templates.append(route)
             else:
-                self.static[(route.source.addr, route.group.addr)] = route
+                key = (route.source.addr, route.group.addr)
+                self.static[key] = route
+                if route.if_joined:
+                    self.joined_static.setdefault(key[1], []).append(key)
         self.templates = sorted(templates, key=Mroute.specificity)
 
     def template_for(self, ifname, source, group):
@@ -175,27 +184,63 @@ class TtlCache:
         return ttls
 
 
-def learned_entry(flow, vifs, cache):
-    """The kernel entry for a learned flow: its template's outputs, or none (a stop entry)."""
-    ttls = NO_OUTPUT if flow.route is None else cache.ttls(flow.route.oifs, flow.iif)
+def joined_only(ttls, vifs, key, listening):
+    """``ttls`` without the outputs that have no listener for ``key`` (source, group): an if-joined route."""
+    vector = None
+    for name, vif in vifs.items():
+        if ttls[vif.index] and not listening(name, key[0], key[1]):
+            vector = vector or bytearray(ttls)
+            vector[vif.index] = 0
+    return ttls if vector is None else bytes(vector)
+
+
+def route_ttls(route, iif, key, vifs, cache, listening):
+    """The TTL vector of ``route`` for the flow ``key`` arriving on ``iif``."""
+    ttls = cache.ttls(route.oifs, iif)
+    return joined_only(ttls, vifs, key, listening) if route.if_joined else ttls
+
+
+def learned_entry(flow, vifs, cache, key=None, listening=nobody):
+    """The kernel entry for a learned flow: its template's outputs (with listeners, if-joined), or none."""
+    ttls = NO_OUTPUT if flow.route is None else route_ttls(flow.route, flow.iif, key, vifs, cache, listening)
     return KernelEntry(vifs[flow.iif].index, ttls)
 
 
-def desired_entries(table, vifs, learned):
+def desired_entries(table, vifs, learned, listening=nobody):
     """{(source, group): KernelEntry} the kernel should hold.
 
     Static routes whose input interface has no VIF are left out (they are pending);
-    outputs without a VIF are skipped until their interface appears.  Static routes
-    override learned entries for the same flow.
+    outputs without a VIF are skipped until their interface appears, and the outputs of an
+    if-joined route without a listener (``listening(ifname, source, group)``).  Static
+    routes override learned entries for the same flow.
     """
     cache = TtlCache(vifs)
-    entries = {key: learned_entry(flow, vifs, cache) for key, flow in learned.items() if flow.iif in vifs}
+    entries = {key: learned_entry(flow, vifs, cache, key, listening)
+               for key, flow in learned.items() if flow.iif in vifs}
     shared = {}  # one KernelEntry per distinct (input, outputs): 10,000 routes use a handful
     for key, route in table.static.items():
         vif = vifs.get(route.iif)
         if vif is not None:
-            entry = KernelEntry(vif.index, cache.ttls(route.oifs, route.iif))
+            entry = KernelEntry(vif.index, route_ttls(route, route.iif, key, vifs, cache, listening))
             entries[key] = shared.setdefault(entry, entry)
+    return entries
+
+
+def joined_entries(table, vifs, learned, groups, listening):
+    """{(source, group): KernelEntry} of the if-joined routes and flows of ``groups``: what a membership change
+    may change (the rest of the table is not even looked at)."""
+    cache = TtlCache(vifs)
+    entries = {}
+    for group in groups:
+        for key in table.joined_static.get(group, ()):
+            route = table.static[key]
+            if route.iif in vifs:
+                entries[key] = KernelEntry(vifs[route.iif].index, route_ttls(route, route.iif, key, vifs, cache,
+                                                                             listening))
+    for key, flow in learned.items():
+        if key[1] in groups and flow.route is not None and flow.route.if_joined and flow.iif in vifs \
+                and key not in entries:
+            entries[key] = learned_entry(flow, vifs, cache, key, listening)
     return entries
 
 

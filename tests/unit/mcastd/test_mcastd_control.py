@@ -161,7 +161,8 @@ def test_upcalls_are_told_from_igmp_packets_by_byte_nine():
     theirs.send(struct.pack("!BBHHHBBH4s4s", 0x46, 0, 32, 0, 0, 1, 2, 0, socket.inet_aton("10.0.0.9"),
                             socket.inet_aton("224.0.0.22")) + bytes(12))
     theirs.send(b"short")
-    upcalls = mroute.drain_upcalls()
+    upcalls, packets = mroute.drain()
+    assert [(ifindex, data[9]) for ifindex, data in packets] == [(0, 2)]  # no IP_PKTINFO on a socketpair
     assert upcalls == [kernel.Upcall(3, conf_aton("10.0.0.1"), conf_aton("225.1.1.1"), kernel.IGMPMSG_NOCACHE),
                        kernel.Upcall(4, conf_aton("10.0.0.2"), conf_aton("225.1.1.1"), kernel.IGMPMSG_WRONGVIF)]
     ours.close()

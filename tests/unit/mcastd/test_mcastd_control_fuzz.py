@@ -53,8 +53,8 @@ class FakeKernel:
         counters = self.counters(source, group)
         return None if counters is None else counters[0]
 
-    def drain_upcalls(self):
-        return []
+    def drain(self):
+        return [], []
 
     def close(self):
         pass

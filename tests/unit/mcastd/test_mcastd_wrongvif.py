@@ -157,9 +157,9 @@ class FakeMroute:
         self.added = []
         self.refuse = refuse
 
-    def drain_upcalls(self):
+    def drain(self):
         upcalls, self.queue = self.queue, []
-        return upcalls
+        return upcalls, []
 
     def add_mfc(self, source, group, entry):
         if self.refuse:
