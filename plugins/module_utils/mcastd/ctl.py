@@ -5,7 +5,7 @@
 
 ``mcastctl [-bdjpt] [-u SOCKET] [COMMAND [ARGS]]``: the commands and argument order of
 smcroutectl 2.6 (``add IIF [SOURCE[/LEN]] GROUP[/LEN] OIF [OIF ...]``, ``del``/``remove``, ``join``,
-``leave``, ``show [routes|interfaces|groups|pending]``, ``flush``, ``reload``, ``kill``), commands
+``leave``, ``show [routes|interfaces|groups|pending|queriers|members]``, ``flush``, ``reload``, ``kill``), commands
 abbreviated to a prefix as smcroutectl allows (``s g`` is ``show groups``), batch mode ``-b``
 (one command per line on standard input, over one connection), and a bare ``mcastctl`` showing the
 routes. Tables for people; ``-j``/``--json`` prints the daemon's replies for programs.

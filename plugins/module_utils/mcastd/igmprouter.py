@@ -47,7 +47,7 @@ IP_MULTICAST_ALL = 49
 MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
 DROP_ALL = struct.pack("=HBBI", 0x06, 0, 0, 0)  # classic BPF: "ret #0", keep no byte of any packet
 
-COUNTERS = ("igmp_received", "igmp_malformed", "igmp_unknown_interface", "queries_sent", "query_send_errors",
+COUNTERS = ("igmp_received", "igmp_malformed", "queries_sent", "query_send_errors",
             "queries_heard", "reports", "leaves", "membership_changes")
 
 
@@ -280,14 +280,14 @@ class IgmpRouter:
         for port in list(self.ports.values()):
             if now >= port.querier.next_due():
                 self._carry_out(port, port.querier.tick(now))
-            if now >= port.members.next_due():
+            if now >= _members_due(port):
                 expired = port.members.expire(now)
                 self.counters["membership_changes"] += len(expired)
                 changed.update(expired)
         return changed
 
     def next_due(self):
-        due = [min(port.querier.next_due(), port.members.next_due()) for port in self.ports.values()]
+        due = [min(port.querier.next_due(), _members_due(port)) for port in self.ports.values()]
         return min(due) if due else float("inf")
 
     # -- actions -------------------------------------------------------------------------------------
@@ -391,6 +391,11 @@ class IgmpRouter:
                                                                      if p.querier.is_querier),
                 "querier_problems": dict(self.problems),
                 "members": sum(len(port.members.table) for port in self.ports.values())}
+
+
+def _members_due(port):
+    """When a port's memberships next run out (never while it has none)."""
+    return port.members.next_due() if port.members.table else float("inf")
 
 
 def _subnets(prefixes):
