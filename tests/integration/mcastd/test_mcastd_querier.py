@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.integration.harness import run_module
 from tests.integration.mcastd.igmp_site import PEER, ROUTER_DOWN, Site, per_second, wait_until
 from tests.integration.mcastd.runner import Mcastd
 from tests.lab.fixtures import unique_prefix
@@ -276,3 +277,40 @@ def test_mcastctl_shows_queriers_and_members_as_text(site, start):
     assert status["igmp"]["queriers"] == 1 and status["igmp"]["queriers_elected"] == 1
     assert status["igmp"]["members"] == 1 and status["counters"]["queries_sent"] >= 1
     listener.stop()
+
+
+GUARD = """table ip guard {
+    chain in {
+        type filter hook input priority 0; policy drop;
+        ip protocol udp accept
+    }
+}
+"""
+
+
+def test_a_receiver_whose_firewall_drops_igmp_is_cut_off_the_finding_says_why_and_the_nftables_module_repairs_it(
+        site, start):
+    site.run("recv-a", ["nft", "-f", "-"], input=GUARD)  # the datagrams pass, the queries do not
+    start(site, "router", "phyint sw0 enable querier\nphyint src0 enable\n"
+          "igmp query-interval 1 query-response-interval 0.5\n"
+          "mroute from src0 source 192.0.2.10 group 225.9.6.1 to sw0\n")
+    listener = site.listen("recv-a", "225.9.6.1")
+    begun = time.monotonic()
+    site.send("225.9.6.1", 20, 10).wait()
+    counts = per_second([row["t"] for row in listener.stop()[1:]], begun, 10)
+    # the join's own reports made the membership; unanswered queries let it expire 4 s later
+    assert counts[1] >= 15 and sum(counts[8:]) == 0, counts
+
+    facts = run_module(site.ns("recv-a"), "mcast.linux.facts")["ansible_facts"]["mcast"]
+    dropped = [item for item in facts["findings"] if item["id"] == "igmp-dropped-by-firewall"]
+    assert [item["subject"] for item in dropped] == ["ip guard in"], facts["findings"]
+    repaired = run_module(site.ns("recv-a"), "mcast.linux.nftables", {"persist": False})
+    assert repaired["changed"] is True, repaired
+
+    listener = site.listen("recv-a", "225.9.6.1")
+    begun = time.monotonic()
+    site.send("225.9.6.1", 20, 10).wait()
+    counts = per_second([row["t"] for row in listener.stop()[1:]], begun, 10)
+    assert min(counts[1:9]) >= 15, counts
+    facts = run_module(site.ns("recv-a"), "mcast.linux.facts")["ansible_facts"]["mcast"]
+    assert not [item for item in facts["findings"] if item["id"] == "igmp-dropped-by-firewall"]
