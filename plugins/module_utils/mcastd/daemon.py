@@ -60,6 +60,7 @@ class Daemon:
         self.selector = selectors.DefaultSelector()
         self.mrdisc = mrdisc.Mrdisc(self.selector, getattr(options, "mrdisc_interval", mrdisc.DEFAULT_INTERVAL), self.log)
         self.igmp = igmprouter.IgmpRouter(log=self.log)
+        self.mrdisc.igmp_values = self.igmp.advertised
         self.wakeup = None
         self.running = False
         self.next_expiry = 0.0

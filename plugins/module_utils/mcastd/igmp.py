@@ -142,7 +142,7 @@ def build_advertisement(interval, query_interval=0, robustness=0):
 
     ``interval`` is the advertisement interval in seconds (1-255).  ``query_interval`` and
     ``robustness`` are the IGMP querier's values on the interface; both MUST be 0 while the
-    router is not running IGMP there (mcastd is not an IGMP querier yet).
+    router is not running IGMP there.
     """
     _check_range("advertisement interval", interval, 1, 0xFF)
     _check_range("query interval", query_interval, 0, 0xFFFF)

@@ -329,6 +329,14 @@ class IgmpRouter:
         port = self.ports.get(ifname)
         return port is not None and port.members.forwarding(group, source)
 
+    def advertised(self, ifname):
+        """(query interval, robustness) for RFC 4286 advertisements on ``ifname``: (0, 0) without a querier."""
+        port = self.ports.get(ifname)
+        if port is None:
+            return 0, 0
+        timers = port.querier.timers
+        return min(0xFFFF, int(round(timers.query_interval))), min(0xFFFF, timers.robustness)
+
     # -- reporting -----------------------------------------------------------------------------------
     def querier_rows(self, vifs, ifaces):
         """``show queriers``: every querier interface and every VIF interface, what IGMP sees there."""

@@ -92,6 +92,10 @@ def solicitation_problem(ip):
     return None
 
 
+def _no_igmp():
+    return 0, 0
+
+
 def uniform():
     """A random number in [0, 1) for the RFC's jitter, from os.urandom: the random module would
     cost the daemon about half a megabyte of memory (hashlib) for this one use."""
@@ -107,8 +111,9 @@ class Advertiser:
     messages (bytes) for the caller to send; nothing here touches the network or the clock.
     """
 
-    def __init__(self, interval, now, rand=None):
+    def __init__(self, interval, now, rand=None, igmp_values=None):
         self.interval = interval
+        self.igmp_values = igmp_values or _no_igmp
         self.jitter = JITTER_FACTOR * interval
         self._rand = rand or uniform
         self._recent = deque()  # times of advertisements within the last second
@@ -127,8 +132,9 @@ class Advertiser:
         return self.interval + (2.0 * self._rand() - 1.0) * self.jitter
 
     def advertisement(self):
-        # Query interval and robustness variable stay 0: mcastd runs no IGMP querier (RFC 4286, 3.2).
-        return igmp.build_advertisement(self.interval)
+        # RFC 4286, 3.2: the query interval and robustness variable IGMP uses on the interface, 0 without IGMP.
+        query_interval, robustness = self.igmp_values()
+        return igmp.build_advertisement(self.interval, query_interval, robustness)
 
     def poll(self, now):
         """The advertisement due at ``now`` (a list of one, or empty), and the next one scheduled."""
@@ -230,6 +236,7 @@ class Mrdisc:
         self.clock = clock
         self.opener = opener
         self.rand = rand or uniform
+        self.igmp_values = lambda _ifname: (0, 0)  # the daemon's querier sets it: (query interval, robustness)
         self.ports = {}
         self.wanted = {}
         self.ifaces = {}
@@ -300,7 +307,8 @@ class Mrdisc:
                 self.log.error("mrdisc on %s: cannot open its IGMP socket: %s; retrying every %d s",
                                name, exc.strerror or exc, RETRY_INTERVAL)
             return
-        port = Port(name, ifindex, sock, Advertiser(self.interval, now, self.rand), up)
+        advertiser = Advertiser(self.interval, now, self.rand, lambda: self.igmp_values(name))
+        port = Port(name, ifindex, sock, advertiser, up)
         self.ports[name] = port
         self.selector.register(sock, selectors.EVENT_READ, self.on_packets)
         self.log.info("mrdisc on %s: advertising to %s every %d s (RFC 4286)", name, igmp.ALL_SNOOPERS, self.interval)

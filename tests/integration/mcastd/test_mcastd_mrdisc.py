@@ -141,7 +141,7 @@ def assert_valid_mrd(packet):
     if packet["type"] == 0x30:
         assert len(message) == 8
         assert message[1] == INTERVAL, "advertisement interval field is -m"
-        assert message[4:8] == b"\0\0\0\0", "query interval and robustness are 0: mcastd is no IGMP querier"
+        assert message[4:8] == b"\0\0\0\0", "query interval and robustness are 0: no querier on this interface"
     else:
         assert packet["type"] == 0x32 and len(message) == 4 and message[1] == 0
 

@@ -242,3 +242,12 @@ def test_no_packet_stops_the_router(data, ifindex):
     for candidate in (data, header + data):
         result = router.on_packet(ifindex, candidate, clock.now)
         assert result == () or isinstance(result, set)
+
+
+def test_mrdisc_advertisements_carry_the_querier_timers_of_the_interface():
+    from ansible_collections.mcast.linux.plugins.module_utils.mcastd import mrdisc  # pylint: disable=import-outside-toplevel
+    router, _clock, _sockets, _mroute, _changed = make("phyint sw0 enable querier\n" + TIMERS)
+    assert router.advertised("sw0") == (2, 2) and router.advertised("src0") == (0, 0)
+    advertiser = mrdisc.Advertiser(20, 0.0, rand=lambda: 0.0, igmp_values=lambda: router.advertised("sw0"))
+    assert igmp.parse(advertiser.advertisement()) == igmp.Advertisement(20, 2, 2)
+    assert igmp.parse(mrdisc.Advertiser(20, 0.0).advertisement()) == igmp.Advertisement(20, 0, 0)
