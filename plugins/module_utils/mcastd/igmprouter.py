@@ -161,8 +161,12 @@ class IgmpRouter:
         wanted, problems = {}, {}
         queriers = [phyint for phyint in config.phyints.values() if phyint.querier and phyint.enable]
         for iface in sorted(ifaces.values(), key=lambda item: item.index):
-            phyint = next((p for p in queriers if ifname_matches(p.ifname, iface.name)), None)
-            if phyint is None or iface.name in wanted:
+            exact = config.phyints.get(iface.name)  # a line naming the interface beats a wildcard line
+            if exact is not None and not exact.enable:
+                continue  # "phyint IF disable": no VIF, no querier, whatever a wildcard line says
+            phyint = exact if exact in queriers else next((p for p in queriers if ifname_matches(p.ifname, iface.name)),
+                                                          None)
+            if phyint is None:
                 continue
             prefixes = addresses.get(iface.index, [])
             problem = querier_address_problem(phyint.querier_address, prefixes)

@@ -251,3 +251,8 @@ def test_mrdisc_advertisements_carry_the_querier_timers_of_the_interface():
     advertiser = mrdisc.Advertiser(20, 0.0, rand=lambda: 0.0, igmp_values=lambda: router.advertised("sw0"))
     assert igmp.parse(advertiser.advertisement()) == igmp.Advertisement(20, 2, 2)
     assert igmp.parse(mrdisc.Advertiser(20, 0.0).advertisement()) == igmp.Advertisement(20, 0, 0)
+
+
+def test_a_line_naming_the_interface_beats_a_wildcard_line():
+    router, _clock, _sockets, _mroute, _changed = make("phyint sw+ enable querier\nphyint sw0 enable querier igmpv2\n")
+    assert router.ports["sw0"].querier.configured_version == 2
