@@ -15,8 +15,11 @@ import threading
 import time
 
 import pytest
+import yaml
 
 from tests.integration.mcastd.runner import wait_for
+from tests.lab.fixtures import unique_prefix
+from tests.lab.netlab import DEFAULT_TOPOLOGY, Lab
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and raw sockets")]
@@ -58,6 +61,26 @@ for payload, ttl, destination in spec:
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
     s.sendto(bytes.fromhex(payload), (destination, 0))
 """
+
+
+@pytest.fixture(scope="module", name="netns_lab")
+def fixture_unswitched_lab():
+    """The standard lab with veth pairs instead of its snooping switches.
+
+    Measured here: a Linux bridge with snooping on drops a 4-byte IGMP message, such as the RFC 4286
+    Solicitation, as malformed (the kernel's IGMP check wants the 8 bytes of an IGMP header), and
+    lets the same Solicitation padded to 8 bytes pass.  These tests are about mcastd's answers.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    with open(DEFAULT_TOPOLOGY, encoding="utf-8") as stream:
+        topology = yaml.safe_load(stream)
+    topology.pop("switch", None)
+    lab = Lab(topology, prefix=unique_prefix("mrd"))
+    try:
+        yield lab.up()
+    finally:
+        lab.down()
 
 
 def internet_checksum(data):
