@@ -416,4 +416,3 @@ def _subnets(prefixes):
 
 def _seconds(value):
     return ("%.3f" % value).rstrip("0").rstrip(".")
-

@@ -14,7 +14,6 @@ arrival time; ``CAPTURE`` prints every IGMP packet seen on an interface with its
 """
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -129,20 +129,20 @@ def test_start_sends_the_startup_burst_then_one_query_per_interval():
 
 def test_a_lower_querier_silences_us_and_we_take_over_after_the_other_querier_present_interval():
     lower = igmp.build_query(3, 1.0, qrv=2, qqi_s=2)
-    router2, clock2, [sock2], _m, _c = make("phyint sw0 enable querier\n" + TIMERS,
-                                           {5: [(A("198.51.100.5"), 24)], 4: []})
-    router2.on_packet(5, packet("198.51.100.1", "224.0.0.1", lower), clock2.now)
-    assert router2.ports["sw0"].querier.is_querier is False
-    row = router2.querier_rows({}, IFACES)[0]
+    router, clock, [sock], _m, _c = make("phyint sw0 enable querier\n" + TIMERS,
+                                         {5: [(A("198.51.100.5"), 24)], 4: []})
+    router.on_packet(5, packet("198.51.100.1", "224.0.0.1", lower), clock.now)
+    assert router.ports["sw0"].querier.is_querier is False
+    row = router.querier_rows({}, IFACES)[0]
     assert (row["role"], row["querier"], row["own_address"], row["last_query"]["source"]) == \
         ("non-querier", "198.51.100.1", "198.51.100.5", "198.51.100.1")
-    sent = len(sock2.sent)
-    clock2.now += 4.49
-    router2.on_timer(clock2.now)
-    assert len(sock2.sent) == sent and router2.ports["sw0"].querier.is_querier is False
-    clock2.now += 0.02
-    router2.on_timer(clock2.now)
-    assert router2.ports["sw0"].querier.is_querier is True and len(sock2.sent) == sent + 1
+    sent = len(sock.sent)
+    clock.now += 4.49
+    router.on_timer(clock.now)
+    assert len(sock.sent) == sent and router.ports["sw0"].querier.is_querier is False
+    clock.now += 0.02
+    router.on_timer(clock.now)
+    assert router.ports["sw0"].querier.is_querier is True and len(sock.sent) == sent + 1
 
 
 def test_reports_make_listeners_a_leave_asks_and_the_group_goes_after_the_last_member_query_time():
