@@ -11,8 +11,10 @@ conditions the facts cannot rule out), ``subject``, ``summary``, ``evidence`` (s
 the facts) and ``fix``. The pitfalls are those of docs/DESIGN: IGMP dropped by the firewall,
 rp_filter on a route's input, a multi-homed host without a dev-scoped multicast route, a
 multicast route via a gateway, link-local groups in the route configuration, the VIF table near
-its 32 slots, another daemon holding the routing API, and routes through an interface without
-IFF_MULTICAST.
+its 32 slots, another daemon holding the routing API, routes through an interface without
+IFF_MULTICAST, and the IGMP querier pitfalls (no querier where routed multicast leaves, a querier
+address implausible on its segment, a snooping bridge without querier), judged from mcastd's
+querier table and the bridges' own querier state.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,7 +40,8 @@ def evaluate(facts, vif_warning=VIF_WARNING):
     found = []
     for check in (igmp_dropped, rp_filter_on_route_input, multihomed_without_route, route_via_gateway,
                   link_local_in_config, vif_table_near_full, routing_api_held_by_other,
-                  route_interface_without_multicast):
+                  route_interface_without_multicast, no_querier_on_segment, querier_address_implausible,
+                  bridge_snooping_without_querier):
         found.extend(check(facts, vif_warning) if check is vif_table_near_full else check(facts))
     return found
 
@@ -303,4 +306,158 @@ def route_interface_without_multicast(facts):
             % name, evidence,
             'Turn the flag on: mcast.linux.link with interfaces: [%s] (flags: [multicast], persisted by its udev '
             'rule), or ip link set %s multicast on for the running kernel only.' % (name, name)))
+    return found
+
+
+# --------------------------------------------------------------------------- queriers (mcastd's view, bridges' view)
+
+def _mcastd_knows_querier(row):
+    """Whether mcastd's row for an interface names a querier (itself or one it heard)."""
+    return row.get('role') != 'listener' or bool(row.get('querier'))
+
+
+def _segment_without_querier(name, heard, bridge):
+    """Sentences showing that no view of ``name`` knows a querier; empty when one does (or none can tell)."""
+    evidence = []
+    row = heard.get('mcastd')
+    if row is not None:
+        if _mcastd_knows_querier(row):
+            return []
+        evidence.append('mcastd only listens on %s (no "phyint %s querier" in its configuration) and has heard no '
+                        'querier there' % (name, name))
+    if 'bridge' in heard and bridge and bridge.get('snooping'):
+        if heard['bridge'] is not None:
+            return []
+        evidence.append('bridge %s snoops (mcast_snooping 1, mcast_querier %d) and its querier state '
+                        '(IFLA_BR_MCAST_QUERIER_STATE) names no IPv4 querier' % (name, int(bool(bridge.get('querier')))))
+    return evidence
+
+
+def no_querier_on_segment(facts):
+    """Routed multicast leaves through an interface where no querier is known: snooping switches prune it."""
+    found = []
+    queriers = facts.get('queriers') or {}
+    bridges = facts.get('bridges') or {}
+    for name, uses in sorted(route_usage(facts).items()):
+        # A VIF alone is no output: the input interface has one too, and multicast arrives there.
+        outputs = _unique(text for role, text in uses if role == 'output' and not text.startswith('VIF '))
+        evidence = _segment_without_querier(name, queriers.get(name) or {}, bridges.get(name)) if outputs else []
+        if not evidence:
+            continue
+        found.append(finding(
+            'no-querier-on-segment', 'warning', name, 'no IGMP querier known on %s, where routed multicast leaves'
+            % name, evidence + outputs,
+            'Give the segment a querier: "phyint %s querier" in the mcastd configuration (the router role\'s querier '
+            'option does this for its routed interfaces), or mcast.linux.bridge with name: %s and querier: true when '
+            '%s is a bridge. Without queries, hosts stop reporting and snooping switches prune the groups after '
+            'the membership interval (260 s by default): the stream stops after a few minutes.' % (name, name, name)))
+    return found
+
+
+def _ipv4_networks(name, interfaces, extra=()):
+    """The IPv4 interface addresses of ``name`` (and ``extra``, e.g. mcastd's subnets), as ip_interface objects."""
+    networks = []
+    for text in list((interfaces.get(name) or {}).get('addresses') or []) + list(extra):
+        address = ipaddress.ip_interface(text)
+        if address.version == 4 and address not in networks:
+            networks.append(address)
+    return networks
+
+
+def implausible_querier_reason(address, networks):
+    """Why a querier heard at ``address`` is implausible on an interface with ``networks``, or None."""
+    if not networks:
+        return None  # an interface without IPv4 addresses has nothing to compare with
+    querier = ipaddress.ip_address(address)
+    listed = ', '.join(str(network.network) for network in networks)
+    real = [network for network in networks if network.ip not in LINK_LOCAL_IPV4]
+    if querier == ipaddress.ip_address('0.0.0.0'):
+        return ('the querier sends from 0.0.0.0 while the interface has an address (%s): hosts and switches do not '
+                'elect it and some drop its queries' % listed)
+    if querier in LINK_LOCAL_IPV4 and real:
+        return ('the querier sends from link-local %s while the interface has a real address (%s)'
+                % (address, ', '.join(str(network.network) for network in real)))
+    if not any(querier in network.network for network in networks):
+        return '%s is not within any IPv4 subnet of the interface (%s)' % (address, listed)
+    return None
+
+
+def querier_views(heard):
+    """``[(view, address)]``: the querier addresses mcastd and the bridge report for one interface."""
+    views = []
+    row = heard.get('mcastd') or {}
+    if row.get('querier'):
+        views.append(('mcastd', row['querier']))
+    if heard.get('bridge'):
+        views.append(('bridge', heard['bridge']['address']))
+    return views
+
+
+def _view_sentence(view, name, address, heard):
+    if view == 'mcastd':
+        return 'mcastd reports %s as the querier on %s' % (address, name)
+    whose = 'its own querier' if heard['bridge'].get('own') else 'the querier heard on port %s' % heard['bridge'].get('port')
+    return "bridge %s's querier state (IFLA_BR_MCAST_QUERIER_STATE) names %s, %s" % (name, address, whose)
+
+
+def _rp_filter_drops(facts, name, address):
+    """A sentence when this host's own rp_filter drops queries from ``address`` on ``name``, or None."""
+    rp_filter = ((facts.get('interfaces') or {}).get(name) or {}).get('rp_filter') or {}
+    if address == '0.0.0.0' or not rp_filter.get('effective'):
+        return None
+    back = (facts.get('reverse_paths') or {}).get(address)
+    if back is None:
+        return 'this host has no route back to %s, so its %s rp_filter on %s drops the queries' % (
+            address, rp_filter.get('mode'), name)
+    if rp_filter.get('mode') == 'strict' and back != name:
+        return 'the route back to %s leaves through %s, not %s, so strict rp_filter here drops the queries' % (
+            address, back, name)
+    return None
+
+
+def querier_address_implausible(facts):
+    """A querier heard from an address off the interface's subnets: hosts with rp_filter drop its queries."""
+    found = []
+    interfaces = facts.get('interfaces') or {}
+    for name, heard in sorted((facts.get('queriers') or {}).items()):
+        subnets = (heard.get('mcastd') or {}).get('subnets') or []
+        networks = _ipv4_networks(name, interfaces, subnets)
+        for view, address in querier_views(heard):
+            reason = implausible_querier_reason(address, networks)
+            if reason is None:
+                continue
+            source = _view_sentence(view, name, address, heard)
+            dropped = _rp_filter_drops(facts, name, address)
+            evidence = [source, reason] + ([dropped] if dropped else [])
+            found.append(finding(
+                'querier-address-implausible', 'error' if dropped else 'warning', name,
+                'querier %s on %s is implausible on that segment' % (address, name), evidence,
+                'Make the querier send from an address of the segment\'s subnet (%s): mcastd picks one of the '
+                'interface\'s own addresses unless "phyint %s querier address A" says otherwise; a Linux bridge '
+                'needs an address and mcast.linux.bridge query_use_ifaddr: true (else it sends from 0.0.0.0); '
+                'for a switch or another router, fix its querier address. Hosts with rp_filter (the default on '
+                'multi-homed hosts) drop queries from a source they would not route back through that interface, '
+                'stop reporting, and snooping switches prune their groups.'
+                % (', '.join(str(network.network) for network in networks), name)))
+    return found
+
+
+def bridge_snooping_without_querier(facts):
+    """A snooping bridge that is not querier and hears none: it floods now, and prunes once one comes and goes."""
+    found = []
+    queriers = facts.get('queriers') or {}
+    for name, bridge in sorted((facts.get('bridges') or {}).items()):
+        if not bridge.get('snooping') or bridge.get('querier') or (queriers.get(name) or {}).get('bridge'):
+            continue
+        evidence = ['bridge %s: mcast_snooping 1, mcast_querier 0' % name,
+                    'its querier state (IFLA_BR_MCAST_QUERIER_STATE) names no other querier: no query was heard '
+                    'within the other-querier-present interval (%s s)' % bridge.get('querier_interval')]
+        found.append(finding(
+            'bridge-snooping-without-querier', 'warning', name,
+            'bridge %s snoops IGMP but no querier serves it' % name, evidence,
+            'Enable the bridge\'s own querier: mcast.linux.bridge with name: %s, querier: true and '
+            'query_use_ifaddr: true (give the bridge an address on the segment), or run a querier on the segment '
+            '("phyint %s querier" in mcastd). Without one the bridge floods every group now, but after a querier '
+            'appears and vanishes it prunes the groups after the membership interval (%s s).'
+            % (name, name, bridge.get('membership_interval'))))
     return found

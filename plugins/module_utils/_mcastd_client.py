@@ -52,11 +52,15 @@ def ask(path, command, timeout=30.0, **fields):
 
 
 def snapshot(path, timeout=10.0):
-    """``{'status', 'routes', 'interfaces', 'groups', 'pending'}`` of the daemon, or None if it does not answer."""
+    """``{'status', 'routes', ...}``: the status and every table of the daemon (None for a table it does not
+    have), or None if it does not answer."""
     try:
         state = {'status': ask(path, 'status', timeout)}
         for what in control.SHOW_TABLES:
-            state[what] = ask(path, 'show', timeout, what=what)
+            try:
+                state[what] = ask(path, 'show', timeout, what=what)
+            except DaemonRefused:
+                state[what] = None  # an older mcastd without that table (e.g. during an upgrade)
     except DaemonUnavailable:
         return None
     return state

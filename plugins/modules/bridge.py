@@ -22,7 +22,21 @@ description:
     kept and what to write instead.
   - Intervals are given in seconds (decimals allowed, in steps of 0.01 s); the kernel keeps them
     in centiseconds. RV(before), RV(after) and the diff show seconds too.
-  - Settings are applied to the running kernel only; see the notes about persistence.
+  - With O(persist=true) (the default) the settings given are also kept in a JSON settings file
+    (O(settings_file)), and a small bridge keeper (O(keeper_file), Python standard library only) runs
+    as the systemd service O(unit_file), enabled for C(multi-user.target). The keeper applies the
+    settings of every bridge in the file as soon as the bridge exists, and listens to rtnetlink link
+    events, so a bridge that the network manager creates at boot after the keeper started, a port
+    enslaved later, or a bridge deleted and created again gets them within a second. This is the
+    deployment of M(mcast.linux.route)'s route keeper, one pattern for the collection.
+  - Why a keeper and not the network manager, a udev rule or a unit bound to the bridge's device
+    (C(sys-subsystem-net-devices-BR.device)) - the bridge's C(add) event, which udev rules and device units
+    follow, comes before systemd-networkd or ifupdown configure the bridge and enslave its ports.
+    Enslaving a port raises no such event, so port settings would be missed and bridge settings
+    could be overwritten by the network manager right after. systemd-networkd has no timers in its
+    C([Bridge]) section, ifupdown needs C(post-up) lines per bridge, and containers booting systemd have
+    no udev at all. The keeper works with any of them because it reacts to the kernel's own link
+    events, after whatever created or changed the bridge.
 author:
   - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
@@ -113,17 +127,52 @@ options:
             port (permanent).
         type: int
         choices: [0, 1, 2]
+  persist:
+    description:
+      - Also keep the settings given in O(settings_file), merged over the bridge's earlier ones (options
+        not given keep their persisted value), so that the bridge keeper applies them at boot and
+        whenever the bridge or a listed port appears. With V(false) only the running kernel is changed
+        and the files are left as they are.
+    type: bool
+    default: true
+    aliases: [persistent]
+  settings_file:
+    description:
+      - The JSON object of persisted bridge settings the module owns, read by the bridge keeper. It maps
+        each bridge name to the options of this module by name (seconds, booleans) and C(ports), which
+        maps each port name to its C(mcast_flood) and C(mcast_router).
+    type: path
+    default: /etc/mcast-linux/bridges.json
+  keeper_file:
+    description:
+      - Where the module deploys the bridge keeper script, run by C(/usr/bin/python3) from the unit.
+    type: path
+    default: /usr/lib/mcast-linux/bridge_keeper.py
+  unit_file:
+    description:
+      - The systemd unit of the bridge keeper (C(Type=notify), C(ExecReload) re-reads O(settings_file)).
+        It is enabled by a symlink in the C(multi-user.target.wants) directory next to it.
+    type: path
+    default: /etc/systemd/system/mcast-linux-bridges.service
+  service_control:
+    description:
+      - V(auto) brings the running keeper in line with its files when systemd is the init system
+        and O(unit_file) lies in C(/etc/systemd/system) or C(/run/systemd/system). It runs
+        C(systemctl daemon-reload) after a unit change, C(restart) after a unit or keeper change, C(reload-or-restart) after a
+        settings change, and C(start) when it is not running.
+      - V(never) only writes the files; the keeper starts at the next boot (or when you start it).
+    type: str
+    choices: [auto, never]
+    default: auto
 notes:
-  - Persistence is not implemented yet (there is no C(persist) option); the settings last until the
-    bridge is deleted or the host reboots. Apply the module again at start-up, or configure the same
-    values in the network manager, for example systemd-networkd's C([Bridge]) section of the bridge's
-    C(.netdev) file (C(MulticastSnooping=), C(MulticastQuerier=), C(MulticastIGMPVersion=); it has no
-    timers) and of each port's C(.network) file (C(MulticastFlood=), C(MulticastRouter=)), or
-    C(post-up ip link set dev BRIDGE type bridge mcast_...) lines in C(/etc/network/interfaces).
-  - A udev rule as in M(mcast.linux.link) does not fit here, because a bridge's C(add) event comes
-    before the network manager configures the bridge and enslaves its ports, and enslaving a port
-    raises no event, so the port settings would not be applied and the bridge settings could be
-    overwritten by the network manager.
+  - The keeper enforces the persisted values. A value changed by hand (C(ip link set ... type bridge)), by
+    the network manager or by this module with O(persist=false) is set back within a second (the module
+    warns then); change it with this module and O(persist=true), which updates O(settings_file) and tells
+    the keeper (C(systemctl reload)). To stop persisting a bridge, remove
+    its entry from O(settings_file) and reload the unit.
+  - The keeper needs C(python3) (3.9 or newer) and C(ip) (iproute2) on the target, but neither pyroute2
+    nor udev. Its unit is hardened without mount namespaces, runs as root with only
+    C(CAP_NET_ADMIN) and logs to C(journalctl -u mcast-linux-bridges).
   - The kernel counts time in jiffies; depending on C(CONFIG_HZ) an interval can read back up to
     0.01 s lower than written. The module treats that as equal.
 seealso:
@@ -160,6 +209,12 @@ EXAMPLES = r'''
 - name: Show what changed
   ansible.builtin.debug:
     var: bridge.changes
+
+- name: Try a setting on the running kernel only, on a bridge whose settings are not persisted
+  mcast.linux.bridge:
+    name: br0
+    query_interval: 30
+    persist: false
 '''
 
 RETURN = r'''
@@ -186,66 +241,85 @@ changes:
   elements: dict
   sample: [{"interface": "br0", "option": "querier", "before": false, "after": true},
            {"interface": "veth1", "option": "mcast_router", "before": 1, "after": 2}]
+persistence:
+  description:
+    - The persistence files that were (or, in check mode, would be) written, including the
+      C(multi-user.target.wants) symlink; and the C(systemctl) actions run (or planned) for the
+      bridge keeper's unit.
+  returned: always
+  type: dict
+  sample: {"files": ["/etc/mcast-linux/bridges.json", "/usr/lib/mcast-linux/bridge_keeper.py",
+           "/etc/systemd/system/mcast-linux-bridges.service",
+           "/etc/systemd/system/multi-user.target.wants/mcast-linux-bridges.service"],
+           "service": ["daemon-reload", "restart mcast-linux-bridges.service"]}
+  contains:
+    files:
+      description: Paths changed, in the order settings file, keeper, unit, symlink.
+      type: list
+      elements: str
+    service:
+      description: The C(systemctl) arguments, one action per item.
+      type: list
+      elements: str
 '''
+
+import hashlib
+import inspect
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcast.linux.plugins.module_utils._files import text_diff
+from ansible_collections.mcast.linux.plugins.module_utils import _bridge_keeper as bridge_keeper
+from ansible_collections.mcast.linux.plugins.module_utils._bridge import (
+    BRIDGE_OPTIONS, PORT_OPTIONS, link_summaries, netlink_keyword, option_kinds, read_data, shown)
+from ansible_collections.mcast.linux.plugins.module_utils._bridge_keeper import (
+    MAX_INTERVAL_SECONDS, from_kernel, same_value, to_kernel)
+from ansible_collections.mcast.linux.plugins.module_utils._files import (
+    atomic_symlink, atomic_write, file_diff, read_text, remove_file, text_diff)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     NetlinkError, check_interface_names, open_iproute, require_pyroute2)
 
-# Module option -> (IFLA_BR_* attribute, kind). Kinds: 'bool' (u8 0/1), 'int' (u8 as is),
-# 'interval' (u64 centiseconds in the kernel, seconds in the module).
-BRIDGE_OPTIONS = (
-    ('snooping', 'IFLA_BR_MCAST_SNOOPING', 'bool'),
-    ('querier', 'IFLA_BR_MCAST_QUERIER', 'bool'),
-    ('igmp_version', 'IFLA_BR_MCAST_IGMP_VERSION', 'int'),
-    ('mld_version', 'IFLA_BR_MCAST_MLD_VERSION', 'int'),
-    ('query_interval', 'IFLA_BR_MCAST_QUERY_INTVL', 'interval'),
-    ('query_response_interval', 'IFLA_BR_MCAST_QUERY_RESPONSE_INTVL', 'interval'),
-    ('membership_interval', 'IFLA_BR_MCAST_MEMBERSHIP_INTVL', 'interval'),
-    ('querier_interval', 'IFLA_BR_MCAST_QUERIER_INTVL', 'interval'),
-    ('last_member_interval', 'IFLA_BR_MCAST_LAST_MEMBER_INTVL', 'interval'),
-    ('startup_query_interval', 'IFLA_BR_MCAST_STARTUP_QUERY_INTVL', 'interval'),
-    ('query_use_ifaddr', 'IFLA_BR_MCAST_QUERY_USE_IFADDR', 'bool'),
-)
-# Port option -> (IFLA_BRPORT_* attribute, kind).
-PORT_OPTIONS = (
-    ('mcast_flood', 'IFLA_BRPORT_MCAST_FLOOD', 'bool'),
-    ('mcast_router', 'IFLA_BRPORT_MULTICAST_ROUTER', 'int'),
-)
-INTERVALS = [option for option, _attribute, kind in BRIDGE_OPTIONS if kind == 'interval']
-# Longer than any sensible IGMP timer, and far from the u64 the kernel takes.
-MAX_INTERVAL_SECONDS = 86400
-# With CONFIG_HZ=250 a jiffy is 4 ms, so 1.01 s reads back as 1.00 s: one centisecond is rounding.
-ROUNDING_CENTISECONDS = 1
+INTERVALS = [option for option, kind in option_kinds(BRIDGE_OPTIONS).items() if kind == 'interval']
+KEEPER_HEADER = '# Deployed by mcast.linux.bridge (its module_utils/_bridge_keeper.py). Edits are overwritten.\n'
+UNIT_TEMPLATE = """# Managed by mcast.linux.bridge: keeps the bridge multicast settings of %(settings_file)s in the
+# kernel, also when a bridge or port is created (again) after boot. Edits are overwritten.
+[Unit]
+Description=Bridge multicast settings managed by mcast.linux (bridge keeper)
+After=network-pre.target
+Before=network.target
 
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart=/usr/bin/python3 %(keeper_file)s %(settings_file)s
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=2
+# 2: the settings file is unusable, 3: no ip command; retrying does not heal either.
+RestartPreventExitStatus=2 3
+UMask=0077
 
-def to_kernel(kind, value):
-    """A module value as the kernel stores it: bools as 0/1, seconds as centiseconds."""
-    if kind == 'bool':
-        return int(bool(value))
-    if kind == 'interval':
-        return int(round(value * 100))
-    return int(value)
+# Least privilege without the options that need a mount namespace (ProtectSystem, PrivateTmp and
+# the like): containers cannot create one, and the unit must start there too.
+CapabilityBoundingSet=CAP_NET_ADMIN
+NoNewPrivileges=yes
+RestrictAddressFamilies=AF_NETLINK AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+ProtectClock=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
 
-
-def from_kernel(kind, value):
-    """A kernel value as the module shows it."""
-    if value is None:
-        return None
-    if kind == 'bool':
-        return bool(value)
-    if kind == 'interval':
-        return value / 100.0
-    return value
-
-
-def same_value(kind, current, wanted):
-    """True when the kernel's ``current`` counts as ``wanted`` (kernel units)."""
-    if kind == 'interval' and current is not None:
-        return abs(current - wanted) <= ROUNDING_CENTISECONDS
-    return current == wanted
+[Install]
+WantedBy=multi-user.target
+"""
+# Units in these directories are the ones systemd loads; elsewhere (tests) systemctl is never called.
+SYSTEMD_UNIT_DIRS = ('/etc/systemd/system', '/run/systemd/system')
 
 
 def interval_error(option, seconds):
@@ -288,13 +362,13 @@ def input_error(params):
 def wanted_bridge(params):
     """The bridge values asked for, in kernel units: ``{option: value}`` for options given."""
     return dict((option, to_kernel(kind, params[option]))
-                for option, _attribute, kind in BRIDGE_OPTIONS if params.get(option) is not None)
+                for option, kind in option_kinds(BRIDGE_OPTIONS).items() if params.get(option) is not None)
 
 
 def wanted_ports(ports):
     """``{port: {option: kernel value}}`` for the port settings given."""
     return dict((port['name'], dict((option, to_kernel(kind, port[option]))
-                                    for option, _attribute, kind in PORT_OPTIONS if port.get(option) is not None))
+                                    for option, kind in option_kinds(PORT_OPTIONS).items() if port.get(option) is not None))
                 for port in ports)
 
 
@@ -324,20 +398,14 @@ def membership_error(bridge_name, bridge_index, ports, links):
 
 def plan_changes(table, current, wanted):
     """``{option: (before, after)}`` in kernel units for the options whose value differs."""
-    kinds = dict((option, kind) for option, _attribute, kind in table)
+    kinds = option_kinds(table)
     return dict((option, (current.get(option), value)) for option, value in wanted.items()
                 if not same_value(kinds[option], current.get(option), value))
 
 
-def shown(table, values):
-    """Kernel values as the module shows them (seconds, bools)."""
-    kinds = dict((option, kind) for option, _attribute, kind in table)
-    return dict((option, from_kernel(kinds[option], value)) for option, value in values.items())
-
-
 def change_records(interface, table, changes):
     """One ``{interface, option, before, after}`` per change, sorted by option."""
-    kinds = dict((option, kind) for option, _attribute, kind in table)
+    kinds = option_kinds(table)
     return [{'interface': interface, 'option': option, 'before': from_kernel(kinds[option], before),
              'after': from_kernel(kinds[option], after)}
             for option, (before, after) in sorted(changes.items())]
@@ -345,7 +413,7 @@ def change_records(interface, table, changes):
 
 def clamp_errors(interface, table, wanted, readback):
     """A sentence per value the kernel did not keep as written (kernel units in, seconds out)."""
-    kinds = dict((option, kind) for option, _attribute, kind in table)
+    kinds = option_kinds(table)
     messages = []
     for option, value in sorted(wanted.items()):
         kept = readback.get(option)
@@ -357,38 +425,64 @@ def clamp_errors(interface, table, wanted, readback):
     return messages
 
 
-def netlink_keyword(attribute, prefix):
-    """pyroute2's keyword for an attribute: IFLA_BR_MCAST_QUERIER -> br_mcast_querier (0.7 and 0.9)."""
-    return attribute[len(prefix):].lower()
+def persisted_entry(params):
+    """The settings this task gives, in the settings file's format (module units); ports only with a setting."""
+    entry = dict((option, params[option]) for option in option_kinds(BRIDGE_OPTIONS) if params.get(option) is not None)
+    ports = dict((port['name'], dict((option, port[option]) for option in option_kinds(PORT_OPTIONS)
+                                     if port.get(option) is not None)) for port in params.get('ports') or [])
+    entry['ports'] = dict((name, values) for name, values in ports.items() if values)
+    return entry
 
 
-def read_data(table, data):
-    """``{option: kernel value}`` from a decoded IFLA_INFO_DATA / IFLA_INFO_SLAVE_DATA."""
-    return dict((option, data.get_attr(attribute) if data is not None else None) for option, attribute, _kind in table)
+def updated_settings(settings, name, entry):
+    """The persisted settings after this task: its values merged over the bridge's (options not given stay)."""
+    merged = dict((bridge, dict(values, ports=dict((port, dict(port_values))
+                                                   for port, port_values in values.get('ports', {}).items())))
+                  for bridge, values in settings.items())
+    if not entry['ports'] and len(entry) == 1:
+        return merged  # nothing given: nothing to persist
+    current = merged.setdefault(name, {'ports': {}})
+    current.update((option, value) for option, value in entry.items() if option != 'ports')
+    for port, values in entry['ports'].items():
+        current['ports'].setdefault(port, {}).update(values)
+    return merged
 
 
-def link_summaries(ipr):
-    """``{name: {'index', 'master', 'kind', 'data'}}`` for every link; data is the decoded link info."""
-    links = {}
-    for msg in ipr.get_links():
-        info = msg.get_attr('IFLA_LINKINFO')
-        links[msg.get_attr('IFLA_IFNAME')] = {
-            'index': msg['index'], 'master': msg.get_attr('IFLA_MASTER'),
-            'kind': info.get_attr('IFLA_INFO_KIND') if info is not None else None,
-            'data': info.get_attr('IFLA_INFO_DATA') if info is not None else None,
-            'slave_data': info.get_attr('IFLA_INFO_SLAVE_DATA') if info is not None else None,
-        }
-    return links
+def keeper_conflicts(settings, name, entry):
+    """``bridge option`` or ``port option`` texts whose persisted value differs from the one given now."""
+    kept = settings.get(name) or {}
+    conflicts = ['%s %s' % (name, option) for option, value in sorted(entry.items())
+                 if option != 'ports' and option in kept and kept[option] != value]
+    for port, values in sorted(entry['ports'].items()):
+        kept_port = kept.get('ports', {}).get(port, {})
+        conflicts.extend('%s %s' % (port, option) for option, value in sorted(values.items())
+                         if option in kept_port and kept_port[option] != value)
+    return conflicts
+
+
+def render_unit(keeper_file, settings_file):
+    return UNIT_TEMPLATE % {'keeper_file': keeper_file, 'settings_file': settings_file}
+
+
+def keeper_source():
+    """The keeper script: the source of the imported module_utils file (zipimport serves it inside AnsiballZ)."""
+    return KEEPER_HEADER + inspect.getsource(bridge_keeper)
+
+
+def checksum_line(text):
+    return '' if text is None else 'bridge keeper, sha1 %s\n' % hashlib.sha1(text.encode('utf-8')).hexdigest()
 
 
 class Bridge(object):
-    """Read the bridge and its ports, plan, set what differs (outside check mode), read back."""
+    """Read the bridge and its ports, plan, set what differs (outside check mode), read back, persist."""
 
     def __init__(self, module):
         self.module = module
         self.params = module.params
         self.name = self.params['name']
-        self.result = {'changed': False, 'before': {}, 'after': {}, 'changes': []}
+        self.persistence = Persistence(module) if self.params['persist'] else None
+        self.result = {'changed': False, 'before': {}, 'after': {}, 'changes': [],
+                       'persistence': {'files': [], 'service': []}}
 
     def run(self):
         with open_iproute() as ipr:
@@ -403,10 +497,36 @@ class Bridge(object):
             port_changes = dict((name, plan_changes(PORT_OPTIONS, current_ports[name], values))
                                 for name, values in wanted_port_values.items())
             self.report(current, current_ports, bridge_changes, port_changes)
-            if not self.module.check_mode and self.result['changed']:
+            if self.persistence:
+                self.plan_persistence()
+            else:
+                self.warn_about_keeper()
+            if not self.module.check_mode and self.result['changes']:
                 self.apply(ipr, bridge['index'], bridge_changes, port_changes, links)
                 self.read_back(ipr, wanted, wanted_port_values)
+        # Only values the kernel kept as written are persisted: read_back fails before this otherwise.
+        if self.persistence and not self.module.check_mode:
+            self.persistence.apply()
         return self.result
+
+    def warn_about_keeper(self):
+        """With persist false, say which values the bridge keeper will set back to its persisted ones."""
+        try:
+            settings = bridge_keeper.load_settings(self.params['settings_file'])
+        except (bridge_keeper.SettingsFileError, IOError, OSError):  # not ours to judge without persist
+            return
+        conflicts = keeper_conflicts(settings, self.name, persisted_entry(self.params))
+        if conflicts:
+            self.module.warn('%s persists other values for %s: its bridge keeper sets them back within a second '
+                             'if it runs. Use persist: true to change them for good.'
+                             % (self.params['settings_file'], ', '.join(conflicts)))
+
+    def plan_persistence(self):
+        self.result['persistence'] = self.persistence.plan(self.name, persisted_entry(self.params))
+        if self.result['persistence']['files'] or self.result['persistence']['service']:
+            self.result['changed'] = True
+        if self.module._diff:
+            self.result['diff'].extend(self.persistence.diff())
 
     def refuse(self, message):
         if message:
@@ -442,8 +562,8 @@ class Bridge(object):
                                    ] if changes else []
 
     def apply(self, ipr, bridge_index, bridge_changes, port_changes, links):
-        attributes = dict((option, attribute) for option, attribute, _kind in BRIDGE_OPTIONS)
-        port_attributes = dict((option, attribute) for option, attribute, _kind in PORT_OPTIONS)
+        attributes = dict((option, attribute) for option, attribute, _keyword, _kind in BRIDGE_OPTIONS)
+        port_attributes = dict((option, attribute) for option, attribute, _keyword, _kind in PORT_OPTIONS)
         try:
             if bridge_changes:
                 settings = dict((netlink_keyword(attributes[option], 'IFLA_'), value)
@@ -472,6 +592,113 @@ class Bridge(object):
             self.module.fail_json(msg=' '.join(messages), **self.result)
 
 
+class Persistence(object):
+    """The settings file, the keeper script, its unit and the symlink that enables it; and the running unit.
+
+    The same deployment as mcast.linux.route's route keeper. ``plan`` reads and decides, ``apply``
+    writes and (re)starts the keeper when systemd runs it.
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.unit_name = os.path.basename(self.params['unit_file'])
+        self.changes = []  # (path, before, after) of each file to change; None: the file is absent
+        self.link_wanted = None
+        self.actions = []
+        self.systemctl = None
+
+    def wants_link(self):
+        directory, name = os.path.split(self.params['unit_file'])
+        return os.path.join(directory, 'multi-user.target.wants', name)
+
+    def current_settings(self):
+        text = read_text(self.params['settings_file'])
+        if text is None:
+            return {}
+        try:
+            return bridge_keeper.parse_settings(text)
+        except bridge_keeper.SettingsFileError as error:
+            self.module.fail_json(msg='%s cannot be read: %s. Fix it or delete it, then run the task again.'
+                                      % (self.params['settings_file'], error))
+
+    def plan(self, name, entry):
+        """Decide the file changes and the systemctl actions; return them for the result."""
+        settings = updated_settings(self.current_settings(), name, entry)
+        if settings and self.module.get_bin_path('ip') is None:
+            self.module.fail_json(msg="the bridge keeper runs 'ip', which is not installed: install iproute2, or use "
+                                      "persist: false.")
+        wanted_texts = (
+            (self.params['settings_file'], bridge_keeper.dump_settings(settings) if settings else None),
+            (self.params['keeper_file'], keeper_source() if settings else None),
+            (self.params['unit_file'], render_unit(self.params['keeper_file'], self.params['settings_file'])
+             if settings else None),
+        )
+        for path, text in wanted_texts:
+            current = read_text(path)
+            if current != text:
+                self.changes.append((path, current, text))
+        if os.path.islink(self.wants_link()) != bool(settings):
+            self.link_wanted = bool(settings)
+        self.actions = self.plan_service(bool(settings))
+        return {'files': [path for path, _before, _after in self.changes]
+                + ([self.wants_link()] if self.link_wanted is not None else []),
+                'service': [' '.join(action) for action in self.actions]}
+
+    def changed(self, path):
+        return any(change[0] == path for change in self.changes)
+
+    def plan_service(self, keep):
+        """systemctl arguments that bring the running keeper in line with the files (none without systemd)."""
+        if not keep or not self.systemd_runs_unit():
+            return []
+        name = self.unit_name
+        actions = [['daemon-reload']] if self.changed(self.params['unit_file']) else []
+        if self.changed(self.params['unit_file']) or self.changed(self.params['keeper_file']):
+            return actions + [['restart', name]]  # new code or unit: a reload would keep the old process
+        if self.changed(self.params['settings_file']):
+            return actions + [['reload-or-restart', name]]  # SIGHUP re-reads the file; starts it when stopped
+        rc = self.module.run_command([self.systemctl, 'is-active', '--quiet', name])[0]
+        return [] if rc == 0 else [['start', name]]
+
+    def systemd_runs_unit(self):
+        """True when systemd is the init system here and unit_file is in a directory it loads units from."""
+        if self.params['service_control'] == 'never' or not os.path.isdir('/run/systemd/system'):
+            return False
+        if os.path.dirname(os.path.abspath(self.params['unit_file'])) not in SYSTEMD_UNIT_DIRS:
+            return False
+        self.systemctl = self.module.get_bin_path('systemctl')
+        return self.systemctl is not None
+
+    def diff(self):
+        entries = []
+        for path, before, after in self.changes:
+            if path == self.params['keeper_file']:
+                before, after = checksum_line(before) or None, checksum_line(after) or None
+            entries.append(file_diff(path, before, after))
+        if self.link_wanted is not None:
+            target = '-> %s\n' % self.params['unit_file']
+            entries.append(file_diff(self.wants_link(), None if self.link_wanted else target,
+                                     target if self.link_wanted else None))
+        return entries
+
+    def apply(self):
+        for path, _before, after in self.changes:
+            if after is None:
+                remove_file(path)
+            else:
+                atomic_write(self.module, path, after)
+        if self.link_wanted is False:
+            remove_file(self.wants_link())
+        elif self.link_wanted:
+            atomic_symlink(self.params['unit_file'], self.wants_link())
+        for action in self.actions:
+            rc, _out, err = self.module.run_command([self.systemctl] + action)
+            if rc != 0:
+                self.module.fail_json(msg='systemctl %s failed: %s. See journalctl -u %s.'
+                                          % (' '.join(action), err.strip(), self.unit_name))
+
+
 def build_module():
     return AnsibleModule(
         argument_spec=dict(
@@ -492,6 +719,11 @@ def build_module():
                 mcast_flood=dict(type='bool'),
                 mcast_router=dict(type='int', choices=[0, 1, 2]),
             )),
+            persist=dict(type='bool', default=True, aliases=['persistent']),
+            settings_file=dict(type='path', default=bridge_keeper.DEFAULT_SETTINGS_FILE),
+            keeper_file=dict(type='path', default='/usr/lib/mcast-linux/bridge_keeper.py'),
+            unit_file=dict(type='path', default='/etc/systemd/system/mcast-linux-bridges.service'),
+            service_control=dict(type='str', choices=['auto', 'never'], default='auto'),
         ),
         supports_check_mode=True,
     )

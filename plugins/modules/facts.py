@@ -28,8 +28,16 @@ description:
     C(multihomed-without-multicast-route), C(multicast-route-via-gateway),
     C(link-local-group-in-config) (an mcastd route for a group in 224.0.0.0/24),
     C(vif-table-near-full) (from O(vif_warning) of the kernel's 32 VIFs),
-    C(routing-api-held-by-other) (a routing socket is open but mcastd does not answer) and
-    C(route-interface-without-multicast) (a multicast route uses an interface without IFF_MULTICAST)."
+    C(routing-api-held-by-other) (a routing socket is open but mcastd does not answer),
+    C(route-interface-without-multicast) (a multicast route uses an interface without IFF_MULTICAST),
+    C(no-querier-on-segment) (routed multicast leaves through an interface where neither mcastd nor a
+    snooping bridge knows an IGMP querier), C(querier-address-implausible) (a querier heard from an
+    address outside the interface's IPv4 subnets, from 0.0.0.0 while the interface has an address, or
+    from 169.254/16 while it has a real one; C(error) when this host's own rp_filter drops its
+    queries) and C(bridge-snooping-without-querier) (a bridge snoops, is not querier and hears none)."
+  - The querier heard on each interface comes from mcastd's querier table (while it runs) and, for
+    Linux bridges, from the bridge's own C(IFLA_BR_MCAST_QUERIER_STATE), decoded from the netlink
+    bytes.
   - The module changes nothing. It does not probe the routing API with C(MRT_INIT) (a probe that
     succeeded would be, for a moment, the namespace's multicast router); it reads
     C(conf/all/mc_forwarding) and the raw IGMP sockets instead.
@@ -161,17 +169,46 @@ ansible_facts:
           sample: {"192.0.2.10": "trunk.10"}
         mcastd:
           description:
-            - C(running) and C(socket); C(status) and C(pending) (what C(mcastctl status) and
-              C(mcastctl show pending) report) while it runs; C(config) with C(path), C(exists),
+            - C(running) and C(socket); C(status), C(pending), C(queriers) and C(members) (what
+              C(mcastctl status) and C(mcastctl show pending|queriers|members) report; the last two are
+              empty with a daemon without the IGMP querier) while it runs; C(config) with C(path), C(exists),
               C(valid), the grammar's C(errors) and C(warnings), and the configured C(routes) and
               C(mgroups).
           type: dict
           sample: {"running": true, "socket": "/run/mcastd/mcastd.sock", "status": {"pid": 901, "vifs": 3},
-                   "pending": [], "config": {"path": "/etc/mcastd/mcastd.conf", "exists": true, "valid": true,
+                   "pending": [], "queriers": [], "members": [],
+                   "config": {"path": "/etc/mcastd/mcastd.conf", "exists": true, "valid": true,
                    "errors": [], "warnings": [],
                    "routes": [{"iif": "trunk.10", "source": null, "group": "239.1.0.0/16", "oifs": ["trunk.20"],
                                "origin": "/etc/mcastd/mcastd.conf:3"}],
                    "mgroups": []}}
+        bridges:
+          description:
+            - Every Linux bridge by name, with its multicast settings as M(mcast.linux.bridge) names them
+              (intervals in seconds), C(index), C(ports) (the enslaved interfaces) and C(querier_state),
+              the kernel's C(IFLA_BR_MCAST_QUERIER_STATE) per family (C(ipv4), C(ipv6)), null when the
+              bridge knows no querier, else C(address), and for another querier heard C(port) (its name),
+              C(port_index) and C(other_querier_expires_in) (seconds).
+          type: dict
+          sample: {"br0": {"index": 4, "snooping": true, "querier": false, "igmp_version": 2, "mld_version": 1,
+                   "query_interval": 125.0, "query_response_interval": 10.0, "membership_interval": 260.0,
+                   "querier_interval": 255.0, "last_member_interval": 1.0, "startup_query_interval": 31.24,
+                   "query_use_ifaddr": false, "ports": ["swp1", "swp2"],
+                   "querier_state": {"ipv4": {"address": "192.0.2.2", "port": "swp1", "port_index": 5,
+                                              "other_querier_expires_in": 243.1}, "ipv6": null}}}
+        queriers:
+          description:
+            - The IGMP querier heard per interface. C(mcastd) is mcastd's row for the interface (its
+              C(role) C(querier), C(non-querier) or C(listener), the elected C(querier) address or null,
+              C(is_us), C(version), C(other_querier_expires_in), C(last_query), C(subnets), ...), present
+              when mcastd runs and knows the interface. C(bridge) is present for every bridge, null when
+              it knows no IPv4 querier, else C(address), C(own) (the bridge's own querier), C(port) and
+              C(other_querier_expires_in).
+          type: dict
+          sample: {"br0": {"bridge": {"address": "192.0.2.2", "own": false, "port": "swp1",
+                                      "other_querier_expires_in": 243.1}},
+                   "trunk.20": {"mcastd": {"interface": "trunk.20", "role": "querier", "querier": "198.51.100.1",
+                                           "is_us": true, "version": 3}}}
         findings:
           description:
             - The pitfalls found, each with C(id), C(severity) (C(error) or C(warning)), C(subject),
@@ -191,7 +228,8 @@ import struct
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcast.linux.plugins.module_utils._findings import VIF_WARNING, evaluate
+from ansible_collections.mcast.linux.plugins.module_utils._bridge import bridge_facts
+from ansible_collections.mcast.linux.plugins.module_utils._findings import VIF_WARNING, evaluate, querier_views
 from ansible_collections.mcast.linux.plugins.module_utils._mcastd_client import (
     DEFAULT_CONFIG, DEFAULT_SOCKET, DaemonRefused, routing_api, snapshot)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
@@ -296,6 +334,27 @@ def config_facts(path):
     return facts
 
 
+def bridge_querier(bridge):
+    """The IPv4 querier a bridge knows: ``{'address', 'own', 'port', 'other_querier_expires_in'}``, or None."""
+    state = (bridge.get('querier_state') or {}).get('ipv4')
+    if not state:
+        return None
+    # The kernel adds the other-querier timer only for a querier heard from elsewhere.
+    own = state['other_querier_expires_in'] is None
+    return {'address': state['address'], 'own': own, 'port': state.get('port'),
+            'other_querier_expires_in': state['other_querier_expires_in']}
+
+
+def queriers_heard(mcastd, bridges):
+    """``{interface: {'mcastd': row, 'bridge': querier or None}}``: each view present only where it exists."""
+    heard = {}
+    for row in mcastd.get('queriers') or []:
+        heard.setdefault(row['interface'], {})['mcastd'] = row
+    for name, bridge in bridges.items():
+        heard.setdefault(name, {})['bridge'] = bridge_querier(bridge)
+    return heard
+
+
 class McastFacts(object):
     """Read everything once; the findings are computed from what was read."""
 
@@ -317,6 +376,8 @@ class McastFacts(object):
             facts['igmp'] = self.igmp()
             facts['routing_api'] = routing_api()
             facts['mcastd'] = self.mcastd()
+            facts['bridges'] = bridge_facts(ipr, self.names)
+            facts['queriers'] = queriers_heard(facts['mcastd'], facts['bridges'])
             facts['reverse_paths'] = self.reverse_paths(ipr, facts)
         facts['findings'] = evaluate(facts, self.params['vif_warning'])
         return {'changed': False, 'ansible_facts': {'mcast': facts}}
@@ -400,14 +461,19 @@ class McastFacts(object):
             state = None
         status = state['status'] if state else None
         config_path = self.params['mcastd_config'] or (status or {}).get('config') or DEFAULT_CONFIG
+        # queriers and members: the tables of mcastd's IGMP querier (show queriers, show members).
         return {'running': state is not None, 'socket': path, 'status': status,
-                'pending': state['pending'] if state else [], 'config': config_facts(config_path)}
+                'pending': state['pending'] if state else [], 'queriers': (state or {}).get('queriers') or [],
+                'members': (state or {}).get('members') or [], 'config': config_facts(config_path)}
 
     def reverse_paths(self, ipr, facts):
         """Where the route back to each known source leaves: what rp_filter checks."""
         sources = set(row['source'] for row in facts['mfc'] if row['source'] != '0.0.0.0')
         sources.update(route['source'] for route in facts['mcastd']['config']['routes']
                        if route['source'] and '/' not in route['source'])
+        # rp_filter judges a querier's queries like any other source.
+        sources.update(address for heard in facts['queriers'].values() for _view, address in querier_views(heard)
+                       if address != '0.0.0.0')
         return dict((source, self.names.get(route_lookup(ipr, source))) for source in sorted(sources))
 
 

@@ -4,6 +4,8 @@ The switch namespace has bridge ``br0`` with ports ``swp1`` and ``swp2`` and a t
 that is not enslaved; the other ends live in ``peer``. Readers look at the kernel with pyroute2 directly.
 """
 import os
+import subprocess
+import time
 
 import pytest
 from pyroute2 import IPRoute
@@ -50,7 +52,9 @@ class Switch:
             lab.run(SWITCH, ["ip", *argv])
 
     def module(self, args, check=False, diff=False):
-        return run_module(self.namespace, "mcast.linux.bridge", dict({"name": "br0"}, **args), check=check, diff=diff)
+        """Run the module on br0; the running kernel only unless ``args`` asks for persistence."""
+        return run_module(self.namespace, "mcast.linux.bridge", dict({"name": "br0", "persist": False}, **args),
+                          check=check, diff=diff)
 
     def state(self):
         """Every bridge value and the port values of swp1/swp2, as the kernel reports them."""
@@ -67,13 +71,13 @@ class Switch:
 @pytest.fixture(name="switch")
 def fixture_switch(make_netns_lab):
     """A fresh switch for one test."""
-    return Switch(make_netns_lab(TOPOLOGY, prefix=unique_prefix("hIbr")))
+    return Switch(make_netns_lab(TOPOLOGY, prefix=unique_prefix("fqbr")))
 
 
 @pytest.fixture(scope="module", name="unchanging_switch")
 def fixture_unchanging_switch():
     """One switch for the refusal tests, which each assert that nothing changed."""
-    lab = Lab(TOPOLOGY, prefix=unique_prefix("hIbu"))
+    lab = Lab(TOPOLOGY, prefix=unique_prefix("fqbu"))
     try:
         lab.up()
         yield Switch(lab)
@@ -190,3 +194,105 @@ def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_switch, 
     assert result.get("failed") is True, result
     assert message in result["msg"]
     assert unchanging_switch.state() == before
+
+
+# --------------------------------------------------------------------------- persistence: the bridge keeper
+
+PERSISTED = {"querier": True, "query_interval": 20, "query_response_interval": 2.5, "query_use_ifaddr": True,
+             "ports": [{"name": "swp1", "mcast_router": 2, "mcast_flood": False}]}
+
+
+def persistence_files(tmp_path):
+    return {"settings_file": str(tmp_path / "etc" / "bridges.json"),
+            "keeper_file": str(tmp_path / "lib" / "bridge_keeper.py"),
+            "unit_file": str(tmp_path / "system" / "mcast-linux-bridges.service")}
+
+
+def exec_start(unit_file):
+    """The unit's ExecStart command as an argv list (the paths in it have no spaces)."""
+    with open(unit_file, encoding="utf-8") as stream:
+        [line] = [line for line in stream.read().splitlines() if line.startswith("ExecStart=")]
+    return line[len("ExecStart="):].split()
+
+
+def recreate_bridge(switch):
+    """A fresh br0, as the network manager creates it at boot: the kernel's defaults, swp1 and swp2 enslaved."""
+    switch.lab.run(SWITCH, ["ip", "link", "del", "br0"])
+    for argv in (["link", "add", "br0", "type", "bridge"], ["link", "set", "swp1", "master", "br0"],
+                 ["link", "set", "swp2", "master", "br0"], ["link", "set", "br0", "up"]):
+        switch.lab.run(SWITCH, ["ip", *argv])
+
+
+def persisted_state_applied(state):
+    return (state["querier"] == 1 and state["query_interval"] == 2000 and state["query_response_interval"] == 250
+            and state["query_use_ifaddr"] == 1 and state["swp1"] == {"mcast_flood": 0, "mcast_router": 2})
+
+
+def test_check_mode_reports_the_files_and_writes_none(switch, tmp_path):
+    files = persistence_files(tmp_path)
+    before = switch.state()
+    preview = switch.module(dict(PERSISTED, persist=True, **files), check=True, diff=True)
+    assert preview["changed"] is True, preview
+    assert preview["persistence"]["files"] == [
+        files["settings_file"], files["keeper_file"], files["unit_file"],
+        str(tmp_path / "system" / "multi-user.target.wants" / "mcast-linux-bridges.service")]
+    assert preview["persistence"]["service"] == []  # no systemd as PID 1 here, and not a unit directory
+    headers = [entry["after_header"] for entry in preview["diff"]]
+    assert files["settings_file"] in headers and files["unit_file"] in headers
+    assert not os.listdir(tmp_path) and switch.state() == before
+
+
+def test_the_units_command_reapplies_the_settings_on_a_fresh_bridge(switch, tmp_path):
+    files = persistence_files(tmp_path)
+    applied = switch.module(dict(PERSISTED, persistent=True, **files))  # the alias the issue names
+    assert applied["changed"] is True and len(applied["persistence"]["files"]) == 4, applied
+    assert persisted_state_applied(switch.state())
+    again = switch.module(dict(PERSISTED, persist=True, **files))
+    assert again["changed"] is False and again["persistence"] == {"files": [], "service": []}, again
+    kernel_only = switch.module({"querier": False, "persist": False, "settings_file": files["settings_file"]})
+    assert "persists other values for br0 querier: its bridge keeper sets them back" in kernel_only["warnings"][0]
+
+    recreate_bridge(switch)
+    assert switch.state()["querier"] == 0, "a fresh bridge has the kernel's defaults"
+    once = switch.lab.run(SWITCH, exec_start(files["unit_file"]) + ["--once"])
+    assert persisted_state_applied(switch.state()), once.stderr
+    assert "set br0 type bridge mcast_querier 1" in once.stderr
+
+
+def test_the_running_keeper_applies_the_settings_when_the_bridge_appears_later(switch, tmp_path):
+    files = persistence_files(tmp_path)
+    assert switch.module(dict(PERSISTED, persist=True, **files))["changed"] is True
+    switch.lab.run(SWITCH, ["ip", "link", "del", "br0"])
+    keeper = switch.lab.popen(SWITCH, exec_start(files["unit_file"]), stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # the keeper is up and finds no bridge: nothing to do yet
+        assert keeper.poll() is None, keeper.stderr.read()
+        for argv in (["link", "add", "br0", "type", "bridge"], ["link", "set", "br0", "up"],
+                     ["link", "set", "swp1", "master", "br0"],  # the ports enslaved after the bridge came up
+                     ["link", "set", "swp2", "master", "br0"]):
+            switch.lab.run(SWITCH, ["ip", *argv])
+        deadline = time.monotonic() + 3
+        while not persisted_state_applied(switch.state()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert persisted_state_applied(switch.state())
+        # Changed behind its back (as a network manager might): set back again.
+        switch.lab.run(SWITCH, ["ip", "link", "set", "dev", "br0", "type", "bridge", "mcast_querier", "0"])
+        deadline = time.monotonic() + 3
+        while switch.state()["querier"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert switch.state()["querier"] == 1
+    finally:
+        keeper.terminate()
+        keeper.wait(timeout=5)
+    assert keeper.returncode == 0, keeper.stderr.read()
+
+
+def test_an_unusable_settings_file_fails_before_anything_changes(switch, tmp_path):
+    files = persistence_files(tmp_path)
+    os.makedirs(os.path.dirname(files["settings_file"]))
+    with open(files["settings_file"], "w", encoding="utf-8") as stream:
+        stream.write("{broken")
+    before = switch.state()
+    result = switch.module(dict(PERSISTED, persist=True, **files))
+    assert result.get("failed") is True and "bridges.json cannot be read: not JSON" in result["msg"], result
+    assert switch.state() == before

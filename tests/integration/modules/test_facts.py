@@ -207,3 +207,126 @@ def test_vif_warning_out_of_range_is_refused(netns_lab):
 def test_check_mode_gathers_the_same_facts(netns_lab):
     result = run_module(netns_lab.ns("router"), "mcast.linux.facts", check=True)
     assert result["changed"] is False and "interfaces" in result["ansible_facts"]["mcast"]
+
+
+# --------------------------------------------------------------------------- queriers on a Linux bridge
+
+# A bridge br0 (192.0.2.1/24) in "switch" with port swp1, whose other end h1 is in "peer" at 10.9.9.9/24:
+# outside the bridge's subnet, so a query from there is implausible on the bridge's segment.
+BRIDGED = {
+    "hosts": {"switch": {}, "peer": {}},
+    "segments": {"one": {"switch": False, "ends": [{"host": "switch", "iface": "swp1"},
+                                                   {"host": "peer", "iface": "h1", "address": "10.9.9.9/24"}]}},
+}
+# One IGMPv2 general query as a querier sends it: TTL 1, TOS 0xc0, Router Alert, to 224.0.0.1; from the
+# source address given (IP_HDRINCL; the kernel fills in the IP checksum).
+QUERY_SENDER = r"""
+import socket, struct, sys
+iface, source = sys.argv[1], sys.argv[2]
+def checksum(data):
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    total = (total >> 16) + (total & 0xffff)
+    return ~(total + (total >> 16)) & 0xffff
+igmp = bytearray(struct.pack("!BBH4s", 0x11, 100, 0, bytes(4)))
+struct.pack_into("!H", igmp, 2, checksum(bytes(igmp)))
+header = struct.pack("!BBHHHBBH4s4s", 0x46, 0xc0, 24 + len(igmp), 0, 0, 1, 2, 0,
+                     socket.inet_aton(source), socket.inet_aton("224.0.0.1")) + b"\x94\x04\x00\x00"
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+sock.sendto(header + bytes(igmp), ("224.0.0.1", 0))
+"""
+
+
+def make_bridge(lab):
+    """br0 with port swp1 and an address, snooping and not querier (the kernel's defaults), routed multicast out."""
+    for argv in (["link", "add", "br0", "type", "bridge"], ["link", "set", "swp1", "master", "br0"],
+                 ["addr", "add", "192.0.2.1/24", "dev", "br0"], ["link", "set", "br0", "up"],
+                 ["route", "add", "224.0.0.0/4", "dev", "br0"]):
+        ip(lab, *argv, host="switch")
+    for key in ("all", "br0"):
+        sysctl(lab, "net/ipv4/conf/%s/rp_filter" % key, 0, host="switch")
+
+
+@pytest.fixture(name="bridged")
+def fixture_bridged(make_netns_lab, lab_prefix):
+    lab = make_netns_lab(BRIDGED, prefix=lab_prefix("fqf"))
+    make_bridge(lab)
+    return lab
+
+
+def send_query(lab, source):
+    lab.run("peer", [sys.executable, "-c", QUERY_SENDER, "h1", source])
+
+
+def gather_until(lab, ready, attempts=20):
+    """Facts of the switch once ``ready(facts)`` holds (the bridge handles the query asynchronously)."""
+    for _attempt in range(attempts):
+        facts = gather(lab, host="switch")
+        if ready(facts):
+            return facts
+        time.sleep(0.1)
+    raise AssertionError("the bridge never showed the expected querier: %r" % facts["queriers"])
+
+
+def test_snooping_bridge_without_querier_until_its_own_querier_is_on(bridged):
+    faulty = gather(bridged, host="switch")
+    assert faulty["bridges"]["br0"]["snooping"] is True and faulty["bridges"]["br0"]["querier"] is False
+    assert faulty["bridges"]["br0"]["ports"] == ["swp1"]
+    assert faulty["queriers"]["br0"] == {"bridge": None}
+    assert found(faulty, "bridge-snooping-without-querier") == {"br0": "warning"}
+    assert found(faulty, "no-querier-on-segment") == {"br0": "warning"}
+    assert "route 224.0.0.0/4 dev br0" in evidence(faulty, "no-querier-on-segment", "br0")
+
+    turned_on = run_module(bridged.ns("switch"), "mcast.linux.bridge",
+                           {"name": "br0", "querier": True, "query_use_ifaddr": True, "persist": False})
+    assert turned_on.get("failed") is not True and turned_on["changed"] is True, turned_on
+    fixed = gather_until(bridged, lambda facts: (facts["queriers"]["br0"]["bridge"] or {}).get("address") == "192.0.2.1")
+    assert fixed["queriers"]["br0"]["bridge"]["own"] is True
+    for finding_id in ("bridge-snooping-without-querier", "no-querier-on-segment", "querier-address-implausible"):
+        assert found(fixed, finding_id) == {}, finding_id
+
+
+def test_a_query_from_outside_the_bridges_subnet_is_implausible(bridged):
+    send_query(bridged, "10.9.9.9")
+    faulty = gather_until(bridged, lambda facts: facts["queriers"]["br0"]["bridge"] is not None)
+    heard = faulty["queriers"]["br0"]["bridge"]
+    assert heard["address"] == "10.9.9.9" and heard["own"] is False and heard["port"] == "swp1"
+    assert 0 < heard["other_querier_expires_in"] <= 255
+    assert found(faulty, "querier-address-implausible") == {"br0": "warning"}
+    assert ("10.9.9.9 is not within any IPv4 subnet of the interface (192.0.2.0/24)"
+            in evidence(faulty, "querier-address-implausible", "br0"))
+    # The bridge hears a querier: it is not without one, and the segment has one.
+    assert found(faulty, "bridge-snooping-without-querier") == {} and found(faulty, "no-querier-on-segment") == {}
+
+    sysctl(bridged, "net/ipv4/conf/br0/rp_filter", 1, host="switch")
+    strict = gather(bridged, host="switch")
+    assert found(strict, "querier-address-implausible") == {"br0": "error"}
+    assert ("this host has no route back to 10.9.9.9, so its strict rp_filter on br0 drops the queries"
+            in evidence(strict, "querier-address-implausible", "br0"))
+
+
+def test_a_query_from_the_bridges_subnet_is_plausible(bridged):
+    ip(bridged, "addr", "add", "192.0.2.9/24", "dev", "h1", host="peer")
+    send_query(bridged, "192.0.2.9")
+    facts = gather_until(bridged, lambda facts: facts["queriers"]["br0"]["bridge"] is not None)
+    assert facts["queriers"]["br0"]["bridge"]["address"] == "192.0.2.9"
+    for finding_id in ("querier-address-implausible", "bridge-snooping-without-querier", "no-querier-on-segment"):
+        assert found(facts, finding_id) == {}, finding_id
+
+
+def test_no_querier_where_mcastd_routes_to_and_only_listens(netns_lab, mcastd):
+    route = "mroute from trunk.10 source %s group 239.1.1.1 to trunk.20\n" % SENDER
+    listening = mcastd(netns_lab, route)
+    faulty = gather(netns_lab, mcastd_socket=listening.socket)
+    listening.stop()
+    row = faulty["queriers"]["trunk.20"]["mcastd"]
+    assert row["role"] == "listener" and row["querier"] is None
+    assert found(faulty, "no-querier-on-segment") == {"trunk.20": "warning"}
+    assert 'mcastd only listens on trunk.20 (no "phyint trunk.20 querier" in its configuration) and has heard no ' \
+        'querier there' in evidence(faulty, "no-querier-on-segment", "trunk.20")
+
+    querying = mcastd(netns_lab, "phyint trunk.20 enable querier\n" + route)
+    fixed = gather(netns_lab, mcastd_socket=querying.socket)
+    row = fixed["queriers"]["trunk.20"]["mcastd"]
+    assert row["role"] == "querier" and row["is_us"] is True and row["querier"] == "198.51.100.1"
+    assert found(fixed, "no-querier-on-segment") == {} and found(fixed, "querier-address-implausible") == {}

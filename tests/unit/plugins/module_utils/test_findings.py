@@ -198,3 +198,146 @@ def test_an_unused_interface_without_multicast_is_silent():
 
 def test_an_empty_snapshot_has_no_findings():
     assert findings.evaluate({}) == []
+
+
+# --------------------------------------------------------------------------- queriers
+
+def querier_row(name, role="querier", querier="198.51.100.1", is_us=True, subnets=("198.51.100.1/24",)):
+    """A row of mcastd's queriers table, as the control socket answers it."""
+    return {"interface": name, "ifindex": 3, "role": role, "querier": querier, "is_us": is_us,
+            "own_address": "198.51.100.1" if role != "listener" else None, "version": 3 if querier else None,
+            "other_querier_expires_in": None if is_us or not querier else 200.5,
+            "last_query": {"source": querier, "version": 3, "age": 3.0} if querier else None,
+            "subnets": list(subnets), "timers": None}
+
+
+def with_mcastd_view(facts, row):
+    facts["mcastd"]["queriers"] = [row]
+    facts["queriers"] = {row["interface"]: {"mcastd": row}}
+    return facts
+
+
+def bridge(snooping=True, querier=False):
+    return {"snooping": snooping, "querier": querier, "igmp_version": 2, "mld_version": 1, "query_interval": 125.0,
+            "query_response_interval": 10.0, "membership_interval": 260.0, "querier_interval": 255.0,
+            "last_member_interval": 1.0, "startup_query_interval": 31.24, "query_use_ifaddr": False, "index": 4,
+            "ports": ["swp1"], "querier_state": {"ipv4": None, "ipv6": None}}
+
+
+def bridged_router(heard, snooping=True, querier=False, addresses=("198.51.100.1/24",)):
+    """The healthy router whose output is bridge br0 (instead of trunk.20), with the bridge's querier ``heard``."""
+    facts = healthy_router()
+    facts["interfaces"]["br0"] = interface(4, list(addresses))
+    facts["mfc"][0]["oifs"] = ["br0"]
+    facts["routes"][0]["dev"] = "br0"
+    facts["mcastd"]["config"]["routes"][0]["oifs"] = ["br0"]
+    facts["bridges"] = {"br0": bridge(snooping, querier)}
+    facts["queriers"] = {"br0": {"bridge": heard}}
+    return facts
+
+
+OTHER_QUERIER = {"address": "198.51.100.2", "own": False, "port": "swp1", "other_querier_expires_in": 250.1}
+
+
+def test_no_querier_where_mcastd_only_listens_on_a_routed_output():
+    facts = with_mcastd_view(healthy_router(), querier_row("trunk.20", role="listener", querier=None, is_us=False))
+    assert ids(facts) == [("no-querier-on-segment", "warning", "trunk.20")]
+    [found] = findings.evaluate(facts)
+    assert 'no "phyint trunk.20 querier"' in found["evidence"][0]
+    assert "MFC entry (192.0.2.10, 239.1.1.1) leaves through it" in found["evidence"]
+    assert "phyint trunk.20 querier" in found["fix"]
+
+
+@pytest.mark.parametrize("row", [
+    querier_row("trunk.20"),  # mcastd is the querier
+    querier_row("trunk.20", role="non-querier", querier="198.51.100.0", is_us=False),  # lost the election
+    querier_row("trunk.20", role="listener", querier="198.51.100.2", is_us=False),  # listens, and hears one
+    querier_row("trunk.10", role="listener", querier=None, is_us=False),  # where multicast enters, not leaves
+])
+def test_no_querier_on_segment_is_silent_when_one_is_known_or_nothing_is_routed_out(row):
+    assert ids(with_mcastd_view(healthy_router(), row)) == []
+
+
+def test_a_snooping_bridge_without_querier_on_a_routed_output():
+    facts = bridged_router(None)
+    assert ids(facts) == [("no-querier-on-segment", "warning", "br0"),
+                          ("bridge-snooping-without-querier", "warning", "br0")]
+    evidence = dict((found["id"], found["evidence"]) for found in findings.evaluate(facts))
+    assert "bridge br0 snoops (mcast_snooping 1, mcast_querier 0)" in evidence["no-querier-on-segment"][0]
+    assert evidence["bridge-snooping-without-querier"][0] == "bridge br0: mcast_snooping 1, mcast_querier 0"
+
+
+def test_a_bridge_with_a_querier_heard_or_its_own_or_without_snooping_is_silent():
+    assert ids(bridged_router(OTHER_QUERIER)) == []
+    own = {"address": "198.51.100.1", "own": True, "port": None, "other_querier_expires_in": None}
+    assert ids(bridged_router(own, querier=True)) == []
+    assert ids(bridged_router(None, snooping=False)) == []
+
+
+def test_a_bridge_querier_that_mcastd_knows_is_enough():
+    """mcastd is the querier on the bridge: the bridge state may be empty (it ignores 0.0.0.0 queries), no finding."""
+    facts = bridged_router(None, snooping=False)
+    facts["queriers"]["br0"]["mcastd"] = querier_row("br0")
+    assert ids(facts) == []
+
+
+def test_bridge_snooping_without_querier_needs_no_route():
+    facts = healthy_router()
+    facts["bridges"] = {"br9": bridge()}
+    facts["queriers"] = {"br9": {"bridge": None}}
+    assert ids(facts) == [("bridge-snooping-without-querier", "warning", "br9")]
+    facts["bridges"]["br9"]["querier"] = True
+    assert ids(facts) == []
+
+
+@pytest.mark.parametrize("address, addresses, reason", [
+    ("10.9.9.9", ["198.51.100.1/24"], "10.9.9.9 is not within any IPv4 subnet of the interface (198.51.100.0/24)"),
+    ("1.0.0.0", ["198.51.100.1/24", "203.0.113.1/24"], "1.0.0.0 is not within any IPv4 subnet"),
+    ("0.0.0.0", ["198.51.100.1/24"], "the querier sends from 0.0.0.0 while the interface has an address"),
+    ("169.254.7.7", ["198.51.100.1/24", "169.254.0.5/16"], "link-local 169.254.7.7 while the interface has a real"),
+])
+def test_implausible_querier_addresses(address, addresses, reason):
+    facts = healthy_router()
+    facts["interfaces"]["trunk.20"]["addresses"] = addresses
+    facts = with_mcastd_view(facts, querier_row("trunk.20", role="non-querier", querier=address, is_us=False,
+                                                subnets=addresses))
+    assert ids(facts) == [("querier-address-implausible", "warning", "trunk.20")]
+    [found] = findings.evaluate(facts)
+    assert found["evidence"][0] == "mcastd reports %s as the querier on trunk.20" % address
+    assert reason in found["evidence"][1]
+
+
+@pytest.mark.parametrize("address, addresses", [
+    ("198.51.100.2", ["198.51.100.1/24"]),  # on the subnet
+    ("203.0.113.9", ["198.51.100.1/24", "203.0.113.1/24"]),  # on the second subnet
+    ("169.254.7.7", ["169.254.0.5/16"]),  # link-local on a link-local-only segment
+    ("0.0.0.0", []),  # nothing to compare with
+])
+def test_plausible_querier_addresses_are_silent(address, addresses):
+    facts = healthy_router()
+    facts["interfaces"]["trunk.20"]["addresses"] = addresses
+    facts = with_mcastd_view(facts, querier_row("trunk.20", role="non-querier", querier=address, is_us=False,
+                                                subnets=addresses))
+    assert ids(facts) == []
+
+
+def test_implausible_querier_dropped_by_this_hosts_strict_rp_filter_is_an_error():
+    facts = healthy_router()
+    facts["interfaces"]["trunk.20"] = interface(3, ["198.51.100.1/24"], rp_filter=1)
+    facts = with_mcastd_view(facts, querier_row("trunk.20", role="non-querier", querier="10.9.9.9", is_us=False))
+    facts["reverse_paths"]["10.9.9.9"] = "trunk.10"
+    assert ids(facts) == [("querier-address-implausible", "error", "trunk.20")]
+    assert "not trunk.20, so strict rp_filter here drops the queries" in findings.evaluate(facts)[0]["evidence"][2]
+    facts["reverse_paths"]["10.9.9.9"] = "trunk.20"  # a route back through the interface: it passes here
+    assert ids(facts) == [("querier-address-implausible", "warning", "trunk.20")]
+
+
+def test_implausible_querier_in_a_bridges_state():
+    stranger = {"address": "10.9.9.9", "own": False, "port": "swp1", "other_querier_expires_in": 254.0}
+    facts = bridged_router(stranger)
+    assert ids(facts) == [("querier-address-implausible", "warning", "br0")]
+    assert findings.evaluate(facts)[0]["evidence"][0] == (
+        "bridge br0's querier state (IFLA_BR_MCAST_QUERIER_STATE) names 10.9.9.9, the querier heard on port swp1")
+    own_zero = {"address": "0.0.0.0", "own": True, "port": None, "other_querier_expires_in": None}
+    assert ids(bridged_router(own_zero, querier=True)) == [("querier-address-implausible", "warning", "br0")]
+    assert ids(bridged_router(own_zero, querier=True, addresses=())) == []

@@ -7,7 +7,7 @@ from tests.unit.plugins.fake_module import FakeModule, ModuleFailed
 KERNEL_DEFAULTS = {"snooping": 1, "querier": 0, "igmp_version": 2, "mld_version": 1, "query_interval": 12500,
                    "query_response_interval": 1000, "membership_interval": 26000, "querier_interval": 25500,
                    "last_member_interval": 100, "startup_query_interval": 3124, "query_use_ifaddr": 0}
-NO_OPTIONS = dict((option, None) for option, _attribute, _kind in bridge.BRIDGE_OPTIONS)
+NO_OPTIONS = dict((option, None) for option, _attribute, _keyword, _kind in bridge.BRIDGE_OPTIONS)
 
 
 def params(**given):
@@ -44,10 +44,10 @@ def test_every_option_is_planned_in_kernel_units_and_shown_in_module_units(optio
 
 
 def test_every_option_has_an_attribute_both_pyroute2_versions_know():
-    keywords = [bridge.netlink_keyword(attribute, "IFLA_") for _option, attribute, _kind in bridge.BRIDGE_OPTIONS]
+    keywords = [bridge.netlink_keyword(attribute, "IFLA_") for _option, attribute, _keyword, _kind in bridge.BRIDGE_OPTIONS]
     assert "br_mcast_query_intvl" in keywords and "br_mcast_querier" in keywords
     assert len(keywords) == 11
-    assert [bridge.netlink_keyword(attribute, "IFLA_BRPORT_") for _o, attribute, _k in bridge.PORT_OPTIONS] == [
+    assert [bridge.netlink_keyword(attribute, "IFLA_BRPORT_") for _o, attribute, _w, _k in bridge.PORT_OPTIONS] == [
         "mcast_flood", "multicast_router"]
 
 

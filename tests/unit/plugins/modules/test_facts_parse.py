@@ -62,3 +62,21 @@ def test_config_facts_valid_invalid_and_absent(tmp_path):
     path.write_text("mroute from trunk.10 group 224.0.0.9 to trunk.20\n")
     invalid = facts.config_facts(str(path))
     assert invalid["valid"] is False and "link-local" in invalid["errors"][0] and invalid["routes"] == []
+
+
+def test_queriers_heard_joins_mcastd_rows_and_bridge_states():
+    row = {"interface": "trunk.20", "ifindex": 5, "role": "non-querier", "querier": "198.51.100.0", "is_us": False}
+    bridges = {"br0": {"querier_state": {"ipv4": {"address": "192.0.2.2", "port_index": 5, "port": "swp1",
+                                                  "other_querier_expires_in": 243.1}, "ipv6": None}},
+               "br1": {"querier_state": {"ipv4": {"address": "0.0.0.0", "port_index": None, "port": None,
+                                                  "other_querier_expires_in": None}, "ipv6": None}},
+               "br2": {"querier_state": {"ipv4": None, "ipv6": None}}}
+    heard = facts.queriers_heard({"queriers": [row]}, bridges)
+    assert heard == {
+        "trunk.20": {"mcastd": row},
+        "br0": {"bridge": {"address": "192.0.2.2", "own": False, "port": "swp1", "other_querier_expires_in": 243.1}},
+        "br1": {"bridge": {"address": "0.0.0.0", "own": True, "port": None, "other_querier_expires_in": None}},
+        "br2": {"bridge": None}}
+    assert facts.querier_views(heard["trunk.20"]) == [("mcastd", "198.51.100.0")]
+    assert facts.querier_views(heard["br0"]) == [("bridge", "192.0.2.2")] and facts.querier_views(heard["br2"]) == []
+    assert facts.queriers_heard({"queriers": []}, {}) == {}
