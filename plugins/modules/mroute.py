@@ -10,11 +10,12 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: mroute
-short_description: Manage the multicast routes and group joins of mcastd, verified against the kernel
+short_description: Manage the multicast routes, group joins and IGMP queriers of mcastd, verified against the kernel
 version_added: 0.1.0
 description:
-  - Manages a named set of mcastd routes (C(mroute)) and group joins (C(mgroup)) in its own drop-in
-    file, O(conf_dir)/O(set).conf, so that different plays own different sets. mcastd reads the
+  - Manages a named set of mcastd routes (C(mroute)), group joins (C(mgroup)), interfaces with their
+    IGMP querier (C(phyint ... querier)) and IGMP timers (C(igmp)) in its own drop-in file,
+    O(conf_dir)/O(set).conf, so that different plays own different sets. mcastd reads the
     drop-ins through an C(include) line of its configuration, for example
     C(include /etc/mcastd/conf.d/*.conf).
   - Every entry is validated with mcastd's own configuration grammar, and the set as a whole within
@@ -29,7 +30,12 @@ description:
     An (S,G) route (one source, one group) must show up in the kernel's multicast forwarding cache,
     read over rtnetlink. A route without a source or with prefixes ((*,G), (*,G/LEN), (S/LEN,G/LEN))
     is a template; the kernel has no entry for it until a source sends, so the module checks that
-    the daemon holds the template instead. A join must be reported joined by the daemon.
+    the daemon holds the template instead. A join must be reported joined by the daemon. An (S,G) route
+    with O(routes[].if_joined=true) has a kernel entry whose outputs are only those with listeners, or
+    none at all while nobody listens; the daemon having loaded it is then what is checked. C(phyint)
+    and C(igmp) lines must have been read by the daemon (it started or reloaded after the set file was
+    written), an interface must have its VIF, and a querier must run on it, elected or tracking the
+    listeners while a querier with a lower address is elected (C(mcastctl show queriers)).
   - The module fails when what was asked does not show within O(timeout) seconds and names each
     missing entry with the reason when it can tell, for example an interface that does not exist
     (the entry is pending), the VIF table being full, an interface that is down or has no
@@ -94,6 +100,82 @@ options:
             (C(trunk+)) never includes the input.
         type: list
         elements: str
+      if_joined:
+        description:
+          - Forward to each output only while it has listeners for the group (and source), as mcastd learns
+            them from IGMP reports (C(mroute ... to OIF ... if-joined)). Without it the route is static and
+            forwards to every output at all times.
+          - mcastd sees listeners only on interfaces where it runs an IGMP querier (elected or not), so give each
+            output an O(interfaces) item with O(interfaces[].querier=true) in this set or in another part of
+            the configuration, otherwise the module warns that nothing will be forwarded there.
+          - The same route (identity) cannot be given once with and once without O(routes[].if_joined).
+        type: bool
+        default: false
+  interfaces:
+    description:
+      - Interfaces that get a VIF in mcastd and, by default, its IGMP querier, one C(phyint) line each
+        (C(phyint NAME enable querier igmpv3 [address A.B.C.D])). An interface is identified by its name.
+      - mcastd refuses two different C(phyint) lines for one interface anywhere in its configuration, so an
+        interface named here must not have a C(phyint) line in the main configuration or another set.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - The interface. A name ending in C(+) stands for every interface starting with the rest (then
+            without O(interfaces[].address)).
+        type: str
+        required: true
+      querier:
+        description:
+          - Run the IGMP querier on the interface. mcastd sends general queries and tracks memberships
+            there; by the election of RFC 9776 (and RFC 2236) the querier with the lowest address on the
+            segment queries, so a switch or another router with a lower address keeps the role and mcastd
+            still tracks the listeners.
+          - With V(false) the interface only gets a VIF (C(phyint NAME enable)).
+        type: bool
+        default: true
+      version:
+        description:
+          - The IGMP version of the queries (C(igmpv2) or C(igmpv3)); 3 when not given. Only with
+            O(interfaces[].querier=true).
+        type: int
+        choices: [2, 3]
+      address:
+        description:
+          - The source address of the queries, one configured on the interface. Without it mcastd uses the
+            interface's lowest address (never 0.0.0.0, nor 169.254/16 while a real one exists).
+          - An address that is not on the interface, or not on its subnet, is refused when the interface
+            exists (hosts with rp_filter drop queries from a source they would not route back).
+        type: str
+  igmp:
+    description:
+      - The IGMP timers of every querier of mcastd, an C(igmp) line. The RFC 9776 defaults stand for what is
+        not given. mcastd has one set of timers, so another C(igmp) line in its configuration must agree with
+        this one (lines that give one setting two values are refused).
+      - With O(state=present) the set's C(igmp) line becomes exactly these settings (an empty dict removes
+        it); with O(state=absent) the line is removed, whatever the values. Not given, the line stays as it
+        is (unless O(exclusive=true)).
+      - Seconds are plain decimal numbers (up to 6 decimals), such as V(125) or V(0.5).
+    type: dict
+    suboptions:
+      query_interval:
+        description: Seconds between general queries (C(query-interval)); 125 by default.
+        type: raw
+      query_response_interval:
+        description:
+          - The maximum response time of general queries in seconds, less than the query interval; 10 by default.
+        type: raw
+      robustness:
+        description: The robustness variable, a whole number from 1 to 255; 2 by default.
+        type: raw
+      last_member_interval:
+        description: Seconds between group-specific queries after a leave; 1 by default.
+        type: raw
+      startup_query_interval:
+        description: Seconds between the queries of the startup burst; a quarter of the query interval by default.
+        type: raw
   mgroups:
     description:
       - Groups mcastd joins (IGMP membership) on an interface, so that snooping switches send the group
@@ -121,14 +203,15 @@ options:
   state:
     description:
       - V(present) puts the entries into the set (replacing entries with the same identity).
-      - V(absent) takes the entries out of the set; without any entry it removes the whole set file.
+      - V(absent) takes the entries out of the set (interfaces by name, routes and joins by identity, the
+        C(igmp) line when O(igmp) is given); without any entry it removes the whole set file.
     type: str
     choices: [present, absent]
     default: present
   exclusive:
     description:
-      - With V(true) the set becomes exactly O(routes) and O(mgroups); entries of the set that are not
-        listed are removed. Only with O(state=present).
+      - With V(true) the set becomes exactly O(interfaces), O(igmp), O(routes) and O(mgroups); entries of the
+        set that are not listed are removed. Only with O(state=present).
     type: bool
     default: false
   conf_dir:
@@ -166,7 +249,7 @@ options:
     description:
       - Accept entries that wait for an interface that does not exist yet (mcastd activates them as soon
         as it appears). With V(false), an interface name that does not exist is refused before anything
-        is written, and a pending entry fails the verification.
+        is written, and a pending entry fails the verification. This holds for O(interfaces) too.
     type: bool
     default: false
 notes:
@@ -225,6 +308,28 @@ EXAMPLES = r'''
     set: audio
     state: absent
 
+- name: VLANs 20 and 30 get the group only while a receiver there listens; the router queries them
+  mcast.linux.mroute:
+    set: video
+    interfaces:
+      - name: trunk.20
+      - name: trunk.30
+        version: 2
+        address: 198.51.100.1
+    routes:
+      - group: 239.20.0.0/16
+        iif: trunk.10
+        oifs: [trunk.20, trunk.30]
+        if_joined: true
+
+- name: Shorter IGMP timers (a lab where a lost membership shows in seconds)
+  mcast.linux.mroute:
+    set: timers
+    igmp:
+      query_interval: 10
+      query_response_interval: 2.5
+      last_member_interval: 0.5
+
 - name: Show the drift between desired, configured and installed
   mcast.linux.mroute:
     set: video
@@ -249,12 +354,14 @@ file:
 entries:
   description:
     - Every entry of the set after the run, with its C(line) in mcastd's grammar, its C(kind) (V(mroute)
-      for an (S,G) route, V(template) for a route matched against new flows, V(mgroup) for a join), its
-      C(state) and the C(reason).
-    - C(state) is V(installed) (in the kernel's MFC), V(active) (a template the daemon holds),
-      V(joined), V(pending) (waits for an interface), V(failed) (the join failed), V(not loaded) (the
-      daemon has not read it), V(not installed) (the daemon has it but the kernel does not show it) or
-      V(daemon not running). In check mode, the state before the run.
+      for an (S,G) route, V(template) for a route matched against new flows, V(mgroup) for a join,
+      V(phyint) for an interface, V(igmp) for the timers), its C(state) and the C(reason).
+    - C(state) is V(installed) (in the kernel's MFC), V(active) (a template the daemon holds, a phyint or
+      igmp line it has read, an if-joined (S,G) route it holds while nobody listens), V(joined),
+      V(pending) (waits for an interface, or for an address on a querier's interface), V(failed) (the join
+      failed, or mcastd runs no querier where one is configured), V(not loaded) (the daemon has not read
+      it), V(not installed) (the daemon has it but the kernel does not show it) or V(daemon not running).
+      In check mode, the state before the run.
   returned: always
   type: list
   elements: dict
@@ -306,7 +413,10 @@ drift:
 
 import os
 import re
+import socket
 import time
+from collections import namedtuple
+from decimal import Decimal
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -314,7 +424,7 @@ from ansible_collections.mcast.linux.plugins.module_utils._files import atomic_w
 from ansible_collections.mcast.linux.plugins.module_utils._mcastd_client import (
     DEFAULT_CONFIG, DEFAULT_SOCKET, DaemonRefused, DaemonUnavailable, ask, routing_api, snapshot)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
-    interface_not_found_message, link_summaries, open_iproute, require_pyroute2)
+    address_summaries, interface_not_found_message, link_summaries, open_iproute, require_pyroute2)
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as grammar
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
 
@@ -324,6 +434,7 @@ HEADER = ('# Managed by mcast.linux.mroute, set "%s": changes here are overwritt
 OK_STATES = ('installed', 'active', 'joined')
 # The grammar's note that two lines are one route: "HERE:N: same route as the mroute at THERE:M, ..."
 MERGE_NOTE = re.compile(r'^(?P<here>.+?):\d+: (?:same route as|duplicate of) the \w+ at (?P<there>.+?):\d+,')
+ORIGIN = re.compile(r'^(?P<file>.+?):\d+: ')  # FILE:LINE: that begins each of the grammar's sentences
 POLL_INTERVAL = 0.1
 
 
@@ -343,6 +454,56 @@ def _word(value, what):
     return text
 
 
+class Interface(namedtuple('Interface', 'phyint')):
+    """A ``phyint`` line of the set (grammar.Phyint): the interface's VIF and its IGMP querier."""
+
+    __slots__ = ()
+
+    @property
+    def ifname(self):
+        return self.phyint.ifname
+
+    def to_line(self):
+        phyint = self.phyint
+        words = ['phyint', phyint.ifname, 'enable' if phyint.enable else 'disable']
+        if phyint.mrdisc:
+            words.append('mrdisc')
+        if phyint.threshold != 1:
+            words += ['ttl-threshold', str(phyint.threshold)]
+        if phyint.querier:
+            words += ['querier', 'igmpv%d' % phyint.querier]
+        if phyint.querier_address is not None:
+            words += ['address', grammar.ntoa(phyint.querier_address)]
+        return ' '.join(words)
+
+
+class Igmp(namedtuple('Igmp', 'settings')):
+    """The ``igmp`` line of the set: ``settings`` are (keyword, value) pairs in the grammar's order."""
+
+    __slots__ = ()
+
+    def to_line(self):
+        return ' '.join(['igmp'] + ['%s %s' % (keyword, _number_text(value)) for keyword, value in self.settings])
+
+
+def _number_text(value):
+    """Seconds as the plain decimal the grammar reads (it allows 6 decimals), without a trailing .0."""
+    if isinstance(value, float):
+        return ('%.6f' % value).rstrip('0').rstrip('.')
+    return str(value)
+
+
+def _igmp_word(value, what):
+    """A timer value as the word of the igmp line; the grammar judges it (its sentences say what is wrong)."""
+    if isinstance(value, bool):
+        raise InvalidInput('%s is %s, not a number: give seconds (such as 125 or 0.5), or the robustness as a whole '
+                           'number.' % (what, 'true' if value else 'false'))
+    if isinstance(value, float):  # YAML gives 0.000001 as 1e-06: written out, the grammar judges the digits
+        text = format(Decimal(repr(value)), 'f')
+        return text.rstrip('0').rstrip('.') if '.' in text else text
+    return _word(value, what)
+
+
 def entry_line(directive, item, label):
     """The grammar line for one routes/mgroups item (its words checked, not yet its meaning)."""
     words = [directive, 'from', _word(item.get('iif'), '%s iif' % label)]
@@ -356,7 +517,36 @@ def entry_line(directive, item, label):
                                'route that drops the flow (an mroute without outputs).' % label)
         if oifs:  # none: the grammar's mroute without 'to', a route whose kernel entry drops the flow
             words += ['to'] + [_word(oif, '%s oif' % label) for oif in oifs]
+        if item.get('if_joined'):
+            words.append(grammar.IF_JOINED)
     return ' '.join(words)
+
+
+def phyint_line(item, label):
+    """The grammar line for one interfaces item: ``phyint NAME enable [querier igmpvN [address A]]``."""
+    words = ['phyint', _word(item.get('name'), '%s name' % label), 'enable']
+    if item.get('querier', True) is False:
+        given = [key for key in ('version', 'address') if item.get(key) is not None]
+        if given:
+            raise InvalidInput('%s gives %s but querier: false; %s only for a querier: set querier: true, or leave '
+                               'out %s.' % (label, ' and '.join(given), 'it is' if len(given) == 1 else 'they are',
+                                            ' and '.join(given)))
+        return ' '.join(words)
+    version = item.get('version')
+    words += ['querier', 'igmpv%s' % (3 if version is None else version)]
+    if item.get('address') is not None:
+        words += ['address', _word(item['address'], '%s address' % label)]
+    return ' '.join(words)
+
+
+def igmp_line(settings, label):
+    """The grammar line for the igmp option, or None when it sets nothing (the RFC defaults)."""
+    words = ['igmp']
+    for keyword in grammar.IGMP_KEYWORDS:
+        value = (settings or {}).get(keyword.replace('-', '_'))
+        if value is not None:
+            words += [keyword, _igmp_word(value, '%s.%s' % (label, keyword.replace('-', '_')))]
+    return ' '.join(words) if len(words) > 1 else None
 
 
 def _without_origin(texts, label):
@@ -364,27 +554,57 @@ def _without_origin(texts, label):
     return [text[len(origin):] if text.startswith(origin) else text for text in texts]
 
 
+def igmp_keywords(text):
+    """The igmp settings the lines of ``text`` give, in the grammar's order (text the grammar accepted)."""
+    given = set()
+    for line in grammar.split_lines(text):
+        words = line.split('#', 1)[0].split()
+        if words and words[0] == 'igmp':
+            given.update(words[1::2])
+    return [keyword for keyword in grammar.IGMP_KEYWORDS if keyword in given]
+
+
+def entries_of(parsed, text):
+    """Every entry of a parsed configuration text: routes, joins, phyint lines and the igmp settings."""
+    keywords = igmp_keywords(text)
+    timers = [Igmp(tuple((keyword, getattr(parsed.igmp, keyword.replace('-', '_'))) for keyword in keywords))]
+    return ([Interface(phyint) for phyint in parsed.phyints.values()] + (timers if keywords else []) +
+            list(parsed.mroutes) + list(parsed.mgroups))
+
+
+def is_blind_if_joined(warning):
+    """The grammar's note that an if-joined output has no querier: true of every such route read alone."""
+    return 'mcastd sees listeners only on interfaces with a querier' in warning
+
+
 def parse_entry(line, label, warnings=None):
-    """The Mroute or Mgroup of one line, or InvalidInput with the grammar's own sentences.
+    """The entry of one line, or InvalidInput with the grammar's own sentences.
 
     The grammar's warnings (host bits cleared, an output that is the input, no outputs, ...) are
-    added to ``warnings`` as ``LABEL: sentence`` when a list is given.
+    added to ``warnings`` as ``LABEL: sentence`` when a list is given. Whether an if-joined output
+    has a querier depends on the whole configuration: that is said after validating it whole.
     """
     try:
         parsed = grammar.parse_text(line, label)
-        reasons = [] if parsed.mroutes or parsed.mgroups else parsed.warnings  # an IPv6 line is only skipped
+        found = entries_of(parsed, line)
+        reasons = [] if found else parsed.warnings  # an IPv6 line is only skipped
     except grammar.ConfigError as error:
         reasons = error.errors
     if reasons:
         reasons = _without_origin(reasons, label)
         raise InvalidInput('%s (%s): %s.' % (label, line, '; '.join(reason.rstrip('.') for reason in reasons)))
     if warnings is not None:
-        warnings.extend('%s: %s' % (label, text) for text in _without_origin(parsed.warnings, label))
-    return (parsed.mroutes + parsed.mgroups)[0]
+        warnings.extend('%s: %s' % (label, text) for text in _without_origin(parsed.warnings, label)
+                        if not is_blind_if_joined(text))
+    return found[0]
 
 
 def identity(entry):
     """What the kernel (or the daemon) keys an entry by; a new entry with the same identity replaces the old."""
+    if isinstance(entry, Interface):
+        return ('phyint', entry.ifname)
+    if isinstance(entry, Igmp):
+        return ('igmp',)
     if isinstance(entry, grammar.Mgroup):
         return ('mgroup', entry.ifname, entry.source, entry.group)
     if entry.is_template:
@@ -394,12 +614,21 @@ def identity(entry):
 
 def absent_identity(item, directive, label):
     """The identity of an item to remove: oifs are not needed, the grammar reads the rest (as without 'to')."""
-    return identity(parse_entry(entry_line(directive, dict(item, oifs=[]), label), label))
+    if directive == 'phyint':
+        return identity(parse_entry(phyint_line({'name': item.get('name'), 'querier': False}, label), label))
+    return identity(parse_entry(entry_line(directive, dict(item, oifs=[], if_joined=False), label), label))
 
 
 def merge_entry(entries, index, entry, labels, label, warnings):
     """A second item for the entry at ``index``: merged as the grammar merges lines, or InvalidInput."""
     first = entries[index]
+    if isinstance(first, Interface):
+        if first.phyint.settings() != entry.phyint.settings():
+            raise InvalidInput('%s names interface %s again, with other settings than %s (%s, not %s): give each '
+                               'interface once (mcastd refuses two different phyint lines for one interface).'
+                               % (label, entry.ifname, labels[index], entry.to_line(), first.to_line()))
+        warnings.append('%s repeats %s; used once.' % (label, labels[index]))
+        return
     if isinstance(first, grammar.Mgroup):
         warnings.append('%s repeats %s; joined once.' % (label, labels[index]))
         return
@@ -407,6 +636,11 @@ def merge_entry(entries, index, entry, labels, label, warnings):
         raise InvalidInput('%s gives the (S,G) %s, %s of %s another input interface (%s, not %s): the kernel keeps '
                            'one entry per source and group, with one input; give the route once.'
                            % (label, entry.source, entry.group, labels[index], entry.iif, first.iif))
+    if first.if_joined != entry.if_joined:
+        joined = labels[index] if first.if_joined else label
+        raise InvalidInput('%s has the input, source and group of %s, but only %s has if_joined: true: one route '
+                           'cannot both forward by membership and always; give both the same if_joined.'
+                           % (label, labels[index], joined))
     extra = tuple(oif for oif in entry.oifs if oif not in first.oifs)
     if extra:
         entries[index] = first._replace(oifs=first.oifs + extra)
@@ -416,79 +650,129 @@ def merge_entry(entries, index, entry, labels, label, warnings):
         warnings.append('%s repeats %s; it adds no output.' % (label, labels[index]))
 
 
+def _items(params):
+    """(directive, label, item) for every item of the parameters, the igmp option as one item."""
+    for directive, key in (('phyint', 'interfaces'), ('mroute', 'routes'), ('mgroup', 'mgroups')):
+        for position, item in enumerate(params.get(key) or []):
+            yield directive, '%s[%d]' % (key, position), item
+    if params.get('igmp') is not None:
+        yield 'igmp', 'igmp', params['igmp']
+
+
+def _desired_line(directive, item, label):
+    return phyint_line(item, label) if directive == 'phyint' else entry_line(directive, item, label)
+
+
 def desired_entries(params, warnings=None):
-    """Validate routes and mgroups: ``(entries, identities)``; entries are empty for state absent.
+    """Validate interfaces, igmp, routes and mgroups: ``(entries, identities)``; entries are empty for state absent.
 
     Items with the same identity are merged as the grammar merges lines (the union of their
-    outputs); what the grammar and the merge warn about is added to ``warnings`` if given.
+    outputs); what the grammar and the merge warn about is added to ``warnings`` if given. An
+    igmp option without settings has an identity but no entry: the set's igmp line goes.
     """
     if not SET_NAME.match(params['set'] or ''):
         raise InvalidInput("set '%s' cannot name a file: use letters, digits, '.', '_' and '-', starting with a letter "
                            "or digit (for example video or vlan10-audio)." % params['set'])
     if params['exclusive'] and params['state'] == 'absent':
         raise InvalidInput('exclusive applies to state: present only; to empty a set, use state: absent without '
-                           'routes and mgroups (removes the file) or exclusive: true with no entries.')
+                           'entries (removes the file) or exclusive: true with no entries.')
     warnings = [] if warnings is None else warnings
+    present = params['state'] == 'present'
     entries = []
     labels = []
     seen = {}  # identity -> index in entries
-    for directive, key in (('mroute', 'routes'), ('mgroup', 'mgroups')):
-        for position, item in enumerate(params[key] or []):
-            label = '%s[%d]' % (key, position)
-            if params['state'] == 'absent' and not (directive == 'mroute' and item.get('oifs')):
-                entry = None
-                found = absent_identity(item, directive, label)
-            else:
-                entry = parse_entry(entry_line(directive, item, label), label,
-                                    warnings if params['state'] == 'present' else None)
-                found = identity(entry)
-            if found in seen:
-                if entry is not None and params['state'] == 'present':
-                    merge_entry(entries, seen[found], entry, labels, label, warnings)
-                continue  # state absent: the same entry named twice is removed once
-            seen[found] = len(entries)
-            entries.append(entry)
-            labels.append(label)
-    return (entries if params['state'] == 'present' else []), list(seen)
+    for directive, label, item in _items(params):
+        entry = None
+        if directive == 'igmp':
+            line = igmp_line(item, label) if present else None
+            entry = parse_entry(line, label, warnings) if line else None
+            found = ('igmp',)
+        elif not present and not (directive == 'mroute' and item.get('oifs')):
+            found = absent_identity(item, directive, label)
+        else:
+            entry = parse_entry(_desired_line(directive, item, label), label, warnings if present else None)
+            found = identity(entry)
+        if found in seen:
+            if entry is not None and present:
+                merge_entry(entries, seen[found], entry, labels, label, warnings)
+            continue  # state absent: the same entry named twice is removed once
+        seen[found] = len(entries)
+        entries.append(entry)
+        labels.append(label)
+    return ([entry for entry in entries if entry is not None] if present else []), list(seen)
+
+
+def entry_names(entry):
+    """The interface names (or patterns) an entry uses; none for the igmp settings."""
+    if isinstance(entry, Igmp):
+        return []
+    if isinstance(entry, (Interface, grammar.Mgroup)):
+        return [entry.ifname]
+    return [entry.iif] + list(entry.oifs)
 
 
 def check_interfaces(entries, existing):
     """Names (not wildcards) the entries use that do not exist on this host, in order."""
     missing = []
     for entry in entries:
-        names = [entry.ifname] if isinstance(entry, grammar.Mgroup) else [entry.iif] + list(entry.oifs)
-        for name in names:
+        for name in entry_names(entry):
             if not name.endswith(grammar.WILDCARD) and name not in existing and name not in missing:
                 missing.append(name)
     return missing
 
 
+def querier_address_problems(entries, addresses):
+    """(errors, warnings) of the queriers' source addresses on the interfaces as they are now.
+
+    ``addresses``: {interface name: [(address, prefix length) as integers]} of existing interfaces.
+    An explicit address must be one configured on the interface (mcastd's own rule, with its
+    sentence); an interface without an IPv4 address only cannot query yet.
+    """
+    errors, warnings = [], []
+    for entry in entries:
+        if not isinstance(entry, Interface) or not entry.phyint.querier or entry.ifname not in addresses:
+            continue
+        problem = grammar.querier_address_problem(entry.phyint.querier_address, addresses[entry.ifname])
+        if problem is None:
+            continue
+        if entry.phyint.querier_address is None:
+            warnings.append('%s: %s; mcastd sends no query there until it has one.' % (entry.to_line(), problem))
+        else:
+            errors.append('%s: querier address %s' % (entry.to_line(), problem))
+    return errors, warnings
+
+
 # --------------------------------------------------------------------------- the set's file
+
+KIND_ORDER = (Interface, Igmp, grammar.Mroute, grammar.Mgroup)  # the order of lines in a set's file
+
 
 def parse_set(text, path):
     """The entries of the set file (None text: no file); raises ConfigError if mcastd would refuse it."""
     if text is None:
         return []
-    parsed = grammar.parse_text(text, path)
-    return parsed.mroutes + parsed.mgroups
+    return entries_of(grammar.parse_text(text, path), text)
 
 
 def plan_set(current, entries, identities, state, exclusive):
-    """The set after the run, as a list of entries (mroutes first, in a stable order)."""
+    """The set after the run, as a list of entries (phyint, igmp, mroute, mgroup lines, in a stable order).
+
+    With state present an identity without an entry (an igmp option without settings) is removed.
+    """
     if state == 'absent':
         wanted = [entry for entry in current if identity(entry) not in identities]
     elif exclusive:
         wanted = list(entries)
     else:
-        wanted = list(current)
+        given = set(identity(entry) for entry in entries)
+        wanted = [entry for entry in current if identity(entry) in given or identity(entry) not in identities]
         for entry in entries:
             keys = [identity(old) for old in wanted]
             if identity(entry) in keys:
                 wanted[keys.index(identity(entry))] = entry
             else:
                 wanted.append(entry)
-    return ([entry for entry in wanted if isinstance(entry, grammar.Mroute)] +
-            [entry for entry in wanted if isinstance(entry, grammar.Mgroup)])
+    return [entry for kind_ in KIND_ORDER for entry in wanted if isinstance(entry, kind_)]
 
 
 def render_set(name, entries):
@@ -555,15 +839,31 @@ def pending_reason(row, daemon, existing):
 
 
 def interface_problems(entry, daemon):
-    names = [entry.ifname] if isinstance(entry, grammar.Mgroup) else [entry.iif] + list(entry.oifs)
+    names = entry_names(entry)
     return ['interface %s: %s' % (row['name'], ' and '.join(row['problems']))
             for row in daemon['interfaces'] if row.get('problems') and
             any(grammar.ifname_matches(name, row['name']) for name in names)]
 
 
-def _route_state(entry, daemon, mfc, existing):
+def _if_joined_route_state(entry, installed, loaded):
+    """An (S,G) if-joined route: the kernel entry forwards only to the outputs with listeners, or is absent."""
+    if installed is not None and installed[0] == entry.iif:
+        listening = ', '.join(installed[1]) or 'none of its outputs'
+        return 'installed', "in the kernel's MFC, forwarding by membership to %s (the outputs with listeners now)" \
+            % listening
+    if entry.to_line() in loaded:
+        return 'active', ('mcastd has loaded it and forwards by membership: no output has listeners now, so the kernel '
+                          'has no entry for it yet')
+    return None
+
+
+def _route_state(entry, daemon, mfc, existing, loaded=frozenset()):
     source, group = grammar.ntoa(entry.source.addr), grammar.ntoa(entry.group.addr)
     installed = mfc.get((source, group))
+    if entry.if_joined:
+        found = _if_joined_route_state(entry, installed, loaded)
+        if found is not None:
+            return found
     if installed is not None and installed[0] == entry.iif:
         oifs = _outputs_of(entry, entry.iif, existing) & set(existing)
         if oifs <= set(installed[1]):
@@ -598,34 +898,94 @@ def _mgroup_state(entry, daemon):
     return 'not loaded', 'mcastd has not loaded it'
 
 
-def entry_state(entry, daemon, mfc, existing):
-    """``(state, reason)`` of one entry; see RETURN entries for the states."""
+def _interface_state(entry, daemon, existing, loaded):
+    """A phyint line: loaded by the daemon, its interface present with a VIF (patterns: loaded only), its querier up."""
+    if entry.to_line() not in loaded:
+        return 'not loaded', 'mcastd has not loaded it'
+    name = entry.ifname
+    if name.endswith(grammar.WILDCARD):
+        return 'active', 'mcastd has loaded it for every interface matching %s' % name
+    if name not in existing:
+        return 'pending', 'interface %s does not exist; mcastd uses the line when it appears' % name
+    rows = [row for row in daemon['interfaces'] if row.get('name') == name]
+    if rows and rows[0].get('vif') is None:
+        return 'pending', pending_reason({'missing': [name]}, daemon, existing)
+    if not entry.phyint.querier:
+        return 'active', 'mcastd has loaded it'
+    if daemon.get('queriers') is None:  # a daemon without show queriers: loaded is all there is to see
+        return 'active', 'mcastd has loaded it; it queries with IGMPv%d' % entry.phyint.querier
+    return _querier_state(entry, [row for row in daemon['queriers'] if row.get('interface') == name])
+
+
+def _querier_state(entry, rows):
+    """The querier of an interface as ``mcastctl show queriers`` reports it."""
+    row = rows[0] if rows else {}
+    if row.get('role') not in ('querier', 'non-querier'):
+        problem = row.get('problem') or 'mcastd runs no querier there (see mcastctl show queriers and the daemon log)'
+        # No address yet: mcastd starts the querier when one is added, as it activates pending routes.
+        return ('pending' if row and not row.get('subnets') else 'failed'), 'no querier on %s: %s' % (
+            entry.ifname, problem)
+    own = row.get('own_address')
+    if entry.phyint.querier_address is not None and own != grammar.ntoa(entry.phyint.querier_address):
+        return 'failed', 'mcastd queries on %s from %s, not from the address given' % (entry.ifname, own)
+    if row['role'] == 'querier':
+        return 'active', 'mcastd is the elected querier on %s (from %s, IGMPv%s)' % (
+            entry.ifname, own, row.get('version'))
+    return 'active', ('%s, a lower address, is the elected querier on %s; mcastd (from %s) tracks the listeners and '
+                      'takes over if it falls silent' % (row.get('querier'), entry.ifname, own))
+
+
+def _igmp_state(entry, loaded):
+    if entry.to_line() not in loaded:
+        return 'not loaded', 'mcastd has not loaded it'
+    return 'active', 'mcastd has loaded these timers (the RFC defaults stand for those not given)'
+
+
+def entry_state(entry, daemon, mfc, existing, loaded=frozenset()):
+    """``(state, reason)`` of one entry; see RETURN entries for the states.
+
+    ``loaded``: the lines of the set file as the daemon last read it (phyint and igmp lines, and
+    if-joined routes without listeners, leave nothing else to check).
+    """
     if daemon is None:
         return 'daemon not running', 'mcastd does not answer on its control socket'
-    pending = _pending_row(entry, daemon)
+    pending = None if isinstance(entry, (Interface, Igmp)) else _pending_row(entry, daemon)
     if pending is not None:
         state, reason = 'pending', pending_reason(pending, daemon, existing)
+    elif isinstance(entry, Interface):
+        state, reason = _interface_state(entry, daemon, existing, loaded)
+    elif isinstance(entry, Igmp):
+        state, reason = _igmp_state(entry, loaded)
     elif isinstance(entry, grammar.Mgroup):
         state, reason = _mgroup_state(entry, daemon)
     elif entry.is_template:
         state, reason = _template_state(entry, daemon)
     else:
-        state, reason = _route_state(entry, daemon, mfc, existing)
+        state, reason = _route_state(entry, daemon, mfc, existing, loaded)
     if state not in OK_STATES:
         reason = '; '.join([reason] + interface_problems(entry, daemon))
     return state, reason
 
 
 def kind(entry):
+    if isinstance(entry, Interface):
+        return 'phyint'
+    if isinstance(entry, Igmp):
+        return 'igmp'
     if isinstance(entry, grammar.Mgroup):
         return 'mgroup'
     return 'template' if entry.is_template else 'mroute'
 
 
-def entry_report(entries, daemon, mfc, existing):
+def needs_loaded_lines(entry):
+    """Whether an entry's state depends on the daemon having read the set file (nothing else may show it)."""
+    return isinstance(entry, (Interface, Igmp)) or (isinstance(entry, grammar.Mroute) and entry.if_joined)
+
+
+def entry_report(entries, daemon, mfc, existing, loaded=frozenset()):
     report = []
     for entry in entries:
-        state, reason = entry_state(entry, daemon, mfc, existing)
+        state, reason = entry_state(entry, daemon, mfc, existing, loaded)
         report.append({'line': entry.to_line(), 'kind': kind(entry), 'state': state, 'reason': reason})
     return report
 
@@ -680,6 +1040,33 @@ def merges_with_others(warnings, path):
     return found
 
 
+def blind_if_joined(warnings, path):
+    """The grammar's notes that an if-joined output of this set has no querier anywhere in the configuration."""
+    mine = os.path.realpath(path)
+    found = []
+    for text in warnings:
+        match = ORIGIN.match(text)
+        if match and is_blind_if_joined(text) and os.path.realpath(match.group('file')) == mine:
+            found.append(text)
+    return found
+
+
+def loaded_since(status, written, now):
+    """Whether the daemon (its ``status``) last read its configuration after ``written`` (a file's mtime).
+
+    The last successful reload if that was the last one, else the start (a refused reload leaves the
+    configuration the daemon started with, or reloaded before, which this cannot tell apart: not loaded).
+    """
+    last = status.get('last_reload') or {}
+    if last.get('ok') and last.get('time') is not None:
+        read_at = last['time']
+    elif not last and status.get('uptime') is not None:
+        read_at = now - status['uptime']
+    else:
+        return False
+    return read_at >= written
+
+
 def drift(report, stale):
     return {'missing': [row for row in report if row['state'] not in OK_STATES], 'stale': stale}
 
@@ -703,6 +1090,7 @@ class Mroute(object):
         self.result = {'changed': False, 'file': self.path, 'entries': [], 'added': [], 'removed': [],
                        'reloaded': False, 'daemon': {'running': False, 'socket': self.params['socket']}, 'drift': {}}
         self.names = {}
+        self.addresses = {}
         self.daemon = None
 
     def fail(self, msg):
@@ -713,6 +1101,8 @@ class Mroute(object):
         existing = self.read_links()
         if self.params['state'] == 'present' and not self.params['allow_pending']:
             self.check_interfaces(existing)
+        if self.params['state'] == 'present':
+            self.check_querier_addresses()
         current_text = read_text(self.path)
         current = self.read_set(current_text)
         wanted = plan_set(current, self.entries, self.identities, self.params['state'], self.params['exclusive'])
@@ -754,8 +1144,21 @@ class Mroute(object):
     def read_links(self):
         with open_iproute() as ipr:
             links = link_summaries(ipr)
+            addresses = address_summaries(ipr)
         self.names = dict((link['index'], link['name']) for link in links)
+        self.addresses = dict((link['name'], []) for link in links)
+        for row in addresses:
+            if row['family'] == socket.AF_INET and row['index'] in self.names:
+                address, length = row['address'].split('/')
+                self.addresses[self.names[row['index']]].append((grammar.aton(address), int(length)))
         return [link['name'] for link in links]
+
+    def check_querier_addresses(self):
+        errors, warnings = querier_address_problems(self.entries, self.addresses)
+        for warning in warnings:
+            self.module.warn(warning)
+        if errors:
+            self.fail('mcastd would not query with the address given: %s. Nothing was changed.' % '; '.join(errors))
 
     def check_interfaces(self, existing):
         missing = check_interfaces(self.entries, existing)
@@ -783,22 +1186,23 @@ class Mroute(object):
     def validate_whole(self, new_text):
         """The whole configuration as it will be must be valid and must include the set's file."""
         config_path = self.config_path()
+        alone = not os.path.exists(config_path)
         try:
-            if not os.path.exists(config_path):
-                grammar.parse_text(new_text or '', self.path)
+            if alone:
+                loaded = grammar.parse_text(new_text or '', self.path)
                 self.module.warn('%s does not exist, so the set was validated on its own; mcastd reads %s only '
                                  'through an include in its configuration.' % (config_path, self.path))
-                return
-            loaded = grammar.load(config_path, {self.path: new_text})
+            else:
+                loaded = grammar.load(config_path, {self.path: new_text})
         except grammar.ConfigError as error:
             self.fail('mcastd would refuse the configuration with this set: %s. Nothing was changed.'
                       % '; '.join(error.errors))
         read = set(os.path.realpath(path) for path in loaded.files)
-        if new_text is not None and os.path.realpath(self.path) not in read:
+        if new_text is not None and not alone and os.path.realpath(self.path) not in read:
             self.fail("the mcastd configuration %s does not include %s, so the daemon would never read this set: add "
                       "the line 'include %s' to it, or point conf_dir at the directory it includes."
                       % (config_path, self.path, os.path.join(self.params['conf_dir'], '*.conf')))
-        for warning in merges_with_others(loaded.warnings, self.path):
+        for warning in merges_with_others(loaded.warnings, self.path) + blind_if_joined(loaded.warnings, self.path):
             self.module.warn('mcastd: %s' % warning)
 
     def read_mfc(self):
@@ -812,7 +1216,23 @@ class Mroute(object):
                     for row in rows)
 
     def observe(self, entries, existing):
-        return entry_report(entries, self.daemon, self.read_mfc() if self.daemon else {}, existing)
+        loaded = self.loaded_lines() if any(map(needs_loaded_lines, entries)) else frozenset()
+        return entry_report(entries, self.daemon, self.read_mfc() if self.daemon else {}, existing, loaded)
+
+    def loaded_lines(self):
+        """The lines of the set file if the daemon read it as it is now (loaded or reloaded since it was written)."""
+        if self.daemon is None:
+            return frozenset()
+        try:
+            written = os.stat(self.path).st_mtime
+        except OSError:
+            return frozenset()
+        if not loaded_since(self.daemon['status'], written, time.time()):
+            return frozenset()
+        try:
+            return frozenset(entry.to_line() for entry in parse_set(read_text(self.path), self.path))
+        except grammar.ConfigError:
+            return frozenset()
 
     def report(self, current, wanted, before, stale, existing):
         current_lines = [entry.to_line() for entry in current]
@@ -899,11 +1319,25 @@ def build_module():
                 group=dict(type='str', required=True),
                 iif=dict(type='str', required=True),
                 oifs=dict(type='list', elements='str'),
+                if_joined=dict(type='bool', default=False),
             )),
             mgroups=dict(type='list', elements='dict', default=[], options=dict(
                 iif=dict(type='str', required=True, aliases=['interface']),
                 group=dict(type='str', required=True),
                 source=dict(type='str'),
+            )),
+            interfaces=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str', required=True),
+                querier=dict(type='bool', default=True),
+                version=dict(type='int', choices=[2, 3]),
+                address=dict(type='str'),
+            )),
+            igmp=dict(type='dict', options=dict(
+                query_interval=dict(type='raw'),
+                query_response_interval=dict(type='raw'),
+                robustness=dict(type='raw'),
+                last_member_interval=dict(type='raw'),
+                startup_query_interval=dict(type='raw'),
             )),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             exclusive=dict(type='bool', default=False),

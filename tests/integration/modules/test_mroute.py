@@ -23,6 +23,10 @@ SENDER = "192.0.2.10"
 VIDEO = {"source": SENDER, "group": "225.1.2.3", "iif": "trunk.10", "oifs": ["trunk.20", "trunk.30"]}
 ANY_SOURCE = {"group": "239.10.0.0/16", "iif": "trunk.10", "oifs": ["trunk.20"]}
 JOIN = {"iif": "trunk.10", "group": "239.10.1.1"}
+# Issue 9: the router queries VLANs 20 and 30 (the lab gives it 198.51.100.1 and 203.0.113.1 there).
+QUERIERS = [{"name": "trunk.20"}, {"name": "trunk.30", "version": 2, "address": "203.0.113.1"}]
+TIMERS = {"query_interval": 20, "query_response_interval": 2.5, "robustness": 3}
+JOINED = dict(VIDEO, if_joined=True)
 
 
 class Router:
@@ -164,6 +168,58 @@ def test_a_configured_set_the_daemon_has_not_loaded_is_reloaded(router):
     assert [diff["before_header"] for diff in applied["diff"]] == ["mcastd (running daemon): entries of set audio"]
 
 
+def test_querier_timers_and_if_joined_route_check_apply_idempotent(router):
+    args = dict(interfaces=QUERIERS, igmp=TIMERS, routes=[JOINED])
+    preview = router.module(check=True, diff=True, **args)
+    assert preview["changed"] is True and router.set_file() is None, "check mode changed something"
+    assert [(row["kind"], row["state"]) for row in preview["entries"]] == [
+        ("phyint", "not loaded"), ("phyint", "not loaded"), ("igmp", "not loaded"), ("mroute", "not loaded")]
+
+    applied = router.module(**args)
+    assert applied["changed"] is True and applied["reloaded"] is True, applied
+    assert router.set_file().splitlines()[2:] == [
+        "phyint trunk.20 enable querier igmpv3",
+        "phyint trunk.30 enable querier igmpv2 address 203.0.113.1",
+        "igmp query-interval 20 query-response-interval 2.5 robustness 3",
+        "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30 if-joined"]
+    states = [(row["kind"], row["state"]) for row in applied["entries"]]
+    assert states[:3] == [("phyint", "active"), ("phyint", "active"), ("igmp", "active")], applied["entries"]
+    assert "querier on trunk.20 (from 198.51.100.1, IGMPv3)" in applied["entries"][0]["reason"], applied["entries"]
+    assert "(from 203.0.113.1, IGMPv2)" in applied["entries"][1]["reason"], applied["entries"]
+    assert states[3] in (("mroute", "installed"), ("mroute", "active")), applied["entries"]
+    assert not [warning for warning in applied.get("warnings", []) if "if-joined" in warning], applied["warnings"]
+    vifs = dict((row["name"], row["vif"]) for row in router.daemon.query("show", "interfaces"))
+    assert vifs["trunk.20"] is not None and vifs["trunk.30"] is not None
+
+    again = router.module(**args)
+    assert again["changed"] is False and again["reloaded"] is False, again
+    timers_removed = router.module(interfaces=QUERIERS, igmp={}, routes=[JOINED])
+    assert timers_removed["changed"] is True and "igmp " not in router.set_file()
+
+
+def test_an_if_joined_output_without_a_querier_is_warned_about(router):
+    applied = router.module(interfaces=QUERIERS[:1], routes=[JOINED])
+    assert "failed" not in applied, applied
+    [note] = [warning for warning in applied["warnings"] if "if-joined" in warning]
+    assert note.startswith("mcastd: %s:4: if-joined forwards to an output only while it has listeners"
+                           % (router.conf_d / "video.conf"))
+    assert "nothing will ever be forwarded to trunk.30 unless you add 'phyint trunk.30 querier'" in note
+
+
+def test_a_querier_conflicting_with_the_main_configuration_or_another_set_is_refused(router):
+    router.daemon.write_config("phyint trunk.20 enable\ninclude conf.d/*.conf\n")
+    router.module(set="audio", igmp={"query_interval": 30})
+    before = router.state()
+    refused = router.module(interfaces=QUERIERS[:1])
+    assert refused["failed"] is True
+    assert "video.conf:3: phyint trunk.20 conflicts with the one at %s:1" % router.daemon.config in refused["msg"]
+    refused = router.module(igmp={"query_interval": 20})
+    assert refused["failed"] is True
+    assert "video.conf:3: igmp query-interval 20 conflicts with igmp query-interval 30 at %s:3" % (
+        router.conf_d / "audio.conf") in refused["msg"]
+    assert router.state() == before
+
+
 def test_pending_interface_refused_or_allowed(router):
     before = router.state()
     refused = router.module(routes=[dict(VIDEO, oifs=["trunk.20", "trunk.99"])])
@@ -290,6 +346,19 @@ def test_a_set_the_configuration_does_not_include_is_refused(router):
     ({"state": "absent", "exclusive": True}, "exclusive applies to state: present only"),
     ({"timeout": -1}, "timeout -1.0 is negative"),
     ({"routes": [dict(VIDEO, iif="trunk.99")]}, "interface 'trunk.99' does not exist on this host"),
+    ({"interfaces": [{"name": "trunk.99"}]}, "interface 'trunk.99' does not exist on this host"),
+    ({"interfaces": [{"name": "trunk.20", "address": "203.0.113.1"}]},
+     "phyint trunk.20 enable querier igmpv3 address 203.0.113.1: querier address 203.0.113.1 is not on the "
+     "interface's subnet (198.51.100.0/24)"),
+    ({"interfaces": [{"name": "trunk.20", "address": "198.51.100.7"}]}, "is on the interface's subnet but not "
+                                                                        "configured on it"),
+    ({"interfaces": [{"name": "trunk.20", "version": 4}]}, "version must be one of: 2, 3"),
+    ({"interfaces": [{"name": "trunk.20", "querier": False, "address": "198.51.100.1"}]},
+     "interfaces[0] gives address but querier: false"),
+    ({"igmp": {"query_interval": 5}}, "igmp: query-response-interval (10.0 s) must be less than query-interval"),
+    ({"igmp": {"robustness": "two"}}, "igmp robustness must be a whole number from 1 to 255"),
+    ({"igmp": {"query_intervall": 5}}, "query_intervall"),
+    ({"routes": [dict(VIDEO, oifs=[], if_joined=True)]}, "'if-joined' needs outputs"),
 ])
 def test_bad_input_fails_with_the_reason_and_changes_nothing(router, args, message):
     before = router.state()
