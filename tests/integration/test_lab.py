@@ -1,4 +1,4 @@
-"""The lab itself: real namespaces/containers, real ICMP crossing the router, nothing left behind.
+"""The lab itself: real namespaces/containers, real ICMP crossing the router and the switches, nothing left behind.
 
 The containers test needs podman and builds the lab image on first use (about a minute, cached by
 recipe afterwards); set MCAST_LAB_SKIP_CONTAINERS=1 to skip it.
@@ -60,7 +60,8 @@ def test_up_twice_is_harmless(netns_lab):
     after = {host: netns_lab.run(host, ["ip", "-br", "addr"]).stdout for host in netns_lab.hosts}
     assert after == before
     assert netns_lab.status()["complete"], netns_lab.status()["missing"]
-    assert namespaces_with(netns_lab.prefix) == sorted(netns_lab.ns(host) for host in netns_lab.hosts)
+    assert namespaces_with(netns_lab.prefix) == sorted([*(netns_lab.ns(host) for host in netns_lab.hosts),
+                                                        netns_lab.switch_ns])
 
 
 @pytest.mark.parametrize("receiver", sorted(RECEIVERS))
@@ -97,7 +98,7 @@ def test_down_leaves_nothing_and_root_namespace_unchanged(make_netns_lab):
     assert root_links() == links and root_ip_forward() == forward
 
     removed = lab.down()
-    assert sorted(removed) == sorted(lab.ns(host) for host in lab.hosts)
+    assert sorted(removed) == sorted([*(lab.ns(host) for host in lab.hosts), f"{lab.prefix}-sw"])
     assert namespaces_with(lab.prefix) == []
     assert background.poll() is not None, "a process started in the lab outlived down()"
     assert root_links() == links and root_ip_forward() == forward
@@ -159,11 +160,22 @@ def containers_labelled(prefix):
     return out.split()
 
 
+def switch_ports(namespace, bridge):
+    """Names of the ports attached to a bridge of the switch namespace."""
+    out = subprocess.run(["ip", "-n", namespace, "-j", "link", "show", "master", bridge],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(link["ifname"] for link in json.loads(out or "[]"))
+
+
 def test_containers_lab_routes_boots_systemd_and_rewires(container_lab):
     lab = container_lab
     links, forward = root_links(), root_ip_forward()
     host_rp_filter = Path("/proc/sys/net/ipv4/conf/all/rp_filter").read_text(encoding="ascii").strip()
 
+    # the switch is a plain namespace, not a container, and no Ansible host
+    assert namespaces_with(lab.prefix) == [lab.switch_ns]
+    assert switch_ports(lab.switch_ns, "vlan20") == ["vlan20-1", "vlan20-2"]
+    assert sorted(lab.inventory()["all"]["hosts"]) == sorted(lab.hosts)
     assert ping_replies(lab, "sender", RECEIVERS["recv30"]) == (PINGS, {63})
     assert lab.run("router", ["systemctl", "is-system-running"], check=False).stdout.strip() in ("running", "degraded")
     lab.run("router", ["sysctl", "-w", "net.ipv4.conf.all.rp_filter=2"])
@@ -173,9 +185,13 @@ def test_containers_lab_routes_boots_systemd_and_rewires(container_lab):
 
     image.podman("restart", "--time", "0", lab.ns("recv20"))
     assert ping_replies(lab, "sender", RECEIVERS["recv20"], count=1)[0] == 0, "the restart took the link away"
+    assert switch_ports(lab.switch_ns, "vlan20") == ["vlan20-1"], "and its switch port with it"
     lab.wire()
     assert ping_replies(lab, "sender", RECEIVERS["recv20"]) == (PINGS, {63})
+    assert switch_ports(lab.switch_ns, "vlan20") == ["vlan20-1", "vlan20-2"]
+    assert lab.status()["complete"]
 
     assert root_links() == links and root_ip_forward() == forward
-    lab.down()
+    removed = lab.down()
     assert containers_labelled(lab.prefix) == []
+    assert lab.switch_ns in removed and namespaces_with(lab.prefix) == []

@@ -1,7 +1,10 @@
 """The mcast.linux lab: hosts in network namespaces or podman systemd containers, from one YAML.
 
 A topology (``tests/lab/topology.yml`` by default, or a dict, or another file) names hosts and
-segments; each segment is one veth pair between two hosts. ``Lab`` brings it up and down::
+segments. A segment is either an IGMP snooping switch (one Linux bridge per segment, all in the
+switch namespace ``PREFIX-sw``, with one veth pair per end: the host keeps the end's interface, the
+other end is a bridge port) or, with ``switch: false``, one veth pair between two hosts.
+``Lab`` brings it up and down::
 
     lab = Lab(prefix="mlab-x1")                  # mode="netns" (default) or "containers"
     lab.up()                                     # idempotent
@@ -11,11 +14,11 @@ segments; each segment is one veth pair between two hosts. ``Lab`` brings it up 
     lab.down()                                   # removes everything, also after a failed up()
 
 Every name the lab makes starts with its prefix (namespace ``PREFIX-HOST``, container
-``PREFIX-HOST``), so several labs coexist. The lab marks what it made (netns: the alias
-``mcast-lab=PREFIX`` on the namespace's loopback; containers: the label ``mcast-lab=PREFIX``) and
-``down()`` removes exactly what carries its mark. The machine's root namespace is never changed:
-veth pairs are created directly inside their target namespaces, and sysctls are written only
-inside the host's own namespace.
+``PREFIX-HOST``, switch namespace ``PREFIX-sw`` in both modes), so several labs coexist. The lab
+marks what it made (namespaces: the alias ``mcast-lab=PREFIX`` on their loopback; containers: the
+label ``mcast-lab=PREFIX``) and ``down()`` removes exactly what carries its mark. The machine's
+root namespace is never changed: veth pairs are created directly inside their target namespaces,
+and sysctls are written only inside the host's (or the switch's) own namespace.
 """
 import contextlib
 import ipaddress
@@ -36,6 +39,24 @@ DEFAULT_TOPOLOGY = Path(__file__).resolve().parent / "topology.yml"
 MODES = ("netns", "containers")
 MARK = "mcast-lab"
 IFNAMSIZ = 15
+# The switch is a plain network namespace in both modes (a container would add nothing but a boot):
+# PREFIX-sw, so no host may be called "sw".
+SWITCH_HOST = "sw"
+# Switch settings of the topology (seconds, or a count) -> iproute2 keyword, the key `ip -d -j link`
+# reads back, the kernel's default (what a bridge gets when the topology leaves a setting out) and the
+# factor from topology units to kernel units (the bridge keeps intervals in centiseconds).
+SWITCH_SETTINGS = {
+    "membership_interval": ("mcast_membership_interval", "mcast_membership_intvl", 260, 100),
+    "querier_interval": ("mcast_querier_interval", "mcast_querier_intvl", 255, 100),
+    "query_response_interval": ("mcast_query_response_interval", "mcast_query_response_intvl", 10, 100),
+    "query_interval": ("mcast_query_interval", "mcast_query_intvl", 125, 100),
+    "startup_query_interval": ("mcast_startup_query_interval", "mcast_startup_query_intvl", 31.24, 100),
+    "last_member_interval": ("mcast_last_member_interval", "mcast_last_member_intvl", 1, 100),
+    "last_member_count": ("mcast_last_member_count", "mcast_last_member_cnt", 2, 1),
+}
+# Snooping on, and never a querier of its own: a lab's querier is what the tests are about.
+SWITCH_FIXED = (("mcast_snooping", "mcast_snooping", 1), ("mcast_querier", "mcast_querier", 0))
+_READBACK = {keyword: readback for keyword, readback, *_rest in [*SWITCH_SETTINGS.values(), *SWITCH_FIXED]}
 SYSTEMD_TIMEOUT = 90
 # Containers get a writable /proc/sys/net and nothing else of /proc/sys (see open_net_sysctls).
 # Rejected: --privileged and --security-opt unmask=/proc/sys make kernel.*, vm.* and fs.* writable
@@ -55,7 +76,11 @@ def _command(argv, check=True, **kwargs):
 
 
 def load_topology(topology=None):
-    """Return the validated topology from None (the default file), a path, or a dict."""
+    """Return the validated topology from None (the default file), a path, or a dict.
+
+    The result has ``hosts``, ``segments`` (each with ``ends`` and ``switch``: True or False) and
+    ``switch``: the kernel values (iproute2 keyword -> integer) every switch bridge gets.
+    """
     if topology is None:
         topology = DEFAULT_TOPOLOGY
     if isinstance(topology, (str, Path)):
@@ -63,10 +88,54 @@ def load_topology(topology=None):
             topology = yaml.safe_load(stream)
     if not isinstance(topology, dict) or not isinstance(topology.get("hosts"), dict):
         raise LabError("A lab topology is a mapping with 'hosts' (and 'segments'); see tests/lab/topology.yml.")
+    if SWITCH_HOST in topology["hosts"]:
+        raise LabError(f"Host name {SWITCH_HOST!r} is reserved for the lab's switch namespace (PREFIX-{SWITCH_HOST}): "
+                       "rename that host.")
+    switched_by_default, settings = _checked_switch(topology.get("switch"))
     hosts = {name: _host_defaults(spec) for name, spec in topology["hosts"].items()}
-    segments = {name: _checked_segment(name, spec, hosts) for name, spec in (topology.get("segments") or {}).items()}
+    segments = {name: _checked_segment(name, spec, hosts, switched_by_default)
+                for name, spec in (topology.get("segments") or {}).items()}
     _check_unique_interfaces(segments)
-    return {"hosts": hosts, "segments": segments}
+    return {"hosts": hosts, "segments": segments, "switch": settings}
+
+
+def _checked_switch(spec):
+    """(segments switched unless they say otherwise?, kernel values) from the topology's ``switch``.
+
+    Absent or false: segments are veth pairs unless one says ``switch: true`` (topologies written
+    before the switches existed keep their meaning). A mapping or true: every segment is a switch
+    unless it says ``switch: false``; settings left out keep the kernel's defaults.
+    """
+    if spec is None or spec is False:
+        return False, _switch_values({})
+    if spec is True:
+        return True, _switch_values({})
+    if not isinstance(spec, dict):
+        raise LabError(f"The topology's 'switch' must be a mapping of settings, true or false, not {spec!r}.")
+    unknown = sorted(set(spec) - set(SWITCH_SETTINGS))
+    if unknown:
+        raise LabError(f"Unknown switch setting(s) {', '.join(map(str, unknown))}: "
+                       f"use {', '.join(SWITCH_SETTINGS)}.")
+    return True, _switch_values(spec)
+
+
+def _switch_values(spec):
+    values = {keyword: value for keyword, _readback, value in SWITCH_FIXED}
+    for key, (keyword, _readback, default, factor) in SWITCH_SETTINGS.items():
+        values[keyword] = _kernel_units(key, spec.get(key, default), factor)
+    return values
+
+
+def _kernel_units(key, value, factor):
+    """Seconds (or a count) from the topology as the integer the kernel keeps; nonsense refused."""
+    unit = "seconds" if factor != 1 else "a count"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise LabError(f"Switch setting {key} must be a positive number ({unit}), not {value!r}.")
+    scaled = round(value * factor)
+    if abs(value * factor - scaled) > 1e-6:
+        step = "0.01 s" if factor == 100 else "1"
+        raise LabError(f"Switch setting {key} = {value}: the bridge keeps it in steps of {step}; round it.")
+    return scaled
 
 
 def _host_defaults(spec):
@@ -78,10 +147,20 @@ def _host_defaults(spec):
     return spec
 
 
-def _checked_segment(name, spec, hosts):
-    ends = (spec or {}).get("ends") or []
-    if len(ends) != 2:
-        raise LabError(f"Segment {name} needs exactly two ends (one veth pair), not {len(ends)}.")
+def _checked_segment(name, spec, hosts, switched_by_default):
+    spec = spec or {}
+    switched = spec.get("switch", switched_by_default)
+    if not isinstance(switched, bool):
+        raise LabError(f"Segment {name}: 'switch' is true or false (the settings live in the topology's "
+                       f"top-level 'switch' mapping), not {switched!r}.")
+    ends = spec.get("ends") or []
+    if switched and len(ends) < 2:
+        raise LabError(f"Segment {name} needs at least two ends on its switch, not {len(ends)}.")
+    if not switched and len(ends) != 2:
+        raise LabError(f"Segment {name} without a switch needs exactly two ends (one veth pair), not {len(ends)}: "
+                       "give it a switch for more.")
+    if switched:
+        _check_bridge_names(name, len(ends))
     for end in ends:
         if end.get("host") not in hosts:
             raise LabError(f"Segment {name} names host {end.get('host')!r}, which is not under 'hosts'.")
@@ -92,7 +171,23 @@ def _checked_segment(name, spec, hosts):
                 ipaddress.ip_interface(end["address"])
             except ValueError as error:
                 raise LabError(f"Segment {name}: {error}.") from None
-    return {"ends": [dict(end) for end in ends]}
+    return {"ends": [dict(end) for end in ends], "switch": switched}
+
+
+def switch_port(segment, index):
+    """Name of the bridge port (in the switch namespace) that serves end ``index`` (0-based) of a segment."""
+    return f"{segment}-{index + 1}"
+
+
+def _check_bridge_names(segment, end_count):
+    """The segment names its bridge and prefixes its ports: both must be valid interface names."""
+    if not isinstance(segment, str):
+        raise LabError(f"Segment {segment!r} names its switch bridge: quote the name so it is a string.")
+    longest = switch_port(segment, end_count - 1)
+    if len(longest) > IFNAMSIZ or not segment.replace("-", "").replace("_", "").isalnum() or segment == "lo":
+        raise LabError(f"Segment {segment!r} names its switch bridge and ports ({switch_port(segment, 0)} ...): use "
+                       f"letters, digits, '-' or '_' and at most {IFNAMSIZ - len(longest) + len(segment)} characters, "
+                       "or set 'switch: false' on it.")
 
 
 def _check_unique_interfaces(segments):
@@ -103,6 +198,14 @@ def _check_unique_interfaces(segments):
             if key in seen:
                 raise LabError(f"Interface {end['iface']} of {end['host']} is in both {seen[key]} and {name}.")
             seen[key] = name
+    switch_names = {}
+    for name, segment in segments.items():
+        if segment["switch"]:
+            for link in [name, *(switch_port(name, index) for index in range(len(segment["ends"])))]:
+                if link in switch_names:
+                    raise LabError(f"Segments {switch_names[link]} and {name} both need {link} in the switch "
+                                   "namespace: rename one of them.")
+                switch_names[link] = name
 
 
 def require_root():
@@ -185,10 +288,22 @@ class _NetnsBackend(_Backend):
         ours = [ns for ns in sorted(self._namespaces())
                 if ns.startswith(f"{self.prefix}-") and self._owner_mark(ns) == self.mark]
         for namespace in ours:
-            pids = _command(["ip", "netns", "pids", namespace], check=False).stdout.split()
-            _stop_pids([int(pid) for pid in pids])
-            _command(["ip", "netns", "delete", namespace], check=False)
+            self._delete(namespace)
         return ours
+
+    def destroy(self, host):
+        """Delete the host's namespace if this lab made it; return the names removed."""
+        namespace = self.name(host)
+        if namespace not in self._namespaces() or self._owner_mark(namespace) != self.mark:
+            return []
+        self._delete(namespace)
+        return [namespace]
+
+    @staticmethod
+    def _delete(namespace):
+        pids = _command(["ip", "netns", "pids", namespace], check=False).stdout.split()
+        _stop_pids([int(pid) for pid in pids])
+        _command(["ip", "netns", "delete", namespace], check=False)
 
 
 class _ContainerBackend(_Backend):
@@ -309,6 +424,35 @@ def _alive(pid):
         return False
 
 
+def _peers(link_a, link_b):
+    """True when two veth ends (``ip -j link`` entries, different namespaces) point at each other."""
+    return bool(link_a and link_b) and (link_a.get("link_index"), link_b.get("link_index")) == (
+        link_b["ifindex"], link_a["ifindex"])
+
+
+def _setting_differences(wanted, actual):
+    """Sentences for each switch setting the kernel holds otherwise than wanted (both in kernel units)."""
+    units = {keyword: (key, factor) for key, (keyword, _readback, _default, factor) in SWITCH_SETTINGS.items()}
+    differences = []
+    for keyword, value in wanted.items():
+        have = (actual or {}).get(keyword)
+        if have == value:
+            continue
+        if keyword in units:
+            key, factor = units[keyword]
+            differences.append(f"{key} is {_in_topology_units(have, factor)}, "
+                               f"not the {_in_topology_units(value, factor)} asked for")
+        else:
+            differences.append(f"{keyword} is {have}, not {value}")
+    return differences
+
+
+def _in_topology_units(value, factor):
+    if value is None:
+        return "missing"
+    return f"{value / factor:g} s" if factor != 1 else str(value)
+
+
 class Lab:
     """A lab from one topology: see the module docstring for the API and its guarantees."""
 
@@ -319,12 +463,21 @@ class Lab:
         self.prefix = prefix
         self.mode = mode
         self.backend = _NetnsBackend(prefix) if mode == "netns" else _ContainerBackend(prefix)
+        self.switch = _NetnsBackend(prefix)  # the switch namespace PREFIX-sw, a plain namespace in both modes
         self._processes = []
 
     @property
     def hosts(self):
         """Host names in topology order."""
         return list(self.topology["hosts"])
+
+    @property
+    def switch_ns(self):
+        """The switch namespace ``PREFIX-sw``, or None when no segment of the topology has a switch."""
+        return self.switch.name(SWITCH_HOST) if self._switched_segments() else None
+
+    def _switched_segments(self):
+        return {name: segment for name, segment in self.topology["segments"].items() if segment["switch"]}
 
     def ns(self, host):  # pylint: disable=invalid-name
         """The namespace (netns mode) or container (containers mode) name of a host."""
@@ -341,6 +494,8 @@ class Lab:
         try:
             for host in self.hosts:  # all names checked before anything is made
                 self.backend.check_not_foreign(host)
+            if self.switch_ns:
+                self.switch.check_not_foreign(SWITCH_HOST)
             for host in self.hosts:
                 self.backend.create(host, self.topology)
             for host in self.hosts:
@@ -351,7 +506,7 @@ class Lab:
         return self
 
     def wire(self):
-        """(Re-)create links, addresses, routes and sysctls between the existing hosts; idempotent."""
+        """(Re-)create switches, links, addresses, routes and sysctls between the existing hosts; idempotent."""
         require_root()
         absent = [self.backend.name(host) for host in self.hosts if not self.backend.present(host)]
         if absent:
@@ -359,8 +514,12 @@ class Lab:
         for host in self.hosts:
             self.backend.prepare(host)
             self._ip(host, "link", "set", "dev", "lo", "up")
-        for segment in self.topology["segments"].values():
-            self._wire_segment(*segment["ends"])
+        self._wire_switch_namespace()
+        for name, segment in self.topology["segments"].items():
+            if segment["switch"]:
+                self._wire_switched_segment(name, segment["ends"])
+            else:
+                self._wire_pair(*segment["ends"])
         for host, spec in self.topology["hosts"].items():
             for key, value in spec["sysctls"].items():
                 _command([*self.backend.wire_prefix(host), "sysctl", "-q", "-w", f"{key}={value}"])
@@ -371,23 +530,118 @@ class Lab:
     def _ip(self, host, *args, check=True):
         return _command([*self.backend.wire_prefix(host), "ip", *args], check=check)
 
+    def _switch_ip(self, *args, check=True):
+        return _command(["ip", "-n", self.switch.name(SWITCH_HOST), *args], check=check)
+
     def _links(self, host):
         return {link["ifname"]: link for link in json.loads(self._ip(host, "-j", "link", "show").stdout or "[]")}
 
-    def _wire_segment(self, end_a, end_b):
-        have_a = end_a["iface"] in self._links(end_a["host"])
-        have_b = end_b["iface"] in self._links(end_b["host"])
-        if not (have_a and have_b):
-            for end, have in ((end_a, have_a), (end_b, have_b)):
-                if have:  # half of a pair left from a partial run or a restarted peer
-                    self._ip(end["host"], "link", "delete", "dev", end["iface"])
+    def _switch_links(self):
+        """The links of the switch namespace by name, with details (kind, bridge settings, master)."""
+        return {link["ifname"]: link for link in json.loads(self._switch_ip("-d", "-j", "link", "show").stdout or "[]")}
+
+    def _wire_pair(self, end_a, end_b):
+        """A segment without a switch: one veth pair straight between the two hosts."""
+        link_a = self._links(end_a["host"]).get(end_a["iface"])
+        link_b = self._links(end_b["host"]).get(end_b["iface"])
+        if not _peers(link_a, link_b):
+            for end, link in ((end_a, link_a), (end_b, link_b)):
+                if link:  # half of a pair left from a partial run, a restarted peer, or a former switch port
+                    self._delete_host_link(end)
             _command(["ip", "link", "add", end_a["iface"], "netns", self.backend.link_target(end_a["host"]),
                       "type", "veth", "peer", "name", end_b["iface"],
                       "netns", self.backend.link_target(end_b["host"])])
         for end in (end_a, end_b):
-            self._ip(end["host"], "link", "set", "dev", end["iface"], "up")
-            if end.get("address"):
-                self._ip(end["host"], "addr", "replace", end["address"], "dev", end["iface"])
+            self._host_end_up(end)
+
+    def _delete_host_link(self, end):
+        """Delete a host's end of a stale pair (and with it the peer, wherever that is)."""
+        self._delete_stale(end["iface"], lambda *args: self._ip(end["host"], *args, check=False),
+                           lambda: self._links(end["host"]), end["host"])
+
+    def _delete_switch_port(self, port):
+        """Delete a link of the switch namespace: a port (and with it its host end) or a bridge."""
+        self._delete_stale(port, lambda *args: self._switch_ip(*args, check=False), self._switch_links,
+                           self.switch.name(SWITCH_HOST))
+
+    @staticmethod
+    def _delete_stale(name, ip, links, where):
+        """Delete one end of a stale pair. It may vanish by itself meanwhile: the kernel removes the
+        links of a deleted namespace (a restarted container, a switch no longer wanted) and their
+        peers in the background, shortly after."""
+        proc = ip("link", "delete", "dev", name)
+        if proc.returncode != 0 and name in links():
+            raise LabError(f"Cannot delete {name} in {where}: {proc.stderr.strip()}")
+
+    def _host_end_up(self, end):
+        self._ip(end["host"], "link", "set", "dev", end["iface"], "up")
+        if end.get("address"):
+            self._ip(end["host"], "addr", "replace", end["address"], "dev", end["iface"])
+
+    def _wire_switch_namespace(self):
+        """Make the switch namespace exist with exactly the bridges and ports the topology names.
+
+        Whatever else it holds goes (a segment renamed, given fewer ends or no switch any more):
+        deleting a port deletes its host end too, and the segment's wiring then makes it anew.
+        """
+        switched = self._switched_segments()
+        if not switched:
+            self.switch.destroy(SWITCH_HOST)  # only if this lab made it
+            return
+        self.switch.check_not_foreign(SWITCH_HOST)
+        self.switch.create(SWITCH_HOST, self.topology)
+        # No IPv6 on the switch's own links: bridges and ports would send MLD reports and router
+        # solicitations of their own, which a querier on the segment would count as listeners.
+        _command([*self.switch.exec_prefix(SWITCH_HOST), "sysctl", "-q", "-w",
+                  "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
+        wanted = {name: "bridge" for name in switched}
+        wanted.update({switch_port(name, index): "veth"
+                       for name, segment in switched.items() for index in range(len(segment["ends"]))})
+        for name, link in self._switch_links().items():
+            kind = link.get("linkinfo", {}).get("info_kind")
+            if name != "lo" and wanted.get(name) != kind:
+                self._delete_switch_port(name)
+
+    def _wire_switched_segment(self, segment, ends):
+        """A segment with a switch: its bridge, then one veth pair per end (host interface, bridge port)."""
+        self._wire_bridge(segment)
+        for index, end in enumerate(ends):
+            port = switch_port(segment, index)
+            host_link = self._links(end["host"]).get(end["iface"])
+            port_link = self._switch_links().get(port)
+            if not _peers(host_link, port_link):
+                if host_link:
+                    self._delete_host_link(end)
+                if port_link:
+                    self._delete_switch_port(port)  # gone already if it was host_link's peer
+                _command(["ip", "link", "add", end["iface"], "netns", self.backend.link_target(end["host"]),
+                          "type", "veth", "peer", "name", port, "netns", self.switch.name(SWITCH_HOST)])
+            self._switch_ip("link", "set", "dev", port, "master", segment, "alias", f"{end['host']}:{end['iface']}",
+                            "up")
+            self._host_end_up(end)
+
+    def _wire_bridge(self, segment):
+        """The segment's bridge with the topology's switch settings, read back (the kernel clamps silently)."""
+        if segment not in self._switch_links():
+            self._switch_ip("link", "add", "name", segment, "type", "bridge")
+        settings = [str(item) for pair in self.topology["switch"].items() for item in pair]
+        self._switch_ip("link", "set", "dev", segment, "type", "bridge", *settings)
+        self._switch_ip("link", "set", "dev", segment, "up")
+        differences = _setting_differences(self.topology["switch"], self.switch_settings(segment))
+        if differences:
+            raise LabError(f"Switch {segment} in {self.switch.name(SWITCH_HOST)} did not take the topology's settings "
+                           f"(the kernel changes some silently): {'; '.join(differences)}. "
+                           "Change them in the topology's 'switch' mapping.")
+
+    def switch_settings(self, segment):
+        """What the kernel holds for a segment's bridge (iproute2 keyword -> integer), None if there is none."""
+        if not self.switch_ns:
+            return None
+        link = self._switch_links().get(segment) if self.switch.present(SWITCH_HOST) else None
+        if not link or link.get("linkinfo", {}).get("info_kind") != "bridge":
+            return None
+        data = link["linkinfo"].get("info_data", {})
+        return {keyword: data.get(readback) for keyword, readback in _READBACK.items()}
 
     def down(self):
         """Stop processes started by popen() and remove every namespace/container of this prefix."""
@@ -397,7 +651,8 @@ class Lab:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)  # reap, so no zombie outlives the lab
         self._processes.clear()
-        return self.backend.destroy_all()
+        removed = self.backend.destroy_all()  # netns mode: the switch namespace too (it carries the mark)
+        return removed + self.switch.destroy(SWITCH_HOST)
 
     def run(self, host, argv, check=True, **kwargs):
         """Run argv inside the host; like subprocess.run with text output captured by default."""
@@ -432,10 +687,19 @@ class Lab:
                 children.setdefault(group, {"hosts": {}})["hosts"][host] = None
         for group in ("routers", "senders", "receivers"):
             children.setdefault(group, {"hosts": {}})
-        return {"all": {"hosts": hosts, "children": children}}
+        inventory = {"all": {"hosts": hosts, "children": children}}
+        if self.switch_ns:  # the switch is no Ansible host: its settings are variables for the plays
+            inventory["all"]["vars"] = {f"lab_switch_{key}": value
+                                        for key, value in self._switch_settings_in_topology_units().items()}
+        return inventory
+
+    def _switch_settings_in_topology_units(self):
+        values = self.topology["switch"]
+        return {key: values[keyword] // factor if values[keyword] % factor == 0 else values[keyword] / factor
+                for key, (keyword, _readback, _default, factor) in SWITCH_SETTINGS.items()}
 
     def _interfaces_of(self, host):
-        return {end["iface"]: {"segment": name, "address": end.get("address")}
+        return {end["iface"]: {"segment": name, "address": end.get("address"), "switched": segment["switch"]}
                 for name, segment in self.topology["segments"].items()
                 for end in segment["ends"] if end["host"] == host}
 
@@ -445,16 +709,44 @@ class Lab:
         for host in self.hosts:
             report["hosts"][host] = self._host_status(host)
             report["present" if report["hosts"][host]["present"] else "missing"].append(host)
+        report["switch"] = self._switch_status()
+        if report["switch"] and not report["switch"]["present"]:
+            report["missing"].append(f"switch namespace {report['switch']['name']}")
         for name, segment in self.topology["segments"].items():
             ends = [report["hosts"][end["host"]]["interfaces"][end["iface"]] for end in segment["ends"]]
             complete = all(end["present"] and end["address_ok"] for end in ends)
+            if segment["switch"]:
+                complete = complete and report["switch"]["bridges"][name]["ok"]
             report["segments"][name] = {"ends": [f"{end['host']}:{end['iface']}" for end in segment["ends"]],
-                                        "present": complete}
+                                        "switch": name if segment["switch"] else None, "present": complete}
             if not complete:
                 report["missing"].append(f"segment {name}")
         report["interfaces"] = [iface for info in report["hosts"].values() for iface in info["interfaces"].values()]
         report["complete"] = not report["missing"]
         return report
+
+    def _switch_status(self):
+        """The switch namespace, and per switched segment its bridge (settings read back) and ports."""
+        switched = self._switched_segments()
+        if not switched:
+            return None
+        present = self.switch.present(SWITCH_HOST)
+        links = self._switch_links() if present else {}
+        bridges = {}
+        for name, segment in switched.items():
+            ports = {}
+            for index, end in enumerate(segment["ends"]):
+                port = links.get(switch_port(name, index), {})
+                ports[switch_port(name, index)] = {"end": f"{end['host']}:{end['iface']}", "present": bool(port),
+                                                   "attached": port.get("master") == name,
+                                                   "state": port.get("operstate", "missing")}
+            settings = self.switch_settings(name) if name in links else None
+            settings_ok = settings is not None and not _setting_differences(self.topology["switch"], settings)
+            bridges[name] = {"present": settings is not None, "state": links.get(name, {}).get("operstate", "missing"),
+                             "settings": settings, "settings_ok": settings_ok, "ports": ports,
+                             "ok": settings_ok and all(port["attached"] for port in ports.values())}
+        return {"name": self.switch.name(SWITCH_HOST), "present": present, "bridges": bridges,
+                "settings": self._switch_settings_in_topology_units()}
 
     def _host_status(self, host):
         present = self.backend.present(host)
