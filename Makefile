@@ -16,7 +16,8 @@ export ANSIBLE_NOCOLOR := 1
 export CONTAINERS_CONF := $(REPO)/tests/lab/containers.conf
 
 .PHONY: help require-root setup lab lab-up lab-down lab-status build install test test-unit test-integration \
-        test-molecule sanity lint docs-lint bench-mcastd bench-nftables bench-modules bench-roles docs docs-html clean
+        test-molecule sanity lint docs-lint bench-mcastd bench-querier bench-nftables bench-modules bench-roles docs \
+        docs-html clean
 
 help:
 	@echo "make lab         set up this machine, bring the container lab up and run the main job"
@@ -25,6 +26,7 @@ help:
 	@echo "make test        every test: unit, integration, molecule, sanity, lint, docs lint"
 	@echo "make docs        regenerate docs/reference (antsibull-docs); make docs-html builds a site"
 	@echo "make bench-mcastd  mcastd against smcroute, side by side"
+	@echo "make bench-querier mcastd's IGMP querier against igmpproxy and pimd, side by side"
 	@echo "make bench-roles   the router role against a plain playbook, side by side"
 
 setup:
@@ -91,6 +93,10 @@ docs-lint: setup
 
 bench-mcastd: require-root setup
 	$(BIN)/python tests/bench/bench_mcastd.py
+
+# igmpproxy and pimd come from apt but are unpacked, not installed: see peer_binaries() in the script.
+bench-querier: require-root setup
+	$(BIN)/python tests/bench/bench_querier.py
 
 bench-nftables: require-root setup
 	$(BIN)/python tests/bench/bench_nftables.py
