@@ -4,10 +4,11 @@
 """Send or count numbered multicast datagrams; the lab's proof that routes forward (stdlib only).
 
     mcast_probe.py send --group 239.1.1.1:5001 [--group ...] --count 20 --ttl 8 [--interval 0.05]
-    mcast_probe.py recv --group 239.1.1.1:5001 [--group ...] --interface eth0 --seconds 6
+    mcast_probe.py recv --group 239.1.1.1:5001 [--group ...] --interface eth0 --seconds 6 [--after 0]
 
 Each datagram carries "mcast-probe GROUP NUMBER". ``recv`` joins every group on the interface,
-counts the distinct numbers it receives per group for the given time, and prints one JSON object:
+counts the distinct numbers it receives per group for the given time (after waiting ``--after``
+seconds before it joins), and prints one JSON object:
 {"interface": ..., "groups": {"239.1.1.1": {"received": 20, "numbers": [...], "duplicates": 0}}}.
 ``send`` prints {"groups": {"239.1.1.1": {"sent": 20}}}. Exit code 2 on bad arguments.
 """
@@ -89,10 +90,12 @@ def main(argv=None):
     recv_parser.add_argument("--group", type=group_port, action="append", required=True)
     recv_parser.add_argument("--interface", required=True)
     recv_parser.add_argument("--seconds", type=float, default=6)
+    recv_parser.add_argument("--after", type=float, default=0.0)
     args = parser.parse_args(argv)
     if args.command == "send":
         result = send(args.group, args.count, args.ttl, args.interval)
     else:
+        time.sleep(max(0.0, args.after))
         result = receive(args.group, args.interface, args.seconds)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
