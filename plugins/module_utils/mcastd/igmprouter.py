@@ -32,7 +32,7 @@ import socket
 import struct
 import time
 
-from . import igmp, membership
+from . import igmp, igmpsock, membership
 from .config import aton, ifname_matches, ntoa, querier_address_problem, querier_source
 from .querier import ElectionChange, Querier, SendQuery, VersionChange
 
@@ -41,10 +41,8 @@ ALL_ROUTERS = 0xE0000002  # IGMPv2 leaves
 IGMPV3_ROUTERS = 0xE0000016  # IGMPv3 reports
 ROUTER_GROUPS = (IGMPV3_ROUTERS, ALL_ROUTERS)
 
-SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 SO_ATTACH_FILTER = 26
 IP_MULTICAST_ALL = 49
-MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
 DROP_ALL = struct.pack("=HBBI", 0x06, 0, 0, 0)  # classic BPF: "ret #0", keep no byte of any packet
 
 COUNTERS = ("igmp_received", "igmp_malformed", "queries_sent", "query_send_errors",
@@ -55,28 +53,7 @@ class QuerySocket:
     """A raw IGMP socket that sends queries on one interface and receives nothing."""
 
     def __init__(self, ifname, ifindex, source):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, igmp.IPPROTO_IGMP)
-        try:
-            self._drop_everything()
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
-            # The source address of a multicast datagram from a raw socket is IP_MULTICAST_IF's address.
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                                 MREQN.pack(bytes(4), source.to_bytes(4, "big"), ifindex))
-            self.sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, igmp.TOS_INTERNETWORK_CONTROL)
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, igmp.ROUTER_ALERT)
-            self.sock.setblocking(False)
-        except OSError:
-            self.sock.close()
-            raise
-
-    def _drop_everything(self):
-        program = ctypes.create_string_buffer(DROP_ALL)
-        # struct sock_fprog: unsigned short len, then a pointer (aligned as a pointer)
-        fprog = struct.pack("@HP", 1, ctypes.addressof(program))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        self.sock = igmpsock.bound(ifname, ifindex, source, setup=_receive_nothing)
 
     def send(self, message, destination):
         self.sock.sendto(message, (ntoa(destination), 0))
@@ -403,6 +380,14 @@ class IgmpRouter:
                                                                      if p.querier.is_querier),
                 "querier_problems": dict(self.problems),
                 "members": sum(len(port.members.table) for port in self.ports.values())}
+
+
+def _receive_nothing(sock):
+    """No memberships, IP_MULTICAST_ALL off, and a filter that keeps no byte of any packet."""
+    program = ctypes.create_string_buffer(DROP_ALL)
+    # struct sock_fprog: unsigned short len, then a pointer (aligned as a pointer)
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("@HP", 1, ctypes.addressof(program)))
+    sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
 
 
 def _members_due(port):

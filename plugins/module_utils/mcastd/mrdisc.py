@@ -31,11 +31,10 @@ import logging
 import os
 import selectors
 import socket
-import struct
 import time
 from collections import deque
 
-from . import igmp
+from . import igmp, igmpsock
 from .config import ifname_matches
 
 DEFAULT_INTERVAL = 20  # AdvertisementInterval, seconds (smcrouted -m)
@@ -48,8 +47,6 @@ MAX_MESSAGE_RATE = 10  # advertisements per second and interface
 RETRY_INTERVAL = 5.0  # a socket that could not be opened is tried again this often
 RECEIVE_BATCH = 64  # packets read per wake-up, so a flood cannot starve the routing socket
 
-SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
 
 COUNTERS = ("mrdisc_advertisements", "mrdisc_solicitations", "mrdisc_answered", "mrdisc_rate_limited",
             "mrdisc_terminations", "mrdisc_send_errors", "mrdisc_malformed")
@@ -164,24 +161,15 @@ class Advertiser:
 class MrdiscSocket:
     """A raw IGMP socket on one interface: sends to All-Snoopers, hears Solicitations on All-Routers.
 
-    SO_BINDTODEVICE (as smcroute does) both picks the outgoing interface and limits what is
-    received to that interface, also on an interface without an IPv4 address.  Every message
-    leaves with TTL 1 and the Router Alert option, as RFC 4286 requires; loopback is off so
-    the daemon never hears itself.
+    Bound to the interface as smcroute does (igmpsock.bound: TTL 1 and Router Alert, as RFC 4286
+    requires), joined to All-Routers on it for the Solicitations.
     """
 
     def __init__(self, ifname, ifindex):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, igmp.IPPROTO_IGMP)
+        self.sock = igmpsock.bound(ifname, ifindex)
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
             self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                                 MREQN.pack(socket.inet_aton(igmp.ALL_ROUTERS), b"\0" * 4, ifindex))
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, MREQN.pack(b"\0" * 4, b"\0" * 4, ifindex))
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, igmp.TOS_INTERNETWORK_CONTROL)
-            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, igmp.ROUTER_ALERT)
-            self.sock.setblocking(False)
+                                 igmpsock.MREQN.pack(socket.inet_aton(igmp.ALL_ROUTERS), b"\0" * 4, ifindex))
         except OSError:
             self.sock.close()
             raise
