@@ -7,11 +7,11 @@ A bridge is created at boot by the network manager (systemd-networkd, ifupdown, 
 which enslaves its ports afterwards, and may be deleted and created again at any time. This keeper
 applies the settings of the settings file to every bridge (and port) in it as soon as it exists,
 then listens to rtnetlink link events (a bridge created, a port enslaved, a setting changed) and
-applies again whatever differs. Only the standard library: the module deploys this file alone
-(``/usr/lib/mcast-linux/bridge_keeper.py``), run by ``/usr/bin/python3`` under systemd
-(Type=notify, SIGHUP re-reads the file). The module imports the option tables and the file-format
-helpers from here, so this is the only place that knows them. The file, in the module's units
-(seconds, booleans):
+applies again whatever differs. Only the standard library: the module deploys it as one file
+(``/usr/lib/mcast-linux/bridge_keeper.py``: the shared ``_keeper_runtime.py``, then this file), run
+by ``/usr/bin/python3`` under systemd (Type=notify, SIGHUP re-reads the file). The module imports
+the option tables and the file-format helpers from here, so this is the only place that knows
+them. The file, in the module's units (seconds, booleans):
 
     {"br0": {"snooping": true, "querier": true, "query_interval": 20.0,
              "ports": {"swp1": {"mcast_router": 2}}}}
@@ -22,17 +22,20 @@ Kernel state is read as JSON from ``ip -j -d link show``; netlink messages are o
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import argparse
 import json
-import logging
-import os
-import select
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
+
+# runtime import: left out of the deployed script, where the runtime's source stands above this file's.
+# EXIT_CONFIG and EXIT_NO_IP, unused here, stay importable from this keeper: its exit statuses, named in its unit.
+try:
+    from ansible_collections.mcast.linux.plugins.module_utils._keeper_runtime import (  # pylint: disable=unused-import
+        EXIT_CONFIG, EXIT_NO_IP, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name, load_file,
+        log, run_keeper)
+except ImportError:  # run as a script from a checkout: the runtime is the file next to this one
+    from _keeper_runtime import (  # pylint: disable=unused-import
+        EXIT_CONFIG, EXIT_NO_IP, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name, load_file,
+        log, run_keeper)
+# end of the runtime import
 
 DEFAULT_SETTINGS_FILE = '/etc/mcast-linux/bridges.json'
 # Module option -> (IFLA_BR_* attribute, `ip link set ... type bridge` keyword, kind). Kinds: 'bool'
@@ -61,18 +64,11 @@ INT_CHOICES = {'igmp_version': (2, 3), 'mld_version': (1, 2), 'mcast_router': (0
 # With CONFIG_HZ=250 a jiffy is 4 ms, so 1.01 s reads back as 1.00 s: one centisecond is rounding.
 ROUNDING_CENTISECONDS = 1
 MAX_INTERVAL_SECONDS = 86400
-IFNAME_MAX_LENGTH = 15
-NETLINK_ROUTE = 0
-RTMGRP_LINK = 0x1
-# A bridge being set up sends a burst of link messages; one look after the burst is enough.
-DEBOUNCE_SECONDS = 0.15
-EXIT_CONFIG = 2
-EXIT_NO_IP = 3
-
-log = logging.getLogger('mcast-linux-bridge-keeper')
+# Link changes only: a bridge created, a port enslaved, a setting changed.
+EVENTS = RTMGRP_LINK
 
 
-class SettingsFileError(ValueError):
+class SettingsFileError(KeeperFileError):
     """The settings file cannot be used; the message names the bridge or port and what is wrong."""
 
 
@@ -111,8 +107,7 @@ def json_key(attribute):
 # --------------------------------------------------------------------------- the settings file
 
 def _checked_name(name, what):
-    if not isinstance(name, str) or not name or len(name) > IFNAME_MAX_LENGTH or '/' in name \
-            or any(char.isspace() for char in name):
+    if not is_interface_name(name):
         raise SettingsFileError('%s %r is not an interface name' % (what, name))
     return name
 
@@ -179,15 +174,7 @@ def dump_settings(settings):
 
 def load_settings(path):
     """The settings of the file at ``path``; no file means no bridges."""
-    try:
-        with open(path, encoding='utf-8') as stream:
-            text = stream.read()
-    except FileNotFoundError:
-        return {}
-    try:
-        return parse_settings(text)
-    except SettingsFileError as error:
-        raise SettingsFileError('%s: %s' % (path, error))
+    return load_file(path, parse_settings, {})
 
 
 # --------------------------------------------------------------------------- what differs, and the ip commands
@@ -271,15 +258,12 @@ class Keeper:
         self.refused = set()
         log.info('%s: %d bridges', self.path, len(self.settings))
 
-    def links(self):
-        done = subprocess.run([self.ip, '-j', '-d', 'link', 'show'], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise OSError('ip -j -d link show: %s' % done.stderr.strip())
-        return json.loads(done.stdout or '[]')
+    def status(self):
+        return 'keeping %d bridges' % len(self.settings)
 
     def planned(self):
         """``{(ifindex, argv): argv}`` of the commands to run now, without those the kernel refused."""
-        links = self.links()
+        links = ip_json(self.ip, '-d', 'link', 'show')
         indexes = dict((link.get('ifname'), link.get('ifindex')) for link in links)
         planned = dict(((indexes.get(argv[4]), tuple(argv)), argv) for argv in plan_commands(self.ip, self.settings, links))
         return dict((key, argv) for key, argv in planned.items() if key not in self.refused)
@@ -317,107 +301,11 @@ class Keeper:
                       ' '.join(commands[key][4:]), self.path)
 
 
-def open_events():
-    """A non-blocking rtnetlink socket subscribed to link changes (created, enslaved, changed)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind((0, RTMGRP_LINK))
-    sock.setblocking(False)
-    return sock
-
-
-def drain(sock):
-    """Read everything queued; return the bytes (signal numbers for the wake-up socket)."""
-    data = b''
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except BlockingIOError:
-            return data
-        except OSError:  # ENOBUFS: events were lost, which is a reason to look again like any event
-            return data + b'\0'
-        if not chunk:
-            return data
-        data += chunk
-
-
-def notify_systemd(**fields):
-    """sd_notify by hand (this file is deployed and run alone, so it cannot import mcastd's notify.py)."""
-    path = os.environ.get('NOTIFY_SOCKET')
-    if not path:
-        return
-    address = '\0' + path[1:] if path.startswith('@') else path
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto('\n'.join('%s=%s' % item for item in fields.items()).encode(), address)
-    except OSError as error:
-        log.warning('could not tell systemd: %s', error)
-
-
-def watch_signals():
-    """A socket that receives the number of each SIGHUP/SIGTERM/SIGINT (the handlers do nothing else)."""
-    read, write = socket.socketpair()
-    write.setblocking(False)
-    read.setblocking(False)
-    signal.set_wakeup_fd(write.fileno())
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: None)
-    return read, write
-
-
-def serve(keeper, events, signals, debounce=DEBOUNCE_SECONDS):
-    """Reconcile ``debounce`` seconds after the first of a burst of events, until SIGTERM or SIGINT."""
-    deadline = None
-    while True:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        readable = select.select([events, signals], [], [], timeout)[0]
-        if signals in readable:
-            received = drain(signals)
-            if signal.SIGTERM in received or signal.SIGINT in received:
-                log.info('stopping')
-                return
-            if signal.SIGHUP in received:
-                keeper.reload()
-                deadline = time.monotonic()
-        if events in readable:
-            drain(events)
-            deadline = deadline or time.monotonic() + debounce
-        if deadline is not None and time.monotonic() >= deadline:
-            deadline = None
-            keeper.reconcile()
-
-
-def find_ip():
-    # systemd's PATH has /usr/sbin, a login shell of a user may not.
-    return shutil.which('ip', path=os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin', '/sbin']))
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Keep the bridge multicast settings of mcast.linux.bridge.')
-    parser.add_argument('settings_file', nargs='?', default=DEFAULT_SETTINGS_FILE,
-                        help='JSON object of bridge settings (default %(default)s)')
-    parser.add_argument('--once', action='store_true', help='apply what differs once and exit')
-    options = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='%(levelname)s: %(message)s')
-    ip = find_ip()
-    if ip is None:
-        log.error("'ip' (iproute2) is not installed")
-        return EXIT_NO_IP
-    # Subscribe before the first look, so that no bridge created between the two is missed.
-    events = open_events()
-    try:
-        keeper = Keeper(options.settings_file, ip)
-    except SettingsFileError as error:
-        log.error('%s', error)
-        return EXIT_CONFIG
-    keeper.reconcile()
-    if options.once:
-        return 0
-    signals, _wakeup = watch_signals()  # both ends stay open while serving
-    log.info('keeping the settings of %d bridges from %s', len(keeper.settings), options.settings_file)
-    notify_systemd(READY=1, STATUS='keeping %d bridges' % len(keeper.settings))
-    serve(keeper, events, signals)
-    return 0
+    path, once = command_line(argv, 'Keep the bridge multicast settings of mcast.linux.bridge.', 'settings_file',
+                              DEFAULT_SETTINGS_FILE, 'JSON object of bridge settings (default %(default)s)',
+                              'apply what differs once and exit')
+    return run_keeper(Keeper, path, once, EVENTS)
 
 
 if __name__ == '__main__':

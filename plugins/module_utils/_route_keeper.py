@@ -6,10 +6,10 @@
 The kernel forgets a route when its interface goes down or is deleted, and an interface created
 after boot (a late VLAN, a re-created veth) never gets it. This keeper adds every route of the
 routes file whose interface exists and is up, then listens to rtnetlink link and route events
-and adds again whatever is missing. Only the standard library: it is deployed by the module as
-one file (``/usr/lib/mcast-linux/route_keeper.py``) and run by ``/usr/bin/python3`` under systemd
-(Type=notify, SIGHUP re-reads the file). The module imports the file-format helpers from here, so
-this is the only place that knows the format:
+and adds again whatever is missing. Only the standard library: the module deploys it as one file
+(``/usr/lib/mcast-linux/route_keeper.py``: the shared ``_keeper_runtime.py``, then this file), run
+by ``/usr/bin/python3`` under systemd (Type=notify, SIGHUP re-reads the file). The module imports
+the file-format helpers from here, so this is the only place that knows the format:
 
     [{"dest": "224.0.0.0/4", "dev": "eth1", "table": 254, "metric": 0, "family": 4}, ...]
 
@@ -19,18 +19,20 @@ Kernel state is read as JSON from ``ip -j``; netlink messages are only a trigger
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import argparse
 import ipaddress
 import json
-import logging
-import os
-import select
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
+
+# runtime import: left out of the deployed script, where the runtime's source stands above this file's.
+try:
+    from ansible_collections.mcast.linux.plugins.module_utils._keeper_runtime import (
+        RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name,
+        load_file, log, run_keeper)
+except ImportError:  # run as a script from a checkout: the runtime is the file next to this one
+    from _keeper_runtime import (
+        RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name,
+        load_file, log, run_keeper)
+# end of the runtime import
 
 DEFAULT_ROUTES_FILE = '/etc/mcast-linux/routes.json'
 FIELDS = ('dest', 'dev', 'table', 'metric', 'family')
@@ -38,19 +40,10 @@ MULTICAST = {4: ipaddress.ip_network('224.0.0.0/4'), 6: ipaddress.ip_network('ff
 MAX_U32 = 4294967295
 # `ip -j route` leaves out an IPv4 metric of 0; IPv6 routes always carry theirs.
 IMPLICIT_METRIC = 0
-NETLINK_ROUTE = 0
-RTMGRP_LINK = 0x1
-RTMGRP_IPV4_ROUTE = 0x40
-RTMGRP_IPV6_ROUTE = 0x400
-# A link that comes up sends a burst of link and route messages; one look after the burst is enough.
-DEBOUNCE_SECONDS = 0.15
-EXIT_CONFIG = 2
-EXIT_NO_IP = 3
-
-log = logging.getLogger('mcast-linux-route-keeper')
+EVENTS = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
 
 
-class RoutesFileError(ValueError):
+class RoutesFileError(KeeperFileError):
     """The routes file cannot be used; the message names the entry and what is wrong."""
 
 
@@ -77,7 +70,7 @@ def validate_route(entry):
     if entry['family'] != network.version or not network.subnet_of(MULTICAST[network.version]):
         raise RoutesFileError('dest %s is not a multicast prefix of family %r' % (network, entry['family']))
     dev = entry['dev']
-    if not isinstance(dev, str) or not dev or len(dev) > 15 or '/' in dev or any(char.isspace() for char in dev):
+    if not is_interface_name(dev):
         raise RoutesFileError('dev %r is not an interface name' % (dev,))
     return {'dest': str(network), 'dev': dev, 'table': _checked_number(entry, 'table'),
             'metric': _checked_number(entry, 'metric'), 'family': network.version}
@@ -105,15 +98,7 @@ def dump_routes(routes):
 
 def load_routes(path):
     """The routes of the file at ``path``; no file means no routes."""
-    try:
-        with open(path, encoding='utf-8') as stream:
-            text = stream.read()
-    except FileNotFoundError:
-        return []
-    try:
-        return parse_routes(text)
-    except RoutesFileError as error:
-        raise RoutesFileError('%s: %s' % (path, error))
+    return load_file(path, parse_routes, [])
 
 
 def up_devices(links):
@@ -171,11 +156,8 @@ class Keeper:
             return
         log.info('%s: %d routes', self.path, len(self.routes))
 
-    def ip_json(self, *args):
-        done = subprocess.run([self.ip, '-j'] + list(args), capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise OSError('ip -j %s: %s' % (' '.join(args), done.stderr.strip()))
-        return json.loads(done.stdout or '[]')
+    def status(self):
+        return 'keeping %d routes' % len(self.routes)
 
     def installed(self):
         tables = set((route['family'], route['table']) for route in self.routes)
@@ -183,7 +165,7 @@ class Keeper:
 
     def installed_in(self, family, table):
         try:
-            return installed_routes(self.ip_json('-%d' % family, 'route', 'show', 'table', str(table)))
+            return installed_routes(ip_json(self.ip, '-%d' % family, 'route', 'show', 'table', str(table)))
         except OSError as error:
             # The kernel creates a table with its first route: until then it "does not exist".
             if 'table does not exist' in str(error):
@@ -195,7 +177,7 @@ class Keeper:
         if not self.routes:
             return 0
         try:
-            missing = missing_routes(self.routes, self.installed(), up_devices(self.ip_json('link', 'show')))
+            missing = missing_routes(self.routes, self.installed(), up_devices(ip_json(self.ip, 'link', 'show')))
         except (OSError, ValueError) as error:
             log.error('cannot read the kernel state: %s', error)
             return 0
@@ -210,107 +192,11 @@ class Keeper:
         return added
 
 
-def open_events():
-    """A non-blocking rtnetlink socket subscribed to link and IPv4/IPv6 route changes."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE))
-    sock.setblocking(False)
-    return sock
-
-
-def drain(sock):
-    """Read everything queued; return the bytes (signal numbers for the wake-up socket)."""
-    data = b''
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except BlockingIOError:
-            return data
-        except OSError:  # ENOBUFS: events were lost, which is a reason to look again like any event
-            return data + b'\0'
-        if not chunk:
-            return data
-        data += chunk
-
-
-def notify_systemd(**fields):
-    """sd_notify by hand. A copy, not mcastd's notify.py: this file is deployed and run alone."""
-    path = os.environ.get('NOTIFY_SOCKET')
-    if not path:
-        return
-    address = '\0' + path[1:] if path.startswith('@') else path
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto('\n'.join('%s=%s' % item for item in fields.items()).encode(), address)
-    except OSError as error:
-        log.warning('could not tell systemd: %s', error)
-
-
-def watch_signals():
-    """A socket that receives the number of each SIGHUP/SIGTERM/SIGINT (the handlers do nothing else)."""
-    read, write = socket.socketpair()
-    write.setblocking(False)
-    read.setblocking(False)
-    signal.set_wakeup_fd(write.fileno())
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: None)
-    return read, write
-
-
-def serve(keeper, events, signals, debounce=DEBOUNCE_SECONDS):
-    """Reconcile ``debounce`` seconds after the first of a burst of events, until SIGTERM or SIGINT."""
-    deadline = None
-    while True:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        readable = select.select([events, signals], [], [], timeout)[0]
-        if signals in readable:
-            received = drain(signals)
-            if signal.SIGTERM in received or signal.SIGINT in received:
-                log.info('stopping')
-                return
-            if signal.SIGHUP in received:
-                keeper.reload()
-                deadline = time.monotonic()
-        if events in readable:
-            drain(events)
-            deadline = deadline or time.monotonic() + debounce
-        if deadline is not None and time.monotonic() >= deadline:
-            deadline = None
-            keeper.reconcile()
-
-
-def find_ip():
-    # systemd's PATH has /usr/sbin, a login shell of a user may not.
-    return shutil.which('ip', path=os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin', '/sbin']))
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Keep the multicast routes of mcast.linux.route in the kernel.')
-    parser.add_argument('routes_file', nargs='?', default=DEFAULT_ROUTES_FILE,
-                        help='JSON list of routes (default %(default)s)')
-    parser.add_argument('--once', action='store_true', help='add what is missing once and exit')
-    options = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='%(levelname)s: %(message)s')
-    ip = find_ip()
-    if ip is None:
-        log.error("'ip' (iproute2) is not installed")
-        return EXIT_NO_IP
-    # Subscribe before the first look, so that no change between the two is missed.
-    events = open_events()
-    try:
-        keeper = Keeper(options.routes_file, ip)
-    except RoutesFileError as error:
-        log.error('%s', error)
-        return EXIT_CONFIG
-    keeper.reconcile()
-    if options.once:
-        return 0
-    signals, _wakeup = watch_signals()  # both ends stay open while serving
-    log.info('keeping %d routes from %s', len(keeper.routes), options.routes_file)
-    notify_systemd(READY=1, STATUS='keeping %d routes' % len(keeper.routes))
-    serve(keeper, events, signals)
-    return 0
+    path, once = command_line(argv, 'Keep the multicast routes of mcast.linux.route in the kernel.', 'routes_file',
+                              DEFAULT_ROUTES_FILE, 'JSON list of routes (default %(default)s)',
+                              'add what is missing once and exit')
+    return run_keeper(Keeper, path, once, EVENTS)
 
 
 if __name__ == '__main__':

@@ -263,10 +263,6 @@ persistence:
       elements: str
 '''
 
-import hashlib
-import inspect
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcast.linux.plugins.module_utils import _bridge_keeper as bridge_keeper
@@ -274,52 +270,18 @@ from ansible_collections.mcast.linux.plugins.module_utils._bridge import (
     BRIDGE_OPTIONS, PORT_OPTIONS, link_summaries, netlink_keyword, option_kinds, read_data, shown)
 from ansible_collections.mcast.linux.plugins.module_utils._bridge_keeper import (
     MAX_INTERVAL_SECONDS, from_kernel, same_value, to_kernel)
-from ansible_collections.mcast.linux.plugins.module_utils._files import (
-    atomic_symlink, atomic_write, file_diff, read_text, remove_file, text_diff)
+from ansible_collections.mcast.linux.plugins.module_utils._files import text_diff
+from ansible_collections.mcast.linux.plugins.module_utils._keeper_deploy import (
+    KeeperDeployment, keeper_script, render_unit as render_keeper_unit)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     NetlinkError, check_interface_names, open_iproute, require_pyroute2)
 
 INTERVALS = [option for option, kind in option_kinds(BRIDGE_OPTIONS).items() if kind == 'interval']
-KEEPER_HEADER = '# Deployed by mcast.linux.bridge (its module_utils/_bridge_keeper.py). Edits are overwritten.\n'
-UNIT_TEMPLATE = """# Managed by mcast.linux.bridge: keeps the bridge multicast settings of %(settings_file)s in the
+KEEPER_HEADER = ('# Deployed by mcast.linux.bridge (its module_utils/_keeper_runtime.py, then _bridge_keeper.py). '
+                 'Edits are overwritten.\n')
+UNIT_HEADER = """# Managed by mcast.linux.bridge: keeps the bridge multicast settings of %s in the
 # kernel, also when a bridge or port is created (again) after boot. Edits are overwritten.
-[Unit]
-Description=Bridge multicast settings managed by mcast.linux (bridge keeper)
-After=network-pre.target
-Before=network.target
-
-[Service]
-Type=notify
-NotifyAccess=main
-ExecStart=/usr/bin/python3 %(keeper_file)s %(settings_file)s
-ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-RestartSec=2
-# 2: the settings file is unusable, 3: no ip command; retrying does not heal either.
-RestartPreventExitStatus=2 3
-UMask=0077
-
-# Least privilege without the options that need a mount namespace (ProtectSystem, PrivateTmp and
-# the like): containers cannot create one, and the unit must start there too.
-CapabilityBoundingSet=CAP_NET_ADMIN
-NoNewPrivileges=yes
-RestrictAddressFamilies=AF_NETLINK AF_UNIX
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-ProtectClock=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-
-[Install]
-WantedBy=multi-user.target
 """
-# Units in these directories are the ones systemd loads; elsewhere (tests) systemctl is never called.
-SYSTEMD_UNIT_DIRS = ('/etc/systemd/system', '/run/systemd/system')
 
 
 def interval_error(option, seconds):
@@ -461,16 +423,14 @@ def keeper_conflicts(settings, name, entry):
 
 
 def render_unit(keeper_file, settings_file):
-    return UNIT_TEMPLATE % {'keeper_file': keeper_file, 'settings_file': settings_file}
+    return render_keeper_unit(UNIT_HEADER % settings_file,
+                              'Bridge multicast settings managed by mcast.linux (bridge keeper)',
+                              keeper_file, settings_file, 'settings file')
 
 
 def keeper_source():
-    """The keeper script: the source of the imported module_utils file (zipimport serves it inside AnsiballZ)."""
-    return KEEPER_HEADER + inspect.getsource(bridge_keeper)
-
-
-def checksum_line(text):
-    return '' if text is None else 'bridge keeper, sha1 %s\n' % hashlib.sha1(text.encode('utf-8')).hexdigest()
+    """The keeper script: the runtime's source and the bridge keeper's, as one file."""
+    return keeper_script(KEEPER_HEADER, bridge_keeper)
 
 
 class Bridge(object):
@@ -592,111 +552,22 @@ class Bridge(object):
             self.module.fail_json(msg=' '.join(messages), **self.result)
 
 
-class Persistence(object):
+class Persistence(KeeperDeployment):
     """The settings file, the keeper script, its unit and the symlink that enables it; and the running unit.
 
-    The same deployment as mcast.linux.route's route keeper. ``plan`` reads and decides, ``apply``
-    writes and (re)starts the keeper when systemd runs it.
+    The same deployment as mcast.linux.route's route keeper (``_keeper_deploy.py``).
     """
 
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.unit_name = os.path.basename(self.params['unit_file'])
-        self.changes = []  # (path, before, after) of each file to change; None: the file is absent
-        self.link_wanted = None
-        self.actions = []
-        self.systemctl = None
-
-    def wants_link(self):
-        directory, name = os.path.split(self.params['unit_file'])
-        return os.path.join(directory, 'multi-user.target.wants', name)
-
-    def current_settings(self):
-        text = read_text(self.params['settings_file'])
-        if text is None:
-            return {}
-        try:
-            return bridge_keeper.parse_settings(text)
-        except bridge_keeper.SettingsFileError as error:
-            self.module.fail_json(msg='%s cannot be read: %s. Fix it or delete it, then run the task again.'
-                                      % (self.params['settings_file'], error))
+        super(Persistence, self).__init__(module, 'bridge keeper', module.params['settings_file'])
 
     def plan(self, name, entry):
         """Decide the file changes and the systemctl actions; return them for the result."""
-        settings = updated_settings(self.current_settings(), name, entry)
-        if settings and self.module.get_bin_path('ip') is None:
-            self.module.fail_json(msg="the bridge keeper runs 'ip', which is not installed: install iproute2, or use "
-                                      "persist: false.")
-        wanted_texts = (
-            (self.params['settings_file'], bridge_keeper.dump_settings(settings) if settings else None),
-            (self.params['keeper_file'], keeper_source() if settings else None),
-            (self.params['unit_file'], render_unit(self.params['keeper_file'], self.params['settings_file'])
-             if settings else None),
-        )
-        for path, text in wanted_texts:
-            current = read_text(path)
-            if current != text:
-                self.changes.append((path, current, text))
-        if os.path.islink(self.wants_link()) != bool(settings):
-            self.link_wanted = bool(settings)
-        self.actions = self.plan_service(bool(settings))
-        return {'files': [path for path, _before, _after in self.changes]
-                + ([self.wants_link()] if self.link_wanted is not None else []),
-                'service': [' '.join(action) for action in self.actions]}
-
-    def changed(self, path):
-        return any(change[0] == path for change in self.changes)
-
-    def plan_service(self, keep):
-        """systemctl arguments that bring the running keeper in line with the files (none without systemd)."""
-        if not keep or not self.systemd_runs_unit():
-            return []
-        name = self.unit_name
-        actions = [['daemon-reload']] if self.changed(self.params['unit_file']) else []
-        if self.changed(self.params['unit_file']) or self.changed(self.params['keeper_file']):
-            return actions + [['restart', name]]  # new code or unit: a reload would keep the old process
-        if self.changed(self.params['settings_file']):
-            return actions + [['reload-or-restart', name]]  # SIGHUP re-reads the file; starts it when stopped
-        rc = self.module.run_command([self.systemctl, 'is-active', '--quiet', name])[0]
-        return [] if rc == 0 else [['start', name]]
-
-    def systemd_runs_unit(self):
-        """True when systemd is the init system here and unit_file is in a directory it loads units from."""
-        if self.params['service_control'] == 'never' or not os.path.isdir('/run/systemd/system'):
-            return False
-        if os.path.dirname(os.path.abspath(self.params['unit_file'])) not in SYSTEMD_UNIT_DIRS:
-            return False
-        self.systemctl = self.module.get_bin_path('systemctl')
-        return self.systemctl is not None
-
-    def diff(self):
-        entries = []
-        for path, before, after in self.changes:
-            if path == self.params['keeper_file']:
-                before, after = checksum_line(before) or None, checksum_line(after) or None
-            entries.append(file_diff(path, before, after))
-        if self.link_wanted is not None:
-            target = '-> %s\n' % self.params['unit_file']
-            entries.append(file_diff(self.wants_link(), None if self.link_wanted else target,
-                                     target if self.link_wanted else None))
-        return entries
-
-    def apply(self):
-        for path, _before, after in self.changes:
-            if after is None:
-                remove_file(path)
-            else:
-                atomic_write(self.module, path, after)
-        if self.link_wanted is False:
-            remove_file(self.wants_link())
-        elif self.link_wanted:
-            atomic_symlink(self.params['unit_file'], self.wants_link())
-        for action in self.actions:
-            rc, _out, err = self.module.run_command([self.systemctl] + action)
-            if rc != 0:
-                self.module.fail_json(msg='systemctl %s failed: %s. See journalctl -u %s.'
-                                          % (' '.join(action), err.strip(), self.unit_name))
+        settings = updated_settings(self.read_kept_file(bridge_keeper.parse_settings, {}), name, entry)
+        if not settings:
+            return self.plan_files(None)
+        return self.plan_files((bridge_keeper.dump_settings(settings), keeper_source(),
+                                render_unit(self.keeper_file, self.kept_file)))
 
 
 def build_module():

@@ -185,18 +185,16 @@ persistence:
       elements: str
 '''
 
-import hashlib
-import inspect
 import ipaddress
-import os
 import re
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcast.linux.plugins.module_utils import _route_keeper as route_keeper
-from ansible_collections.mcast.linux.plugins.module_utils._files import (
-    atomic_symlink, atomic_write, file_diff, read_text, remove_file, text_diff)
+from ansible_collections.mcast.linux.plugins.module_utils._files import read_text, text_diff
+from ansible_collections.mcast.linux.plugins.module_utils._keeper_deploy import (
+    KeeperDeployment, keeper_script, render_unit as render_keeper_unit)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     IFF_MULTICAST, IFF_UP, NetlinkError, interface_not_found_message, invalid_name_message, is_pattern,
     link_summaries, open_iproute, require_pyroute2, route_summaries)
@@ -211,50 +209,15 @@ RT_SCOPE_LINK = 253
 # For a delete, scope RT_SCOPE_NOWHERE and protocol 0 mean "any" to the kernel (what `ip route del` sends);
 # pyroute2's defaults would only match routes of scope universe and protocol static.
 MATCH_ANY = {'scope': 255, 'proto': 0}
-KEEPER_HEADER = '# Deployed by mcast.linux.route (its module_utils/_route_keeper.py). Edits are overwritten.\n'
-UNIT_TEMPLATE = """# Managed by mcast.linux.route: keeps the multicast routes of %(routes_file)s in the kernel,
+KEEPER_HEADER = ('# Deployed by mcast.linux.route (its module_utils/_keeper_runtime.py, then _route_keeper.py). '
+                 'Edits are overwritten.\n')
+UNIT_HEADER = """# Managed by mcast.linux.route: keeps the multicast routes of %s in the kernel,
 # also when their interface appears after boot or goes down and up. Edits are overwritten.
-[Unit]
-Description=Multicast routes managed by mcast.linux (route keeper)
-After=network-pre.target
-Before=network.target
-
-[Service]
-Type=notify
-NotifyAccess=main
-ExecStart=/usr/bin/python3 %(keeper_file)s %(routes_file)s
-ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-RestartSec=2
-# 2: the routes file is unusable, 3: no ip command; retrying does not heal either.
-RestartPreventExitStatus=2 3
-UMask=0077
-
-# Least privilege without the options that need a mount namespace (ProtectSystem, PrivateTmp and
-# the like): containers cannot create one, and the unit must start there too.
-CapabilityBoundingSet=CAP_NET_ADMIN
-NoNewPrivileges=yes
-RestrictAddressFamilies=AF_NETLINK AF_UNIX
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
-ProtectClock=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-
-[Install]
-WantedBy=multi-user.target
 """
 # The unit of mcast.linux.route up to 0.1: a oneshot with one line per route, read once to migrate.
 LEGACY_UNIT_LINE = re.compile(
     r'^ExecStart=-\S+ -(?P<family>[46]) route replace (?P<dest>\S+) dev (?P<dev>\S+) '
     r'table (?P<table>\d+) metric (?P<metric>\d+)( scope link)?$')
-# Units in these directories are the ones systemd loads; elsewhere (tests) systemctl is never called.
-SYSTEMD_UNIT_DIRS = ('/etc/systemd/system', '/run/systemd/system')
 
 
 class InvalidRoute(ValueError):
@@ -354,7 +317,8 @@ def legacy_unit_routes(text):
 
 
 def render_unit(keeper_file, routes_file):
-    return UNIT_TEMPLATE % {'keeper_file': keeper_file, 'routes_file': routes_file}
+    return render_keeper_unit(UNIT_HEADER % routes_file, 'Multicast routes managed by mcast.linux (route keeper)',
+                              keeper_file, routes_file, 'routes file')
 
 
 def updated_routes(routes, wanted, state):
@@ -370,12 +334,8 @@ def updated_routes(routes, wanted, state):
 
 
 def keeper_source():
-    """The keeper script: the source of the imported module_utils file (zipimport serves it inside AnsiballZ)."""
-    return KEEPER_HEADER + inspect.getsource(route_keeper)
-
-
-def checksum_line(text):
-    return '' if text is None else 'route keeper, sha1 %s\n' % hashlib.sha1(text.encode('utf-8')).hexdigest()
+    """The keeper script: the runtime's source and the route keeper's, as one file."""
+    return keeper_script(KEEPER_HEADER, route_keeper)
 
 
 def describe(route, names):
@@ -484,125 +444,26 @@ class Route(object):
                                       'that the interface is up.' % error, **self.result)
 
 
-class Persistence(object):
+class Persistence(KeeperDeployment):
     """The routes file, the keeper script, its unit and the symlink that enables it; and the running unit.
 
     A task changes one route of the routes file; the other three files follow from whether any route
-    is left. ``plan`` reads and decides, ``apply`` writes and (re)starts the keeper when systemd runs it.
+    is left (none left: every file goes and the keeper stops).
     """
 
     def __init__(self, module, wanted):
-        self.module = module
-        self.params = module.params
+        super(Persistence, self).__init__(module, 'route keeper', module.params['routes_file'])
         self.wanted = wanted
-        self.unit_name = os.path.basename(self.params['unit_file'])
-        self.changes = []  # (path, before, after) of each file to change; None: the file is absent
-        self.link_wanted = None
-        self.actions = []
-        self.systemctl = None
-
-    def wants_link(self):
-        directory, name = os.path.split(self.params['unit_file'])
-        return os.path.join(directory, 'multi-user.target.wants', name)
-
-    def current_routes(self, unit_text):
-        """The persisted routes: the routes file, or the lines of an older oneshot unit to migrate."""
-        text = read_text(self.params['routes_file'])
-        if text is None:
-            return legacy_unit_routes(unit_text)
-        try:
-            return route_keeper.parse_routes(text)
-        except route_keeper.RoutesFileError as error:
-            self.module.fail_json(msg='%s cannot be read: %s. Fix it or delete it, then run the task again.'
-                                      % (self.params['routes_file'], error))
 
     def plan(self):
         """Decide the file changes and the systemctl actions; return them for the result."""
-        unit_text = read_text(self.params['unit_file'])
-        routes = updated_routes(self.current_routes(unit_text), self.wanted, self.params['state'])
-        if routes:
-            self.require_ip()
-        wanted_texts = {
-            self.params['routes_file']: route_keeper.dump_routes(routes) if routes else None,
-            self.params['keeper_file']: keeper_source() if routes else None,
-            self.params['unit_file']: render_unit(self.params['keeper_file'], self.params['routes_file']) if routes else None,
-        }
-        for path, text in wanted_texts.items():
-            current = unit_text if path == self.params['unit_file'] else read_text(path)
-            if current != text:
-                self.changes.append((path, current, text))
-        if os.path.islink(self.wants_link()) != bool(routes):
-            self.link_wanted = bool(routes)
-        self.actions = self.plan_service(bool(routes))
-        return {'files': [path for path, _before, _after in self.changes]
-                + ([self.wants_link()] if self.link_wanted is not None else []),
-                'service': [' '.join(action) for action in self.actions]}
-
-    def require_ip(self):
-        if self.module.get_bin_path('ip') is None:
-            self.module.fail_json(msg="the route keeper runs 'ip', which is not installed: install iproute2, or use "
-                                      "persist: false.")
-
-    def changed(self, path):
-        return any(change[0] == path for change in self.changes)
-
-    def plan_service(self, keep):
-        """systemctl arguments that bring the running keeper in line with the files (none without systemd)."""
-        if not self.systemd_runs_unit():
-            return []
-        name = self.unit_name
-        if not keep:
-            return [['stop', name], ['daemon-reload']] if self.changes else []
-        actions = [['daemon-reload']] if self.changed(self.params['unit_file']) else []
-        if self.changed(self.params['unit_file']) or self.changed(self.params['keeper_file']):
-            return actions + [['restart', name]]  # new code or unit: a reload would keep the old process
-        if self.changed(self.params['routes_file']):
-            return actions + [['reload-or-restart', name]]  # SIGHUP re-reads the file; starts it when stopped
-        rc = self.module.run_command([self.systemctl, 'is-active', '--quiet', name])[0]
-        return [] if rc == 0 else [['start', name]]
-
-    def systemd_runs_unit(self):
-        """True when systemd is the init system here and unit_file is in a directory it loads units from."""
-        if self.params['service_control'] == 'never' or not os.path.isdir('/run/systemd/system'):
-            return False
-        if os.path.dirname(os.path.abspath(self.params['unit_file'])) not in SYSTEMD_UNIT_DIRS:
-            return False
-        self.systemctl = self.module.get_bin_path('systemctl')
-        return self.systemctl is not None
-
-    def diff(self):
-        entries = []
-        for path, before, after in self.changes:
-            if path == self.params['keeper_file']:
-                before, after = checksum_line(before) or None, checksum_line(after) or None
-            entries.append(file_diff(path, before, after))
-        if self.link_wanted is not None:
-            target = '-> %s\n' % self.params['unit_file']
-            entries.append(file_diff(self.wants_link(), None if self.link_wanted else target,
-                                     target if self.link_wanted else None))
-        return entries
-
-    def apply(self):
-        if self.actions[:1] == [['stop', self.unit_name]]:
-            self.systemctl_run(self.actions.pop(0))  # before its files go
-        for path, _before, after in self.changes:
-            if after is None:
-                remove_file(path)
-            else:
-                atomic_write(self.module, path, after)
-        link = self.wants_link()
-        if self.link_wanted is False:
-            remove_file(link)
-        elif self.link_wanted:
-            atomic_symlink(self.params['unit_file'], link)
-        for action in self.actions:
-            self.systemctl_run(action)
-
-    def systemctl_run(self, action):
-        rc, _out, err = self.module.run_command([self.systemctl] + action)
-        if rc != 0:
-            self.module.fail_json(msg='systemctl %s failed: %s. See journalctl -u %s.'
-                                      % (' '.join(action), err.strip(), self.unit_name))
+        # Without a routes file, the routes are those of a oneshot unit written by an older version (if any).
+        current = self.read_kept_file(route_keeper.parse_routes, legacy_unit_routes(read_text(self.unit_file)))
+        routes = updated_routes(current, self.wanted, self.module.params['state'])
+        if not routes:
+            return self.plan_files(None)
+        return self.plan_files((route_keeper.dump_routes(routes), keeper_source(),
+                                render_unit(self.keeper_file, self.kept_file)))
 
 
 def build_module():

@@ -35,8 +35,8 @@ def bound(ifname, ifindex, source=0, setup=None):
             setup(sock)
         sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
         # The source address of a multicast datagram from a raw socket is IP_MULTICAST_IF's address.
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, MREQN.pack(bytes(4), source.to_bytes(4, "big"),
-                                                                               ifindex))
+        interface = MREQN.pack(bytes(4), source.to_bytes(4, "big"), ifindex)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, interface)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, igmp.TOS_INTERNETWORK_CONTROL)

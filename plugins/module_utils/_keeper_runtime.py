@@ -1,0 +1,185 @@
+# Copyright (c) mcast.linux developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the keepers of mcast.linux.route and mcast.linux.bridge share: one runtime for both.
+
+A keeper keeps what its JSON file describes in the kernel: it loads the file, brings the kernel in
+line with ``ip``, then waits for rtnetlink events (a link created, brought up, changed) and does it
+again; SIGHUP re-reads the file, SIGTERM stops it, and systemd (Type=notify) hears when it is ready.
+This file is that loop; ``_route_keeper.py`` and ``_bridge_keeper.py`` say what is kept.
+
+Only the standard library. The module deploys a keeper as one script, this file's source followed
+by the keeper's (see ``_keeper_deploy.keeper_script``), so both share one namespace there: a keeper
+uses this file's names (``log`` too) and defines none of them again.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import argparse
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+NETLINK_ROUTE = 0
+RTMGRP_LINK = 0x1
+RTMGRP_IPV4_ROUTE = 0x40
+RTMGRP_IPV6_ROUTE = 0x400
+# A link that comes up or a bridge being set up sends a burst of messages; one look after the burst is enough.
+DEBOUNCE_SECONDS = 0.15
+# Exit statuses that a restart does not heal (the units name them in RestartPreventExitStatus).
+EXIT_CONFIG = 2
+EXIT_NO_IP = 3
+IFNAME_MAX_LENGTH = 15
+
+log = logging.getLogger('mcast-linux-keeper')
+
+
+class KeeperFileError(ValueError):
+    """A keeper's file cannot be used; the message names the entry and what is wrong."""
+
+
+def is_interface_name(name):
+    """True for a name the kernel accepts for an interface (at most 15 characters, no slash or space)."""
+    return isinstance(name, str) and 0 < len(name) <= IFNAME_MAX_LENGTH and '/' not in name \
+        and not any(char.isspace() for char in name)
+
+
+def load_file(path, parse, absent):
+    """``parse`` of the file's text at ``path``, ``absent`` when there is no file; errors name the file."""
+    try:
+        with open(path, encoding='utf-8') as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        return absent
+    try:
+        return parse(text)
+    except KeeperFileError as error:
+        raise type(error)('%s: %s' % (path, error))
+
+
+def ip_json(ip, *args):
+    """The parsed output of ``ip -j ARGS``; OSError with ip's message when it fails."""
+    done = subprocess.run([ip, '-j'] + list(args), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError('ip -j %s: %s' % (' '.join(args), done.stderr.strip()))
+    return json.loads(done.stdout or '[]')
+
+
+def open_events(groups):
+    """A non-blocking rtnetlink socket subscribed to the multicast ``groups`` (RTMGRP_* bits)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.bind((0, groups))
+    sock.setblocking(False)
+    return sock
+
+
+def drain(sock):
+    """Read everything queued; return the bytes (signal numbers for the wake-up socket)."""
+    data = b''
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except BlockingIOError:
+            return data
+        except OSError:  # ENOBUFS: events were lost, which is a reason to look again like any event
+            return data + b'\0'
+        if not chunk:
+            return data
+        data += chunk
+
+
+def notify_systemd(**fields):
+    """sd_notify by hand (a keeper is deployed and run alone, so it cannot import mcastd's notify.py)."""
+    path = os.environ.get('NOTIFY_SOCKET')
+    if not path:
+        return
+    address = '\0' + path[1:] if path.startswith('@') else path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto('\n'.join('%s=%s' % item for item in fields.items()).encode(), address)
+    except OSError as error:
+        log.warning('could not tell systemd: %s', error)
+
+
+def watch_signals():
+    """A socket that receives the number of each SIGHUP/SIGTERM/SIGINT (the handlers do nothing else)."""
+    read, write = socket.socketpair()
+    write.setblocking(False)
+    read.setblocking(False)
+    signal.set_wakeup_fd(write.fileno())
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+    return read, write
+
+
+def serve(keeper, events, signals, debounce=DEBOUNCE_SECONDS):
+    """Reconcile ``debounce`` seconds after the first of a burst of events, until SIGTERM or SIGINT."""
+    deadline = None
+    while True:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        readable = select.select([events, signals], [], [], timeout)[0]
+        if signals in readable:
+            received = drain(signals)
+            if signal.SIGTERM in received or signal.SIGINT in received:
+                log.info('stopping')
+                return
+            if signal.SIGHUP in received:
+                keeper.reload()
+                deadline = time.monotonic()
+        if events in readable:
+            drain(events)
+            deadline = deadline or time.monotonic() + debounce
+        if deadline is not None and time.monotonic() >= deadline:
+            deadline = None
+            keeper.reconcile()
+
+
+def find_ip():
+    # systemd's PATH has /usr/sbin, a login shell of a user may not.
+    return shutil.which('ip', path=os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin', '/sbin']))
+
+
+def command_line(argv, description, file_argument, default_file, file_help, once_help):
+    """``(path of the keeper's file, once)`` from the command line, in the keeper's own words for --help."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(file_argument, nargs='?', default=default_file, help=file_help)
+    parser.add_argument('--once', action='store_true', help=once_help)
+    options = parser.parse_args(argv)
+    return getattr(options, file_argument), options.once
+
+
+def run_keeper(keeper_class, path, once, event_groups):
+    """Start ``keeper_class(path, ip)``, reconcile, and (unless ``once``) serve; return the exit status.
+
+    A keeper class raises KeeperFileError for an unusable file and has ``reconcile()``, ``reload()``
+    and ``status()``, the short text systemd shows while it runs.
+    """
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='%(levelname)s: %(message)s')
+    ip = find_ip()
+    if ip is None:
+        log.error("'ip' (iproute2) is not installed")
+        return EXIT_NO_IP
+    # Subscribe before the first look, so that no change between the two is missed.
+    events = open_events(event_groups)
+    try:
+        keeper = keeper_class(path, ip)
+    except KeeperFileError as error:
+        log.error('%s', error)
+        return EXIT_CONFIG
+    keeper.reconcile()
+    if once:
+        return 0
+    signals, _wakeup = watch_signals()  # both ends stay open while serving
+    log.info('%s from %s', keeper.status(), path)
+    notify_systemd(READY=1, STATUS=keeper.status())
+    serve(keeper, events, signals)
+    return 0
