@@ -186,7 +186,7 @@ def test_every_segment_is_a_bridge_with_the_topology_settings(standard_lab):
     status = lab.status()
     assert status["complete"] and all(bridge["ok"] for bridge in status["switch"]["bridges"].values())
     assert "sw" not in lab.inventory()["all"]["hosts"]
-    assert lab.inventory()["all"]["vars"]["lab_switch_membership_interval"] == 6
+    assert lab.inventory()["all"]["vars"]["lab_switch_membership_interval"] == 4
     assert lab.inventory()["all"]["vars"]["lab_switch_startup_query_interval"] == 31.24
 
 
