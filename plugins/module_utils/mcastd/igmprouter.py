@@ -26,11 +26,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import ctypes
 import logging
 import socket
 import struct
 import time
+from collections import namedtuple
 
 from . import igmp, igmpsock, membership
 from .config import aton, ifname_matches, ntoa, querier_address_problem, querier_source
@@ -78,17 +78,8 @@ class Port:
         return (self.ifindex, self.source, self.querier.configured_version, self.querier.configured)
 
 
-class Heard:
-    """The last query heard on an interface (any interface: also where mcastd only listens)."""
-
-    __slots__ = ("source", "version", "time", "qqi", "qrv")
-
-    def __init__(self, source, version, now, qqi, qrv):
-        self.source = source
-        self.version = version
-        self.time = now
-        self.qqi = qqi
-        self.qrv = qrv
+Heard = namedtuple("Heard", "source version time")
+Heard.__doc__ = "The last general query heard on an interface (any interface: also where mcastd only listens)."
 
 
 class IgmpRouter:
@@ -220,7 +211,7 @@ class IgmpRouter:
     def _query(self, ifindex, source, query, now):
         self.counters["queries_heard"] += 1
         if not query.group:
-            self.heard[ifindex] = Heard(source, query.version, now, query.qqi, query.qrv)
+            self.heard[ifindex] = Heard(source, query.version, now)
         port = self.by_index.get(ifindex)
         if port is None:
             return ()
@@ -384,6 +375,8 @@ class IgmpRouter:
 
 def _receive_nothing(sock):
     """No memberships, IP_MULTICAST_ALL off, and a filter that keeps no byte of any packet."""
+    # Imported here: only querier interfaces need it, and every daemon pays for what it imports at start.
+    import ctypes  # pylint: disable=import-outside-toplevel
     program = ctypes.create_string_buffer(DROP_ALL)
     # struct sock_fprog: unsigned short len, then a pointer (aligned as a pointer)
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("@HP", 1, ctypes.addressof(program)))

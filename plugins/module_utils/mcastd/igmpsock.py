@@ -15,12 +15,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import socket
-import struct
 
 from . import igmp
+from .groups import IP_MREQN
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
 
 
 def bound(ifname, ifindex, source=0, setup=None):
@@ -35,7 +34,7 @@ def bound(ifname, ifindex, source=0, setup=None):
             setup(sock)
         sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
         # The source address of a multicast datagram from a raw socket is IP_MULTICAST_IF's address.
-        interface = MREQN.pack(bytes(4), source.to_bytes(4, "big"), ifindex)
+        interface = IP_MREQN.pack(bytes(4), source.to_bytes(4, "big"), ifindex)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, interface)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)

@@ -23,6 +23,8 @@ import socket
 import struct
 from collections import namedtuple
 
+from .groups import IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MREQN
+
 # pyroute2 is imported only where the MFC is read back by another process (the modules); the
 # daemon itself asks its own socket (SIOCGETSGCNT) and stays within the standard library, which
 # spares it about 20 MB of resident memory.
@@ -45,13 +47,10 @@ RTNL_FAMILY_IPMR = 128
 SIOCGETSGCNT = 0x89E0 + 1  # SIOCPROTOPRIVATE + 1
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 IP_PKTINFO = 8  # not in Python's socket module; struct in_pktinfo starts with the ifindex
-IP_ADD_MEMBERSHIP = 35
-IP_DROP_MEMBERSHIP = 36
 PKTINFO_SPACE = socket.CMSG_SPACE(12)
 
 VIFCTL = struct.Struct("=HBBIi4s")  # struct vifctl, union as vifc_lcl_ifindex
 MFCCTL = struct.Struct("@4s4sH32sIIIi")  # struct mfcctl
-IP_MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
 IGMPMSG = struct.Struct("=8xBBBB4s4s")  # struct igmpmsg: unused, msgtype, mbz, vif, vif_hi, src, dst
 SIOC_SG_REQ = struct.Struct("@4s4sLLL")  # struct sioc_sg_req
 MFC_STATS = struct.Struct("=QQQ")  # struct rta_mfc_stats: packets, bytes, wrong_if

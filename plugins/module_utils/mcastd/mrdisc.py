@@ -36,6 +36,7 @@ from collections import deque
 
 from . import igmp, igmpsock
 from .config import ifname_matches
+from .groups import IP_MREQN
 
 DEFAULT_INTERVAL = 20  # AdvertisementInterval, seconds (smcrouted -m)
 MIN_INTERVAL = 4
@@ -169,7 +170,7 @@ class MrdiscSocket:
         self.sock = igmpsock.bound(ifname, ifindex)
         try:
             self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                                 igmpsock.MREQN.pack(socket.inet_aton(igmp.ALL_ROUTERS), b"\0" * 4, ifindex))
+                                 IP_MREQN.pack(socket.inet_aton(igmp.ALL_ROUTERS), b"\0" * 4, ifindex))
         except OSError:
             self.sock.close()
             raise
