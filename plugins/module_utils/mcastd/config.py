@@ -11,8 +11,9 @@ Directives (smcroute's, unchanged in meaning)::
     include GLOB
     # comment
 
-Keywords of a line may come in any order, as smcroute accepts them.  Interface
-names may end in ``+`` (``eth+`` matches eth0, eth10, ...).  Every problem is
+Addresses are IPv4 or IPv6 (smcroute 2.6 reads both): a route's family is its group's, and its
+source must be of the same family.  Keywords of a line may come in any order, as smcroute
+accepts them.  Interface names may end in ``+`` (``eth+`` matches eth0, eth10, ...).  Every problem is
 reported as ``FILE:LINE: sentence`` and all of them are collected before the
 configuration is refused, so one ``--check`` run shows everything to fix.
 
@@ -71,12 +72,15 @@ class Origin(namedtuple("Origin", "file line")):
 
 
 MASKS = tuple((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF for length in range(33))
+MASKS6 = tuple(((1 << 128) - 1) ^ ((1 << (128 - length)) - 1) for length in range(129))
 
 
 class Prefix(namedtuple("Prefix", "addr length")):
     """An IPv4 address or prefix as integers: cheap to parse, hash and compare."""
 
     __slots__ = ()
+    BITS = 32
+    family = 4
 
     @property
     def mask(self):
@@ -84,25 +88,49 @@ class Prefix(namedtuple("Prefix", "addr length")):
 
     @property
     def is_host(self):
-        return self.length == 32
+        return self.length == self.BITS
 
     def contains(self, addr):
         return (addr & self.mask) == self.addr
 
     def within(self, other):
-        """True if every address of this prefix lies inside ``other``."""
+        """True if every address of this prefix lies inside ``other`` (of the same family)."""
         return self.length >= other.length and other.contains(self.addr)
 
     def addresses(self):
-        return range(self.addr, self.addr + (1 << (32 - self.length)))
+        return range(self.addr, self.addr + (1 << (self.BITS - self.length)))
 
     def __str__(self):
-        text = ntoa(self.addr)
-        return text if self.length == 32 else "%s/%d" % (text, self.length)
+        text = ntop(self.addr, self.family)
+        return text if self.length == self.BITS else "%s/%d" % (text, self.length)
+
+
+class Prefix6(Prefix):
+    """An IPv6 address or prefix as integers; a separate type, so ::1.2.3.4 is never taken for 1.2.3.4."""
+
+    __slots__ = ()
+    BITS = 128
+    family = 6
+
+    @property
+    def mask(self):
+        return MASKS6[self.length]
 
 
 MULTICAST = Prefix(0xE0000000, 4)  # 224.0.0.0/4
 LINK_LOCAL = Prefix(0xE0000000, 24)  # 224.0.0.0/24, never forwarded by the kernel
+MULTICAST6 = Prefix6(0xFF << 120, 8)  # ff00::/8
+MAX_U32 = 0xFFFFFFFF
+
+
+def group_family(group):
+    """The family of a multicast group given as an integer: every IPv6 group begins with ff, far above 2**32."""
+    return 6 if group > MAX_U32 else 4
+
+
+def scope6(group):
+    """The scope nibble of an IPv6 multicast group (RFC 4291 2.7): 1 interface-, 2 link-local, 5 site, 14 global."""
+    return (group >> 112) & 0xF
 
 
 PHYINT_FIELDS = "ifname enable threshold mrdisc origin querier querier_address"  # new ones last, with defaults
@@ -136,7 +164,12 @@ class Mroute(namedtuple("Mroute", "iif source group oifs origin if_joined", defa
     def is_template(self):
         """Matched against new flows; a wildcard input too, since the kernel needs one input per (S,G)."""
         source = self.source  # plain attribute reads: this runs for every route of every load
-        return source is None or source.length != 32 or self.group.length != 32 or self.iif[-1:] == WILDCARD
+        group = self.group
+        return source is None or source.length != group.BITS or group.length != group.BITS or self.iif[-1:] == WILDCARD
+
+    @property
+    def family(self):
+        return self.group.family
 
     def matches(self, ifname, source, group):
         """True if a flow (source, group) arriving on ``ifname`` fits this route."""
@@ -169,8 +202,9 @@ class Mgroup(namedtuple("Mgroup", "ifname source group origin")):
 
     def count(self):
         """How many joins the prefixes expand to, without expanding them."""
-        sources = 1 if self.source is None else 1 << (32 - self.source.length)
-        return sources << (32 - self.group.length)
+        bits = self.group.BITS
+        sources = 1 if self.source is None else 1 << (bits - self.source.length)
+        return sources << (bits - self.group.length)
 
     def memberships(self):
         """Expand prefixes into (ifname, group, source-or-None) joins."""
@@ -210,13 +244,18 @@ class Config:
         phyint = self.phyints.get(ifname)
         return phyint.threshold if phyint else 1
 
-    def vif_names(self):
-        """Interface names and patterns that need a VIF, in order of first mention."""
+    def vif_names(self, family=4):
+        """Interface names and patterns that need a VIF (family 4) or a MIF (6), in order of first mention.
+
+        An enabled phyint gets both, as in smcroute: routes of either family may come at run time.
+        """
         names = {}
         for phyint in self.phyints.values():
             if phyint.enable:
                 names.setdefault(phyint.ifname, None)
         for route in self.mroutes:
+            if route.group.family != family:
+                continue
             names.setdefault(route.iif, None)
             for oif in route.oifs:
                 names.setdefault(oif, None)
@@ -243,6 +282,18 @@ def ntoa(addr):
     return socket.inet_ntoa(addr.to_bytes(4, "big"))
 
 
+def ntop(addr, family):
+    """An integer address of ``family`` (4 or 6) as text."""
+    if family == 4:
+        return socket.inet_ntoa(addr.to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, addr.to_bytes(16, "big"))
+
+
+def group_text(group):
+    """A multicast group integer as text, its family told by its value (group_family)."""
+    return ntop(group, group_family(group))
+
+
 def aton(text):
     """Dotted quad to integer; None unless it is exactly four decimal octets (inet_pton, as smcroute)."""
     try:
@@ -263,26 +314,38 @@ def decimal(text):
     return None
 
 
+def aton6(text):
+    """IPv6 text to integer; None unless inet_pton takes it (as smcroute reads it)."""
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except (OSError, ValueError):
+        return None
+
+
 def read_prefix(text):
-    """``A.B.C.D[/LEN]`` to (Prefix with host bits cleared, the address as written); raises ValueError.
+    """``A.B.C.D[/LEN]`` or ``X:X::X[/LEN]`` to (Prefix or Prefix6 with host bits cleared, the address as
+    written); raises ValueError.
 
     smcroute keeps the host bits and masks them wherever it matches, and iterates a join
     range from the network address: clearing them here means the same.
     """
     addr_text, slash, len_text = text.partition("/")
-    addr = aton(addr_text)
+    if ":" in addr_text:
+        kind, addr, masks, name = Prefix6, aton6(addr_text), MASKS6, "IPv6"
+    else:
+        kind, addr, masks, name = Prefix, aton(addr_text), MASKS, "IPv4"
     if addr is None:
-        raise ValueError("%r is not an IPv4 address" % text)
-    length = 32
+        raise ValueError("%r is not an %s address" % (text, name))
+    length = kind.BITS
     if slash:
         length = decimal(len_text)
-        if length is None or length > 32:
-            raise ValueError("%r has an invalid prefix length (0-32)" % text)
-    return Prefix(addr & MASKS[length], length), addr
+        if length is None or length > kind.BITS:
+            raise ValueError("%r has an invalid prefix length (0-%d)" % (text, kind.BITS))
+    return kind(addr & masks[length], length), addr
 
 
 def parse_prefix(text):
-    """``A.B.C.D[/LEN]`` to a Prefix with host bits cleared; raises ValueError."""
+    """``A.B.C.D[/LEN]`` or an IPv6 prefix to a Prefix (Prefix6) with host bits cleared; raises ValueError."""
     return read_prefix(text)[0]
 
 
@@ -315,7 +378,25 @@ def prefixed_keyword(word, keywords):
 
 
 def _is_multicast(prefix):
+    if prefix.family == 6:
+        return prefix.addr >> 120 == 0xFF and prefix.length >= 8
     return prefix.addr >> 28 == 0xE and prefix.length >= 4
+
+
+def never_routed(group):
+    """Why the kernel never forwards a group (Prefix or Prefix6), or None: it accepts such entries all the same."""
+    if group.family == 4:
+        if group.within(LINK_LOCAL):
+            return ("group %s is link-local (224.0.0.0/24): the kernel never routes these groups, whatever route "
+                    "is set; send the stream to a routable group (e.g. in 239.0.0.0/8) with a TTL above 1" % (group,))
+        return None
+    if group.length >= 16 and scope6(group.addr) in (1, 2):
+        scope = "interface-local" if scope6(group.addr) == 1 else "link-local"
+        return ("group %s has %s scope (scope %d: ff0%d::/16, or the same scope with flags, as ff1%d:: or ff3%d::): "
+                "the kernel accepts the route and never forwards it; send the stream to a group of wider scope, "
+                "such as ff05:: (site) or ff0e:: (global), with a hop limit above 1"
+                % (group, scope, scope6(group.addr), scope6(group.addr), scope6(group.addr), scope6(group.addr)))
+    return None
 
 
 # smcroute matches these in this order, each against the beginning of a word (conf.c, match())
@@ -553,8 +634,6 @@ class Parser:
             handler = handlers.get(line.directive) or self._prefixed_directive(line, handlers)
             if handler is None:
                 line.error("unknown directive '%s' (expected phyint, mroute, mgroup, igmp or include)" % line.directive)
-            elif ":" in text and line.directive != "include":
-                line.warn("IPv6 line ignored: mcastd routes IPv4 only")
             else:
                 handler(line)
                 self._remember(line, raw)
@@ -695,11 +774,16 @@ class Parser:
         group = self._address(line, found.get("group"), "group")
         source = self._address(line, found.get("source"), "source")
         if group is not None and not _is_multicast(group):
-            line.error("group %s is not a multicast address (multicast groups are in 224.0.0.0/4)" % (group,))
+            line.error("group %s is not a multicast address (multicast groups are in 224.0.0.0/4, and in ff00::/8 "
+                       "for IPv6)" % (group,))
             group = None
         if source is not None and source.length and _is_multicast(source):
             line.error("source %s is a multicast address; a source is the unicast address of a sender "
                        "(leave out 'source' for any sender)" % (source,))
+            source = None
+        if source is not None and group is not None and source.family != group.family:
+            line.error("source %s and group %s are of different families: an IPv%d group needs an IPv%d source "
+                       "(or none)" % (source, group, group.family, group.family))
             source = None
         return iif, source, group
 
@@ -714,16 +798,17 @@ class Parser:
             line.error("%s %s" % (what, exc))
             return None
         if what == "source" and written == 0:
-            if prefix.length not in (0, 32):
+            if prefix.length not in (0, prefix.BITS):
                 line.warn("source %s means any source, as in smcroute; leave out 'source'" % text)
             return None  # smcroute: source 0.0.0.0 (any length) is any source
         if prefix.length == 0:
             line.error(_zero_length(text, what))
             return None
         if what == "source" and prefix.addr == 0:
-            line.error("source %s is %s once its host bits are cleared, and 0.0.0.0/N reads as any source (in "
+            zero = ntop(0, prefix.family)
+            line.error("source %s is %s once its host bits are cleared, and %s/N reads as any source (in "
                        "smcroute too), so the line could not be written back as meant; leave out 'source' for any "
-                       "sender, or list the senders as prefixes that do not start at 0.0.0.0" % (text, prefix))
+                       "sender, or list the senders as prefixes that do not start at %s" % (text, prefix, zero, zero))
             return None
         if written != prefix.addr:
             line.warn("%s %s has host bits set; used as %s" % (what, text, prefix))
@@ -743,13 +828,15 @@ class Parser:
         iif, source, group = self._endpoints(line, found)
         oifs = self._outputs(line, words)
         if_joined = IF_JOINED in found
+        if if_joined and group is not None and group.family == 6:
+            line.error("'if-joined' needs listeners tracked by a querier, and mcastd queries only IGMP (IPv4) so "
+                       "far: leave out 'if-joined' for the IPv6 group %s (it is then always forwarded)" % (group,))
         if if_joined and not oifs:
             line.error("'if-joined' needs outputs to forward to while they have listeners: write "
                        "'to OIF [OIF ...] if-joined'")
-        if group is not None and group.within(LINK_LOCAL):
-            line.error("group %s is link-local (224.0.0.0/24): the kernel never routes these groups, "
-                       "whatever route is set; send the stream to a routable group (e.g. in 239.0.0.0/8) "
-                       "with a TTL above 1" % (group,))
+        reason = None if group is None else never_routed(group)
+        if reason is not None:
+            line.error(reason)
         if line.errors or iif is None or group is None:
             return
         route = Mroute(iif, source, group, oifs, line.origin, if_joined)
@@ -859,6 +946,7 @@ class Parser:
         self._check_disabled()
         self._check_if_joined()
         self._check_vif_limit()
+        self._check_ipv6_thresholds()
         timers = self._timers()
         if self.errors:
             raise ConfigError(self.errors, self.warnings)
@@ -905,7 +993,8 @@ class Parser:
             # What the kernel keys an entry by: (S,G) alone, or a template's input, source and group
             # (Mroute.is_template, inlined: this loop runs for every route of every load).
             source = route.source
-            if source is None or source.length != 32 or route.group.length != 32 or route.iif.endswith(WILDCARD):
+            bits = route.group.BITS
+            if source is None or source.length != bits or route.group.length != bits or route.iif.endswith(WILDCARD):
                 key = (route.iif, source, route.group)
             else:
                 key = (source, route.group)
@@ -950,20 +1039,44 @@ class Parser:
                         route.origin, name, name, phyint.origin))
 
     def _check_vif_limit(self):
-        """At most MAX_VIFS named interfaces; the error names the line that mentions the first one left out."""
-        origins = {}
-        for phyint in self.phyints.values():
-            if phyint.enable:
-                origins.setdefault(phyint.ifname, phyint.origin)
+        """At most MAX_VIFS named interfaces per family (VIFs for IPv4, MIFs for IPv6); the error names the
+        line that mentions the first one left out."""
+        for family, kind in ((4, "VIFs"), (6, "MIFs")):
+            origins = {}
+            for phyint in self.phyints.values():
+                if phyint.enable:
+                    origins.setdefault(phyint.ifname, phyint.origin)
+            for route in self.mroutes:
+                if route.group.family != family:
+                    continue
+                origins.setdefault(route.iif, route.origin)
+                for oif in route.oifs:
+                    origins.setdefault(oif, route.origin)
+            fixed = [name for name in origins if not name.endswith(WILDCARD)]
+            if len(fixed) > MAX_VIFS:
+                self.errors.append("%s: the kernel offers %d %s but the configuration routes %d interfaces (IPv%d); "
+                                   "left out: %s" % (origins[fixed[MAX_VIFS]], MAX_VIFS, kind, len(fixed), family,
+                                                     ", ".join(fixed[MAX_VIFS:])))
+
+    def _check_ipv6_thresholds(self):
+        """ttl-threshold on an interface that IPv6 routes use: the kernel ignores it for IPv6 (mif6ctl has the
+        field, ip6_mr_forward never reads it), so the line would promise a filter that does not exist."""
+        thresholds = [phyint for phyint in self.phyints.values() if phyint.threshold > 1]
+        if not thresholds:
+            return
         for route in self.mroutes:
-            origins.setdefault(route.iif, route.origin)
-            for oif in route.oifs:
-                origins.setdefault(oif, route.origin)
-        fixed = [name for name in origins if not name.endswith(WILDCARD)]
-        if len(fixed) > MAX_VIFS:
-            self.errors.append("%s: the kernel offers %d VIFs but the configuration routes %d interfaces; "
-                               "left out: %s" % (origins[fixed[MAX_VIFS]], MAX_VIFS, len(fixed),
-                                                 ", ".join(fixed[MAX_VIFS:])))
+            if route.group.family != 6:
+                continue
+            for phyint in thresholds:
+                if any(ifname_matches(name, phyint.ifname) or ifname_matches(phyint.ifname, name)
+                       for name in route.oifs):
+                    self.errors.append(
+                        "%s: ttl-threshold %d on %s (at %s) applies to IPv4 only: the kernel ignores it for IPv6, "
+                        "so this IPv6 route would send every hop limit out of %s; remove ttl-threshold, or route "
+                        "IPv6 through another interface" % (route.origin, phyint.threshold, phyint.ifname,
+                                                            phyint.origin, phyint.ifname))
+                    thresholds.remove(phyint)
+                    break
 
 
 def _covers(phyint_name, oif):

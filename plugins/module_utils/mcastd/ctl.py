@@ -36,10 +36,12 @@ EXIT_NO_PERMISSION = 77  # EX_NOPERM: the control socket is not ours to use (roo
 COLUMNS = {
     "routes": [("SOURCE", "source"), ("GROUP", "group"), ("IIF", "iif"), ("OIFS", "oifs"), ("KIND", "kind"),
                ("PACKETS", "packets"), ("BYTES", "bytes"), ("AGE", "age"), ("ORIGIN", "origin")],
-    "interfaces": [("NAME", "name"), ("IFINDEX", "ifindex"), ("VIF", "vif"), ("TTL", "threshold"), ("UP", "up"),
+    "interfaces": [("NAME", "name"), ("IFINDEX", "ifindex"), ("VIF", "vif"), ("MIF", "mif"), ("TTL", "threshold"),
+                   ("UP", "up"),
                    ("MULTICAST", "multicast"), ("MRDISC", "mrdisc"), ("PROBLEMS", "problems")],
     "groups": [("INTERFACE", "interface"), ("GROUP", "group"), ("SOURCE", "source"), ("STATE", "state")],
-    "pending": [("KIND", "kind"), ("STATE", "state"), ("MISSING", "missing"), ("ORIGIN", "origin"), ("LINE", "line")],
+    "pending": [("KIND", "kind"), ("STATE", "state"), ("MISSING", "missing"), ("ORIGIN", "origin"), ("LINE", "line"),
+                ("REASON", "reason")],
     "queriers": [("INTERFACE", "interface"), ("ROLE", "role"), ("QUERIER", "querier"), ("VERSION", "version"),
                  ("OWN ADDRESS", "own_address"), ("OTHER EXPIRES", "other_querier_expires_in"),
                  ("NEXT QUERY", "next_query_in"), ("GROUPS", "groups"), ("PROBLEM", "problem")],
@@ -169,9 +171,14 @@ def lookup(word):
 
 
 def _is_group(text):
-    """True if text (ADDR or ADDR/LEN) is an IPv4 multicast address: smcroutectl's way to tell
+    """True if text (ADDR or ADDR/LEN) is a multicast address, IPv4 or IPv6: smcroutectl's way to tell
     ``IIF SOURCE GROUP`` from ``IIF GROUP``."""
     address = text.split("/", 1)[0]
+    if ":" in address:
+        try:
+            return socket.inet_pton(socket.AF_INET6, address)[0] == 0xFF
+        except (OSError, ValueError):
+            return False
     try:
         return socket.inet_aton(address)[0] >> 4 == 0xE and address.count(".") == 3
     except OSError:

@@ -21,7 +21,7 @@ import socket
 import time
 
 from . import config as conf
-from . import control, groups, ifaces, igmprouter, kernel, mrdisc, notify, routes
+from . import control, groups, ifaces, igmprouter, kernel, mrdisc, notify, plane, routes
 
 VERSION = control.VERSION
 LINK_RESCAN_INTERVAL = 5.0  # safety net behind netlink events; also when failed kernel calls are retried
@@ -37,23 +37,17 @@ class Daemon:
         self.config = conf.Config()  # what is in force: the file plus runtime changes (mcastctl add, ...)
         self.file_config = self.config  # the file alone, as last loaded (reload re-reads only changed lines)
         self.runtime_changes = 0  # mcastctl add/del/join/leave since the last load of the file
-        self.table = routes.RouteTable(self.config)
-        self.mroute = None
+        self.planes = {4: plane.Plane(4, self), 6: plane.Plane(6, self)}
         self.links = None
         self.server = None
         self.clients = {}
         self.joins = groups.GroupJoins()
         self.ifaces = {}
-        self.vifs = {}
-        self.installed = {}
-        self.learned = {}
-        self.left_out = []
         self.started = time.time()
         self.counters = {"upcalls": 0, "learned": 0, "stop_entries": 0, "expired": 0, "reloads": 0, "failed_reloads": 0,
                          "kernel_errors": 0, "handler_errors": 0, "runtime_changes": 0,
                          "wrongvif": 0, "moved": 0, "wrongvif_ignored": 0}
         self.retry = False  # a kernel call failed: the next rescan applies the plan again
-        self.stale_vifs = []  # VIFs whose removal failed, retried before any VIF is added
         # Repeated failures and WRONGVIF notes are logged at most once per interval each (always counted).
         self.log_limit = routes.LogLimit(interval=ERROR_LOG_INTERVAL)
         self.last_reload = None
@@ -66,18 +60,30 @@ class Daemon:
         self.next_expiry = 0.0
         self.next_rescan = 0.0
 
+    # The IPv4 plane's state, by the names the querier, mrdisc and the tests use.
+    v4 = property(lambda self: self.planes[4])
+    v6 = property(lambda self: self.planes[6])
+    vifs = property(lambda self: self.v4.vifs, lambda self, value: setattr(self.v4, "vifs", value))
+    installed = property(lambda self: self.v4.installed, lambda self, value: setattr(self.v4, "installed", value))
+    learned = property(lambda self: self.v4.learned, lambda self, value: setattr(self.v4, "learned", value))
+    table = property(lambda self: self.v4.table, lambda self, value: setattr(self.v4, "table", value))
+    mroute = property(lambda self: self.v4.sock, lambda self, value: setattr(self.v4, "sock", value))
+
+    def available_planes(self):
+        return [each for each in self.planes.values() if each.available]
+
     # -- start and stop ------------------------------------------------------------------------
     def start(self, config):
         """Take the routing API, install everything, open the control socket.
 
-        Raises kernel.KernelError or control.SocketInUse with a sentence for the operator.
+        Raises kernel.KernelError or control.SocketInUse with a sentence for the operator.  IPv4
+        routing is required; without IPv6 routing (no kernel support, IPv6 disabled, or another
+        daemon holding it) mcastd runs IPv4 only and says why its IPv6 routes wait.
         """
         self.config = self.file_config = config
-        self.table = routes.RouteTable(config)
-        self.mroute = kernel.MrouteSocket()
-        if self.mroute.wrongvif_error:
-            self.log.error("cannot enable WRONGVIF upcalls (%s): %s; a flow that changes its input interface "
-                           "moves only after it expires", self.mroute.wrongvif_mode or "off", self.mroute.wrongvif_error)
+        for each in self.planes.values():
+            each.table = routes.RouteTable(config, each.family)
+        self._open_planes(config)
         self.igmp.mroute = self.mroute
         self.links = ifaces.LinkMonitor()
         self.ifaces = ifaces.scan()
@@ -87,12 +93,28 @@ class Daemon:
         self.server = control.ControlServer(self.options.socket)
         self._register()
         self.sync_mrdisc()  # only now: a start that failed must not announce (or terminate) anything
-        waiting = routes.pending(self.config, self.ifaces, self.vifs)  # once: it walks every route
+        waiting = self.show_pending()  # once: it walks every route
         self.log.info("mcastd %s started: %s", VERSION, self._summary(stats, waiting))
         for warning in config.warnings:
             self.log.warning("%s", warning)
         for row in waiting:
             self.log.warning("pending (%s): %s waits for %s", row["origin"], row["line"], ", ".join(row["missing"]))
+
+    def _open_planes(self, config):
+        self.v4.open()
+        try:
+            self.v6.open()
+        except kernel.KernelError as exc:
+            self.v6.unavailable = str(exc)
+            wanted = any(route.family == 6 for route in config.mroutes) or \
+                any(mgroup.group.family == 6 for mgroup in config.mgroups)
+            self.log.log(logging.ERROR if wanted else logging.WARNING, "no IPv6 multicast routing: %s; IPv6 routes "
+                         "wait (show pending), IPv4 is routed", exc)
+        for each in self.available_planes():
+            if each.sock.wrongvif_error:
+                self.log.error("cannot enable WRONG%s upcalls (%s): %s; a flow that changes its input interface "
+                               "moves only after it expires", each.kind, each.sock.wrongvif_mode or "off",
+                               each.sock.wrongvif_error)
 
     def _register(self):
         read, self.wakeup = socket.socketpair()
@@ -101,7 +123,8 @@ class Daemon:
         signal.set_wakeup_fd(self.wakeup.fileno())
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: None)  # handled in the loop, through the wake-up fd
-        self.selector.register(self.mroute, selectors.EVENT_READ, self.on_upcalls)
+        for each in self.available_planes():
+            self.selector.register(each.sock, selectors.EVENT_READ, self.on_upcalls)
         self.selector.register(self.links, selectors.EVENT_READ, self.on_link_event)
         self.selector.register(self.server, selectors.EVENT_READ, self.on_connect)
         self.selector.register(read, selectors.EVENT_READ, self.on_signal)
@@ -112,113 +135,51 @@ class Daemon:
         for client in list(self.clients.values()):
             client.close()
         self.clients = {}
-        for part in (self.server, self.links, self.mroute):
+        for part in (self.server, self.links):
             if part is not None:
                 part.close()
+        for each in self.planes.values():
+            each.close()
         self.joins.close()
         self.selector.close()
 
     def _summary(self, stats, waiting=None):
         if waiting is None:
-            waiting = routes.pending(self.config, self.ifaces, self.vifs)
-        return "%d VIFs, %d entries installed (%d added, %d updated, %d removed), %d pending" % (
-            len(self.vifs), len(self.installed), stats["added"], stats["updated"], stats["removed"], len(waiting))
+            waiting = self.show_pending()
+        mifs = "" if not self.v6.available else ", %d MIFs" % len(self.v6.vifs)
+        return "%d VIFs%s, %d entries installed (%d added, %d updated, %d removed), %d pending" % (
+            len(self.vifs), mifs, self.entry_count(), stats["added"], stats["updated"], stats["removed"], len(waiting))
+
+    def entry_count(self):
+        return sum(len(each.installed) for each in self.planes.values())
 
     # -- making the kernel equal to the plan ---------------------------------------------------------
+    def listening_for(self, family):
+        """Who listens where, for if-joined routes: the IGMP querier's memberships (IPv4 only so far)."""
+        return self.igmp.listening if family == 4 else routes.nobody
+
     def apply(self):
-        """Bring VIFs and MFC entries in line with config, interfaces and learned flows."""
-        return self.execute(self.plan(self.table, self.learned))
+        """Bring VIFs, MIFs and MFC entries in line with config, interfaces and learned flows."""
+        totals = {"added": 0, "updated": 0, "removed": 0}
+        for each in self.available_planes():
+            stats = each.execute(each.plan(each.table, each.learned, self.ifaces, self.listening_for(each.family)))
+            totals = dict((name, totals[name] + stats[name]) for name in totals)
+        return totals
 
-    def plan(self, table, learned):
-        """What the kernel should hold for ``table`` and ``learned``, compared with what it holds.
-
-        Pure: nothing in the daemon or the kernel changes, so a reload can compute the whole new
-        state first and give up with nothing changed if that fails.
-        """
-        wanted = routes.wanted_vifs(table.config, self.ifaces)
-        vifs, vif_removals, vif_additions, left_out = routes.plan_vifs(self.vifs, wanted)
-        learned = routes.prune(table, learned, vifs)
-        desired = routes.desired_entries(table, vifs, learned, self.igmp.listening)
-        changes, removals = routes.diff(self.installed, desired)
-        refresh = self._entries_on(desired, {vif.index for vif in vif_removals + vif_additions}, changes)
-        return {"vifs": vifs, "vif_removals": vif_removals, "vif_additions": vif_additions, "left_out": left_out,
-                "learned": learned, "changes": changes, "removals": removals, "refresh": refresh}
-
-    def execute(self, plan):
-        """Make the kernel equal to a plan; each failed call is logged, counted and retried later."""
-        if plan["left_out"] and plan["left_out"] != self.left_out:
-            self.log.error("the kernel offers %d VIFs, all in use; left out: %s", conf.MAX_VIFS,
-                           ", ".join(plan["left_out"]))
-        self.left_out = plan["left_out"]
-        self.learned = plan["learned"]
-        added = sum(1 for change in plan["changes"] if change[0] not in self.installed)
-        for key, entry in plan["removals"]:
-            if self._kernel_call("remove", self.mroute.del_mfc, key[0], key[1], entry):
-                del self.installed[key]
-        for vif in self.stale_vifs + plan["vif_removals"]:
-            self._remove_vif(vif)
-        table = plan["vifs"]
-        for vif in plan["vif_additions"]:
-            if not self._kernel_call("add", self.mroute.add_vif, vif):
-                del table[vif.ifname]  # e.g. the interface vanished a moment ago; the next rescan retries
-                continue
-            self.log.info("VIF %d: %s (ifindex %d, ttl-threshold %d)", vif.index, vif.ifname, vif.ifindex, vif.threshold)
-        self.vifs = table
-        for key, entry in plan["changes"] + plan["refresh"]:
-            self._install(key, entry)
-        return {"added": added, "updated": len(plan["changes"]) - added + len(plan["refresh"]),
-                "removed": len(plan["removals"])}
-
-    def _remove_vif(self, vif):
-        if vif in self.stale_vifs:
-            self.stale_vifs.remove(vif)
-        if not self._kernel_call("remove", self.mroute.del_vif, vif):
-            self.stale_vifs.append(vif)
-
-    def _kernel_call(self, doing, call, *args):
-        """One kernel call, contained: an error is logged with what it was doing, counted and retried
-        at the next rescan; the daemon and every other route carry on.
-
-        ``args`` are the call's: (source, group, entry) for an MFC entry or (vif,) for a VIF; they
-        are described only when the call fails (10,000 installs must not format 10,000 sentences).
-        """
-        try:
-            call(*args)
-        except OSError as exc:
-            self.counters["kernel_errors"] += 1
+    def kernel_failed(self, sentence, retry=True):
+        """A kernel call failed: logged (the same sentence once per interval), counted, and, with ``retry``,
+        tried again at the next rescan; the daemon and every other route carry on."""
+        self.counters["kernel_errors"] += 1
+        if retry:
             self.retry = True
-            self._log_limited(logging.ERROR, "cannot %s %s: %s (retried within %d s)", doing, self._what(args),
-                              exc.strerror or exc, int(LINK_RESCAN_INTERVAL))
-            return False
-        return True
-
-    def _what(self, args):
-        if len(args) == 1:
-            return "VIF %d for %s (ifindex %d)" % (args[0].index, args[0].ifname, args[0].ifindex)
-        row = routes.describe_entry((args[0], args[1]), args[2], self._vif_names())
-        return "(%s, %s) from %s to %s" % (row["source"], row["group"], row["iif"], " ".join(row["oifs"]) or "nothing")
+            sentence = "%s (retried within %d s)" % (sentence, int(LINK_RESCAN_INTERVAL))
+        self._log_limited(logging.ERROR, "%s", sentence)
 
     def _log_limited(self, level, message, *args):
         """Log a failure, but the same one at most once per ERROR_LOG_INTERVAL."""
         text = message % args
         if self.log_limit.allow(text, time.monotonic()):
             self.log.log(level, "%s", text)
-
-    @staticmethod
-    def _entries_on(desired, slots, changes):
-        """Unchanged entries that use a re-created VIF slot: the kernel must be told again."""
-        if not slots:
-            return []
-        changed = {change[0] for change in changes}
-        return [(key, entry) for key, entry in desired.items()
-                if key not in changed and (entry.parent in slots or any(entry.ttls[slot] for slot in slots))]
-
-    def _install(self, key, entry):
-        if self._kernel_call("install", self.mroute.add_mfc, key[0], key[1], entry):
-            self.installed[key] = entry
-
-    def _vif_names(self):
-        return {vif.index: name for name, vif in self.vifs.items()}
 
     def wanted_memberships(self):
         return self.config.memberships()
@@ -243,72 +204,21 @@ class Daemon:
         return self.igmp.sync(self.config, self.ifaces, addresses)
 
     def on_memberships(self, groups):
-        """Listeners came or went for ``groups``: re-install the if-joined entries of those groups."""
-        if not groups:
-            return
-        entries = routes.joined_entries(self.table, self.vifs, self.learned, groups, self.igmp.listening)
-        for key, entry in entries.items():
-            if self.installed.get(key) != entry:
-                self._install(key, entry)
+        """Listeners came or went for IPv4 ``groups``: re-install the if-joined entries of those groups."""
+        if groups and self.v4.available:
+            self.v4.on_memberships(groups, self.igmp.listening)
 
     # -- events ------------------------------------------------------------------------------------
-    def on_upcalls(self, _source=None, _mask=None):
-        upcalls, packets = self.mroute.drain()
+    def on_upcalls(self, sock=None, _mask=None):
+        each = self.v4 if sock is None or sock is self.v4.sock else self.v6
+        upcalls, packets = each.sock.drain()
         now = time.monotonic()
         if upcalls:
-            self.learn(upcalls, now)
+            each.learn(upcalls, now, self.listening_for(each.family))
         changed = set()
         for ifindex, data in packets:
             changed.update(self.igmp.on_packet(ifindex, data, now))
         self.on_memberships(changed)
-
-    def learn(self, upcalls, now):
-        """Install an entry for each new flow the kernel asked about (and move flows after WRONGVIF)."""
-        by_slot = {vif.index: vif for vif in self.vifs.values()}
-        cache = routes.TtlCache(self.vifs)
-        for upcall in upcalls:
-            if upcall.kind == kernel.IGMPMSG_WRONGVIF:
-                self.on_wrongvif(upcall, by_slot.get(upcall.vif), now, cache)
-                continue
-            self.counters["upcalls"] += 1
-            key = (upcall.source, upcall.group)
-            vif = by_slot.get(upcall.vif)
-            if vif is None or key in self.installed:
-                continue  # a repeated upcall, or from a VIF being replaced
-            flow = self.table.learn(vif.ifname, upcall.source, upcall.group, now)
-            entry = routes.learned_entry(flow, self.vifs, cache, key, self.igmp.listening)
-            self._install(key, entry)
-            if key in self.installed:
-                self.learned[key] = flow
-                self.counters["stop_entries" if flow.route is None else "learned"] += 1
-                self.log.debug("%s %s", flow.kind, routes.describe_entry(key, entry, self._vif_names()))
-
-    def on_wrongvif(self, upcall, vif, now, cache):
-        """A known (S,G) arrives on another VIF than its entry's input: move it if a route allows."""
-        self.counters["wrongvif"] += 1
-        key = (upcall.source, upcall.group)
-        decision = routes.on_wrongvif(self.table, self.learned, key, vif.ifname if vif else None, now)
-        if decision.outcome == routes.MOVED and self._move(key, decision.flow, cache):
-            return
-        self.counters["wrongvif_ignored"] += 1
-        if decision.outcome != routes.MOVED and self.log_limit.allow(key + (decision.outcome,), now):
-            level = logging.DEBUG if decision.outcome in routes.BENIGN_WRONGVIF else logging.INFO
-            self.log.log(level, "(%s,%s) arrives on %s, not on its input: not moved, %s (logged once a minute)",
-                         conf.ntoa(key[0]), conf.ntoa(key[1]), vif.ifname if vif else "VIF %d" % upcall.vif,
-                         routes.WRONGVIF_REASONS[decision.outcome])
-
-    def _move(self, key, flow, cache):
-        """Re-install a flow with its new input; False (the error logged) if the kernel refused."""
-        entry = routes.learned_entry(flow, self.vifs, cache, key, self.igmp.listening)
-        self._install(key, entry)
-        if self.installed.get(key) != entry:
-            return False  # the kernel reports again within 3 s while the flow keeps arriving
-        old = self.learned[key]
-        self.learned[key] = flow
-        self.counters["moved"] += 1
-        self.log.info("moved (%s,%s) inbound from %s to %s after WRONGVIF: %s", conf.ntoa(key[0]), conf.ntoa(key[1]),
-                      old.iif, flow.iif, routes.describe_entry(key, entry, self._vif_names()))
-        return True
 
     def on_link_event(self, _source=None, _mask=None):
         if self.links.drain():
@@ -323,8 +233,8 @@ class Daemon:
         if not changes and not self.retry:
             return
         self.retry = False
-        relevant = set(self.vifs) | {key[0] for key in self.wanted_memberships()}
-        patterns = self.config.vif_names()
+        relevant = set(self.vifs) | set(self.v6.vifs) | {key[0] for key in self.wanted_memberships()}
+        patterns = self.config.vif_names(4) + self.config.vif_names(6)
         for change in changes:
             name = change.iface.name
             if name in relevant or any(conf.ifname_matches(pattern, name) for pattern in patterns):
@@ -358,26 +268,8 @@ class Daemon:
         self.on_memberships(self.igmp.on_timer(now))
 
     def expire(self, now):
-        stale = routes.expired(self.learned, self._packets, now, self.options.cache_timeout)
-        for key in stale:
-            entry = self.installed.get(key)
-            if entry is not None and not self._kernel_call("remove idle", self.mroute.del_mfc, key[0], key[1], entry):
-                continue  # still in the kernel: kept, and tried again at the next expiry
-            self.installed.pop(key, None)
-            del self.learned[key]
-        if stale:
-            self.counters["expired"] += len(stale)
-            self.log.debug("expired %d idle learned entries", len(stale))
-
-    def _packets(self, key):
-        """The kernel's packet counter of an entry; on an error a value that keeps the entry (nothing lost)."""
-        try:
-            return self.mroute.packets(*key)
-        except OSError as exc:
-            self.counters["kernel_errors"] += 1
-            self._log_limited(logging.ERROR, "cannot read the counters of (%s, %s): %s", conf.ntoa(key[0]),
-                              conf.ntoa(key[1]), exc.strerror or exc)
-            return routes.UNKNOWN
+        for each in self.available_planes():
+            each.expire(now, self.options.cache_timeout)
 
     def on_signal(self, sock, _mask=None):
         try:
@@ -446,7 +338,7 @@ class Daemon:
         self.log.info("reloaded %s: %s", self.options.config, self._summary(stats))
         for warning in new.warnings:
             self.log.warning("%s", warning)
-        notify.ready("running: %d entries" % len(self.installed))
+        notify.ready("running: %d entries" % self.entry_count())
         return stats
 
     def switch_to(self, config, file_config=None):
@@ -458,20 +350,30 @@ class Daemon:
         """
         # The table in force is only an index of self.config: dropped while the new state is computed
         # (with 10,000 routes that memory serves the new one) and rebuilt from it if that fails.
-        self.table = None
+        for each in self.planes.values():
+            each.table = None
+        plans = {}
         try:
-            table = routes.RouteTable(config)
-            plan = self.plan(table, routes.relearn(table, self.learned, self.vifs))
+            for each in self.available_planes():
+                table = routes.RouteTable(config, each.family)
+                plans[each.family] = (table, each.plan(table, routes.relearn(table, each.learned, each.vifs),
+                                                       self.ifaces, self.listening_for(each.family)))
         except Exception as exc:  # pylint: disable=broad-except
-            self.table = routes.RouteTable(self.config)
+            for each in self.planes.values():
+                each.table = routes.RouteTable(self.config, each.family)
             self.counters["handler_errors"] += 1
             self.log.exception("cannot compute the new state; the configuration in force stays, nothing changed")
             raise control.ControlError("internal error while computing the new state, nothing changed: %s" % exc)
-        self.config, self.table = config, table
+        self.config = config
+        for each in self.planes.values():
+            each.table = plans[each.family][0] if each.family in plans else routes.RouteTable(config, each.family)
         if file_config is not None:
             self.file_config = file_config
             self.runtime_changes = 0  # as smcroute: a reload applies the file alone
-        stats = self.execute(plan)
+        stats = {"added": 0, "updated": 0, "removed": 0}
+        for family, (_table, plan_) in sorted(plans.items()):
+            done = self.planes[family].execute(plan_)
+            stats = dict((name, stats[name] + done[name]) for name in stats)
         self.on_memberships(self.sync_igmp())
         self.sync_groups()
         self.sync_mrdisc()
@@ -493,14 +395,7 @@ class Daemon:
 
     def flush(self):
         """Forget every learned and stop entry; new packets ask again."""
-        count = 0
-        for key in list(self.learned):
-            entry = self.installed.get(key)
-            if entry is not None and not self._kernel_call("flush", self.mroute.del_mfc, key[0], key[1], entry):
-                continue
-            self.installed.pop(key, None)
-            del self.learned[key]
-            count += 1
+        count = sum(each.flush() for each in self.available_planes())
         self.log.info("flushed %d learned entries", count)
         return {"flushed": count}
 
@@ -524,67 +419,53 @@ class Daemon:
                 "members": self.igmp.member_rows}[request["what"]]()
 
     def status(self):
-        kinds = [flow.kind for flow in self.learned.values()]
+        kinds = [flow.kind for each in self.planes.values() for flow in each.learned.values()]
+        v6 = self.v6
         return {
             "version": VERSION, "protocol": control.PROTOCOL_VERSION, "pid": os.getpid(),
             "config": self.options.config, "uptime": round(time.time() - self.started, 1),
             "cache_timeout": self.options.cache_timeout,
-            "vifs": len(self.vifs), "entries": len(self.installed),
-            "static_routes": len(self.table.static), "templates": len(self.table.templates),
+            "vifs": len(self.vifs), "mifs": len(v6.vifs), "entries": self.entry_count(),
+            "static_routes": sum(len(each.table.static) for each in self.planes.values()),
+            "templates": sum(len(each.table.templates) for each in self.planes.values()),
             "learned": kinds.count("learned"), "stop_entries": kinds.count("stop"),
-            "pending": len(routes.pending(self.config, self.ifaces, self.vifs)),
+            "pending": len(self.show_pending()),
             "runtime_changes": self.runtime_changes,
-            "groups": len(self.joins.joined), "vifs_left_out": self.left_out,
+            "groups": len(self.joins.joined), "vifs_left_out": self.v4.left_out, "mifs_left_out": v6.left_out,
             "upcall_buffer": self.mroute.receive_buffer,
             "counters": dict(self.counters, **dict(self.mrdisc.counters, **self.igmp.counters)),
             "mrdisc": self.mrdisc.status(), "igmp": self.igmp.status(),
             "wrongvif_upcalls": self.mroute.wrongvif_mode,
+            "ipv6": {"available": v6.available, "unavailable": v6.unavailable,
+                     "entries": len(v6.installed), "wrongmif_upcalls": v6.sock.wrongvif_mode if v6.available else None,
+                     "foreign_messages": v6.sock.foreign if v6.available else None},
             "last_reload": self.last_reload,
         }
 
     def show_routes(self):
-        names = self._vif_names()
-        now = time.monotonic()
-        rows = []
-        for key, entry in sorted(self.installed.items()):
-            row = routes.describe_entry(key, entry, names)
-            flow = self.learned.get(key)
-            static = self.table.static.get(key)
-            row["kind"] = flow.kind if flow else "static"
-            origin = static.origin if static else (flow.route.origin if flow and flow.route else None)
-            row["origin"] = str(origin) if origin else None
-            row["age"] = round(now - flow.since, 1) if flow else None
-            try:
-                counters = self.mroute.counters(*key)
-            except OSError:
-                counters = False  # unknown: shown as such, the listing goes on
-            row["packets"], row["bytes"], row["wrong_if"] = counters or ((None,) * 3 if counters is False else (0, 0, 0))
-            row["in_kernel"] = None if counters is False else counters is not None
-            rows.append(row)
-        for route in self.table.templates:
-            rows.append({"kind": "template", "source": str(route.source) if route.source else "*",
-                         "group": str(route.group), "iif": route.iif, "oifs": list(route.oifs),
-                         "origin": str(route.origin), "age": None, "packets": None, "bytes": None,
-                         "wrong_if": None, "in_kernel": None})
-        return rows
+        return [row for each in self.available_planes() for row in each.route_rows()]
 
     def show_interfaces(self):
         rows = []
         for name, iface in sorted(self.ifaces.items(), key=lambda item: item[1].index):
             vif = self.vifs.get(name)
+            mif = self.v6.vifs.get(name)
             rows.append({"name": name, "ifindex": iface.index, "vif": vif.index if vif else None,
+                         "mif": mif.index if mif else None,
                          "threshold": vif.threshold if vif else None, "up": iface.up,
-                         "multicast": iface.multicast, "problems": iface.problems() if vif else [],
+                         "multicast": iface.multicast, "problems": iface.problems() if vif or mif else [],
                          "mrdisc": self.mrdisc.active(name)})
         return rows
 
     def show_pending(self):
-        return routes.pending(self.config, self.ifaces, self.vifs)
+        unavailable = dict((each.family, each.unavailable) for each in self.planes.values() if not each.available)
+        return routes.pending(self.config, self.ifaces, dict((family, each.vifs) for family, each in self.planes.items()),
+                              unavailable)
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self):
         self.running = True
-        notify.ready("running: %d entries" % len(self.installed))
+        notify.ready("running: %d entries" % self.entry_count())
         while self.running:
             now = time.monotonic()
             self.contained("timer", self.on_timer, now)
@@ -592,7 +473,8 @@ class Daemon:
                                    self.mrdisc.next_due(), self.igmp.next_due()) - now)
             events = self.selector.select(timeout)
             # Upcalls first: the kernel holds only a few packets per unresolved flow.
-            events.sort(key=lambda event: event[0].fileobj is not self.mroute)
+            routing = [each.sock for each in self.available_planes()]
+            events.sort(key=lambda event: event[0].fileobj not in routing)
             for key, mask in events:
                 self.contained(getattr(key.data, "__name__", "event"), key.data, key.fileobj, mask)
         notify.stopping()

@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcast.linux contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""``mgroup`` joins: IGMP memberships held by the daemon on an interface.
+"""``mgroup`` joins: IGMP (IPv4) and MLD (IPv6) memberships held by the daemon on an interface.
 
 A socket holds at most net.ipv4.igmp_max_memberships groups (20 by default), so
 joins spill over into as many sockets as needed: a join that fails with ENOBUFS
-is retried on a fresh socket.  Source-specific joins use MCAST_JOIN_SOURCE_GROUP,
-which names the interface by index (IP_ADD_SOURCE_MEMBERSHIP needs an address).
+is retried on a fresh socket (IPv6 has no such limit by default, but the same rule
+covers a kernel that sets one).  Source-specific joins use MCAST_JOIN_SOURCE_GROUP,
+which names the interface by index (IP_ADD_SOURCE_MEMBERSHIP needs an address), for
+both families.  A membership's family is its group's (config.group_family).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,42 +19,56 @@ import errno
 import socket
 import struct
 
-from .config import ntoa
+from .config import group_family, ntop
 
 IP_ADD_MEMBERSHIP = 35
 IP_DROP_MEMBERSHIP = 36
 MCAST_JOIN_SOURCE_GROUP = 46
 MCAST_LEAVE_SOURCE_GROUP = 47
 IP_MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: group, local address, ifindex
+IPV6_JOIN_GROUP = 20  # IPV6_ADD_MEMBERSHIP
+IPV6_LEAVE_GROUP = 21  # IPV6_DROP_MEMBERSHIP
+IPV6_MREQ = struct.Struct("=16si")  # struct ipv6_mreq: group, ifindex
 SOCKADDR_STORAGE = 128
 # struct group_source_req: u32 interface, then two sockaddr_storage aligned like a long
 _GSR_OFFSET = struct.calcsize("@I0L")
 GROUP_SOURCE_REQ_SIZE = _GSR_OFFSET + 2 * SOCKADDR_STORAGE
 
 
-def _sockaddr_in(addr):
-    raw = struct.pack("=H2x4s", socket.AF_INET, addr.to_bytes(4, "big"))
+def _sockaddr(addr, family):
+    if family == 4:
+        raw = struct.pack("=H2x4s", socket.AF_INET, addr.to_bytes(4, "big"))
+    else:
+        raw = struct.pack("=HHI16sI", socket.AF_INET6, 0, 0, addr.to_bytes(16, "big"), 0)
     return raw + bytes(SOCKADDR_STORAGE - len(raw))
 
 
 def _request(group, source, ifindex):
-    """(join option, leave option, argument) for one membership."""
-    if source is None:
-        return IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MREQN.pack(group.to_bytes(4, "big"), bytes(4), ifindex)
-    data = struct.pack("@I", ifindex) + bytes(_GSR_OFFSET - 4) + _sockaddr_in(group) + _sockaddr_in(source)
-    return MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP, data
+    """(socket level, join option, leave option, argument) for one membership."""
+    family = group_family(group)
+    level = socket.IPPROTO_IP if family == 4 else socket.IPPROTO_IPV6
+    if source is not None:
+        data = struct.pack("@I", ifindex) + bytes(_GSR_OFFSET - 4) + _sockaddr(group, family) + _sockaddr(source, family)
+        return level, MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP, data
+    if family == 4:
+        return level, IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MREQN.pack(group.to_bytes(4, "big"), bytes(4), ifindex)
+    return level, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_MREQ.pack(group.to_bytes(16, "big"), ifindex)
+
+
+def _text(addr, group):
+    return ntop(addr, group_family(group))
 
 
 def describe(key):
     ifname, group, source = key
-    return {"interface": ifname, "group": ntoa(group), "source": None if source is None else ntoa(source)}
+    return {"interface": ifname, "group": _text(group, group), "source": None if source is None else _text(source, group)}
 
 
 class GroupJoins:
     """Keeps the joined memberships equal to the configured ones on present interfaces."""
 
     def __init__(self):
-        self.sockets = []
+        self.sockets = {4: [], 6: []}  # per family: a membership goes on the newest socket that takes it
         self.joined = {}  # (ifname, group, source) -> (socket, ifindex)
         self.failed = {}  # key -> error sentence, for show groups and the log
 
@@ -80,16 +96,20 @@ class GroupJoins:
     @staticmethod
     def _text(key):
         ifname, group, source = key
-        return "%s on %s" % (ntoa(group) if source is None else "(%s, %s)" % (ntoa(source), ntoa(group)), ifname)
+        if source is None:
+            return "%s on %s" % (_text(group, group), ifname)
+        return "(%s, %s) on %s" % (_text(source, group), _text(group, group), ifname)
 
     def _join(self, key, ifindex):
-        option, _leave, data = _request(key[1], key[2], ifindex)
-        for sock in self.sockets[-1:] + [None]:
+        level, option, _leave, data = _request(key[1], key[2], ifindex)
+        family = group_family(key[1])
+        sockets = self.sockets[family]
+        for sock in sockets[-1:] + [None]:
             if sock is None:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                self.sockets.append(sock)
+                sock = socket.socket(socket.AF_INET if family == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
+                sockets.append(sock)
             try:
-                sock.setsockopt(socket.IPPROTO_IP, option, data)
+                sock.setsockopt(level, option, data)
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
                     continue  # this socket is full (igmp_max_memberships / igmp_max_msf)
@@ -100,9 +120,9 @@ class GroupJoins:
         return "no socket accepts another membership (see net.ipv4.igmp_max_memberships)"
 
     def _leave(self, key, sock, ifindex):
-        _join, option, data = _request(key[1], key[2], ifindex)
+        level, _join, option, data = _request(key[1], key[2], ifindex)
         try:
-            sock.setsockopt(socket.IPPROTO_IP, option, data)
+            sock.setsockopt(level, option, data)
         except OSError:
             pass  # the interface is gone and took the membership with it
         del self.joined[key]
@@ -113,9 +133,10 @@ class GroupJoins:
         return rows
 
     def close(self):
-        for sock in self.sockets:
-            sock.close()
-        self.sockets = []
+        for sockets in self.sockets.values():
+            for sock in sockets:
+                sock.close()
+        self.sockets = {4: [], 6: []}
         self.joined = {}
 
 

@@ -1,15 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcast.linux contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The kernel's IPv4 multicast routing API: the only code that calls setsockopt(MRT_*).
+"""The kernel's multicast routing API, IPv4 and IPv6: the only code that calls setsockopt(MRT_*, MRT6_*).
 
-Structures and constants follow ``/usr/include/linux/mroute.h``.  The routing
+Structures and constants follow ``/usr/include/linux/mroute.h`` and ``mroute6.h``.  The IPv4 routing
 socket is a raw IGMP socket; after MRT_INIT the kernel sends it upcalls
 (``struct igmpmsg``) for flows it has no entry for, and drops every VIF and MFC
 entry of the table the moment the socket closes.  With PIM mode on (see
 ``enable_wrongvif``) it also reports packets of a known (S,G) that arrive on
 another VIF than the entry's input (IGMPMSG_WRONGVIF).  Reading the MFC back uses
 rtnetlink (family RTNL_FAMILY_IPMR, what ``ip mroute show`` reads) via pyroute2.
+
+The IPv6 twin (Mroute6Socket) is a raw ICMPv6 socket with MRT6_INIT: MIFs instead of VIFs, an
+output *set* instead of TTL thresholds (the kernel ignores a MIF's threshold), upcalls as
+``struct mrt6msg``.  Both classes take and give the same values (Vif, KernelEntry with a
+32-byte vector whose non-zero bytes are the outputs, integer addresses, Upcall), so the route
+logic and the daemon handle the two families with one code path.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -54,6 +60,31 @@ MFCCTL = struct.Struct("@4s4sH32sIIIi")  # struct mfcctl
 IGMPMSG = struct.Struct("=8xBBBB4s4s")  # struct igmpmsg: unused, msgtype, mbz, vif, vif_hi, src, dst
 SIOC_SG_REQ = struct.Struct("@4s4sLLL")  # struct sioc_sg_req
 MFC_STATS = struct.Struct("=QQQ")  # struct rta_mfc_stats: packets, bytes, wrong_if
+
+# IPv6 (linux/mroute6.h): MRT6_BASE is 200, as MRT_BASE
+MRT6_INIT = 200
+MRT6_DONE = 201
+MRT6_ADD_MIF = 202
+MRT6_DEL_MIF = 203
+MRT6_ADD_MFC = 204
+MRT6_DEL_MFC = 205
+MRT6_ASSERT = 207
+MRT6_PIM = 208
+MRT6_TABLE = 209
+MRT6_ADD_MFC_PROXY = 210  # a (*,G) entry: origin ::, forwarded from any MIF of its set to the others
+MRT6_DEL_MFC_PROXY = 211
+MRT6MSG_NOCACHE = 1
+MRT6MSG_WRONGMIF = 2
+ICMP6_FILTER = 1  # at level IPPROTO_ICMPV6: a 256-bit set of the ICMPv6 types to block
+ICMP6_BLOCK_ALL = b"\xff" * 32
+SIOCGETSGCNT_IN6 = 0x89E0 + 1  # SIOCPROTOPRIVATE + 1, as the IPv4 one, on the ICMPv6 socket
+RTNL_FAMILY_IP6MR = 129
+MIF6CTL = struct.Struct("=HBBH2xI")  # struct mif6ctl: mifi, flags, threshold, pifi (ifindex), rate limit
+MF6CCTL = struct.Struct("=28s28sH2x8I")  # struct mf6cctl: origin, group, parent, the output set (8 x u32)
+SOCKADDR_IN6 = struct.Struct("=HHI16sI")  # family, port, flowinfo, address, scope id
+MRT6MSG = struct.Struct("=BBHI16s16s")  # struct mrt6msg: mbz, msgtype, mif, pad, src, dst
+SIOC_SG_REQ6 = struct.Struct("@28s28sLLL")  # struct sioc_sg_req6
+PROC_MIFS = "/proc/net/ip6_mr_vif"
 # Room for a burst of upcalls: each queued report costs about 1 KiB of receive buffer, and
 # one that does not fit is lost for good (that source is then never forwarded).
 UPCALL_BUFFER = 16 * 1024 * 1024
@@ -77,23 +108,100 @@ class KernelError(Exception):
 LIKELY_HOLDERS = "smcroute (smcrouted), pimd, igmpproxy, mrouted or FRR's pimd"
 
 
-def _explain_init_error(exc):
+def _explain_init_error(exc, family=4):
+    api = "IPv6 " if family == 6 else ""
     if exc.errno == errno.EADDRINUSE:
-        return ("another multicast routing daemon already holds the kernel's multicast routing API in this "
-                "network namespace (likely %s); stop it first" % LIKELY_HOLDERS)
+        return ("another multicast routing daemon already holds the kernel's %smulticast routing API in this "
+                "network namespace (likely %s); stop it first" % (api, LIKELY_HOLDERS))
     if exc.errno in (errno.EPERM, errno.EACCES):
         return "no permission to open the multicast routing socket: run as root or with CAP_NET_ADMIN and CAP_NET_RAW"
     if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT):
+        if family == 6:
+            return "this kernel has no IPv6 multicast routing (CONFIG_IPV6_MROUTE), or IPv6 is disabled"
         return "this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE)"
-    return "cannot start multicast routing: %s" % exc.strerror
+    return "cannot start %smulticast routing: %s" % (api, exc.strerror)
 
 
 def _in_addr(addr):
     return addr.to_bytes(4, "big")
 
 
-class MrouteSocket:
-    """The routing socket of one table; close() (or process death) drops the table."""
+class _RoutingSocket:
+    """What the IPv4 and IPv6 routing sockets share: buffer, close, packet counts, WRONGVIF/WRONGMIF mode."""
+
+    LEVEL = socket.IPPROTO_IP
+    DONE = MRT_DONE
+    PIM = MRT_PIM
+    ASSERT = MRT_ASSERT
+    sock = None
+
+    def enable_wrongvif(self):
+        """Ask the kernel for IGMPMSG_WRONGVIF (MRT6MSG_WRONGMIF) upcalls; returns (mode, error), never raises.
+
+        The kernel (ip_mr_forward, ip6_mr_forward) reports a packet that arrives on another VIF
+        than its entry's input only if assert processing is on AND (PIM mode is on OR that VIF
+        is one of the entry's outputs), at most once per entry every 3 s.  The case that
+        matters here is a flow that moved to a new upstream interface, which is never one
+        of its outputs: measured on Linux 6.18, an (S,G) entry with input up1 and output
+        down got no WRONGVIF for packets on up2 with MRT_ASSERT alone, and one every 3 s
+        with MRT_PIM (which sets assert processing too).  So PIM mode, as smcroute 2.6
+        does; it adds nothing else without a register VIF.  MRT_ASSERT is the fallback
+        for a kernel without PIM support (it still covers stop entries and arrivals on
+        an output).  Without either, flows only move after they expire.
+        """
+        errors = []
+        for mode, option in (("pim", self.PIM), ("assert", self.ASSERT)):
+            try:
+                self.sock.setsockopt(self.LEVEL, option, struct.pack("i", 1))
+            except OSError as exc:
+                errors.append("%s: %s" % (self.option_name(option), exc.strerror))
+                continue
+            return mode, "; ".join(errors) or None
+        return None, "; ".join(errors)
+
+    def option_name(self, option):
+        prefix = "MRT6_" if self.LEVEL == socket.IPPROTO_IPV6 else "MRT_"
+        return prefix + ("PIM" if option == self.PIM else "ASSERT")
+
+    def _grow_buffer(self, size):
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except OSError:  # without CAP_NET_ADMIN: as much as net.core.rmem_max allows
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+    @property
+    def receive_buffer(self):
+        return self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        if self.sock.fileno() >= 0:
+            try:
+                self.sock.setsockopt(self.LEVEL, self.DONE, struct.pack("i", 1))
+            except OSError:
+                pass  # closing drops the table anyway
+            self.sock.close()
+
+    def counters(self, source, group):  # pragma: no cover - each family has its own
+        raise NotImplementedError
+
+    def packets(self, source, group):
+        """Packets an (S,G) entry took on its own input, or None if the kernel has no such entry.
+
+        The kernel's packet counter also counts packets that arrived on another VIF
+        (wrong_if); those are subtracted, as smcroute does, so an entry whose flow now
+        arrives elsewhere counts as idle and expires.
+        """
+        counters = self.counters(source, group)
+        return None if counters is None else counters[0] - counters[2]
+
+
+class MrouteSocket(_RoutingSocket):
+    """The IPv4 routing socket of one table; close() (or process death) drops the table."""
+
+    family = 4
 
     def __init__(self, table=None, rcvbuf=UPCALL_BUFFER):
         try:
@@ -114,51 +222,6 @@ class MrouteSocket:
         self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         self._grow_buffer(rcvbuf)
         self.sock.setblocking(False)
-
-    def enable_wrongvif(self):
-        """Ask the kernel for IGMPMSG_WRONGVIF upcalls; returns (mode, error), never raises.
-
-        The kernel (ip_mr_forward) reports a packet that arrives on another VIF than its
-        entry's input only if assert processing is on AND (PIM mode is on OR that VIF is
-        one of the entry's outputs), at most once per entry every 3 s.  The case that
-        matters here is a flow that moved to a new upstream interface, which is never one
-        of its outputs: measured on Linux 6.18, an (S,G) entry with input up1 and output
-        down got no WRONGVIF for packets on up2 with MRT_ASSERT alone, and one every 3 s
-        with MRT_PIM (which sets assert processing too).  So PIM mode, as smcroute 2.6
-        does; it adds nothing else without a register VIF.  MRT_ASSERT is the fallback
-        for a kernel without PIM support (it still covers stop entries and arrivals on
-        an output).  Without either, flows only move after they expire.
-        """
-        errors = []
-        for mode, option in (("pim", MRT_PIM), ("assert", MRT_ASSERT)):
-            try:
-                self.sock.setsockopt(socket.IPPROTO_IP, option, struct.pack("i", 1))
-            except OSError as exc:
-                errors.append("%s: %s" % ("MRT_PIM" if option == MRT_PIM else "MRT_ASSERT", exc.strerror))
-                continue
-            return mode, "; ".join(errors) or None
-        return None, "; ".join(errors)
-
-    def _grow_buffer(self, size):
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
-        except OSError:  # without CAP_NET_ADMIN: as much as net.core.rmem_max allows
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-
-    @property
-    def receive_buffer(self):
-        return self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def close(self):
-        if self.sock.fileno() >= 0:
-            try:
-                self.sock.setsockopt(socket.IPPROTO_IP, MRT_DONE, struct.pack("i", 1))
-            except OSError:
-                pass  # closing drops the table anyway
-            self.sock.close()
 
     # -- VIFs --------------------------------------------------------------------------------
     def add_vif(self, vif):
@@ -198,16 +261,6 @@ class MrouteSocket:
                 return None
             raise
         return SIOC_SG_REQ.unpack(bytes(request))[2:]
-
-    def packets(self, source, group):
-        """Packets an (S,G) entry took on its own input, or None if the kernel has no such entry.
-
-        The kernel's packet counter also counts packets that arrived on another VIF
-        (wrong_if); those are subtracted, as smcroute does, so an entry whose flow now
-        arrives elsewhere counts as idle and expires.
-        """
-        counters = self.counters(source, group)
-        return None if counters is None else counters[0] - counters[2]
 
     # -- memberships that route IGMP to this socket ---------------------------------------------------
     def join(self, group, ifindex):
@@ -254,6 +307,109 @@ class MrouteSocket:
                 upcalls.append(Upcall(vif | (vif_hi << 8), int.from_bytes(src, "big"), int.from_bytes(dst, "big"),
                                       msgtype))
         return upcalls, packets
+
+
+class Mroute6Socket(_RoutingSocket):
+    """The IPv6 routing socket of one table: MIFs and the IPv6 MFC, with the IPv4 socket's interface.
+
+    Two things smcroute does not do.  An ICMP6_FILTER that blocks every type: the routing socket
+    is a raw ICMPv6 socket and would otherwise read every ICMPv6 packet addressed to the router
+    (pings, neighbour solicitations), and a forged type-0 packet would parse as an upcall for the
+    (S,G) of the sender's choice; the kernel's own upcalls pass any filter.  And kernel (*,G)
+    entries (MRT6_ADD_MFC_PROXY) for (*,G) routes of one group: the kernel forwards every source
+    of the group at once, without an upcall per source and without losing the first datagrams.
+    """
+
+    LEVEL = socket.IPPROTO_IPV6
+    DONE = MRT6_DONE
+    PIM = MRT6_PIM
+    ASSERT = MRT6_ASSERT
+    family = 6
+
+    def __init__(self, table=None, rcvbuf=UPCALL_BUFFER):
+        try:
+            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        except OSError as exc:
+            raise KernelError(_explain_init_error(exc, 6), exc.errno)
+        try:
+            self.sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, ICMP6_BLOCK_ALL)
+            if table is not None:
+                self.sock.setsockopt(socket.IPPROTO_IPV6, MRT6_TABLE, struct.pack("I", table))
+            self.sock.setsockopt(socket.IPPROTO_IPV6, MRT6_INIT, struct.pack("i", 1))
+        except OSError as exc:
+            self.sock.close()
+            raise KernelError(_explain_init_error(exc, 6), exc.errno)
+        self.wrongvif_mode, self.wrongvif_error = self.enable_wrongvif()
+        self._grow_buffer(rcvbuf)
+        self.sock.setblocking(False)
+        self.foreign = 0  # messages read that were not upcalls: the filter keeps this at 0 (status shows it)
+
+    # -- MIFs --------------------------------------------------------------------------------
+    def add_vif(self, vif):
+        # The threshold goes in as given (always 1 here): ip6_mr_forward never reads it.
+        self.sock.setsockopt(socket.IPPROTO_IPV6, MRT6_ADD_MIF, MIF6CTL.pack(vif.index, 0, vif.threshold, vif.ifindex, 0))
+
+    def del_vif(self, vif):
+        """Delete a MIF; one whose interface vanished is already gone (not an error)."""
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IPV6, MRT6_DEL_MIF, struct.pack("=H", vif.index))
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise
+
+    # -- MFC ---------------------------------------------------------------------------------
+    @staticmethod
+    def _mf6cctl(source, group, parent, outputs):
+        words = [0] * 8
+        for index, value in enumerate(outputs):
+            if value:
+                words[index >> 5] |= 1 << (index & 31)
+        return MF6CCTL.pack(_sockaddr_in6(source), _sockaddr_in6(group), parent, *words)
+
+    def add_mfc(self, source, group, entry):
+        """Add or update an (S,G) entry; source 0 (::) is a kernel (*,G) entry, whose set must hold its input."""
+        option = MRT6_ADD_MFC_PROXY if source == 0 else MRT6_ADD_MFC
+        self.sock.setsockopt(socket.IPPROTO_IPV6, option, self._mf6cctl(source, group, entry.parent, entry.ttls))
+
+    def del_mfc(self, source, group, entry):
+        option = MRT6_DEL_MFC_PROXY if source == 0 else MRT6_DEL_MFC
+        try:
+            self.sock.setsockopt(socket.IPPROTO_IPV6, option, self._mf6cctl(source, group, entry.parent, b""))
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+    def counters(self, source, group):
+        """(packets, bytes, wrong_if) of an (S,G) entry (source 0: the (*,G) entry), or None when there is none."""
+        request = bytearray(SIOC_SG_REQ6.pack(_sockaddr_in6(source), _sockaddr_in6(group), 0, 0, 0))
+        try:
+            fcntl.ioctl(self.sock.fileno(), SIOCGETSGCNT_IN6, request)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return None
+            raise
+        return SIOC_SG_REQ6.unpack(bytes(request))[2:]
+
+    # -- upcalls -----------------------------------------------------------------------------
+    def drain(self, limit=100000):
+        """Read every queued upcall: (upcalls, []); the ICMPv6 filter lets no packet in."""
+        upcalls = []
+        for _attempt in range(limit):
+            try:
+                data = self.sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            if len(data) < MRT6MSG.size or data[0] != 0:
+                self.foreign += 1  # not an upcall (im6_mbz is 0); only a kernel without the filter lets one in
+                continue
+            _mbz, msgtype, mif, _pad, src, dst = MRT6MSG.unpack_from(data)
+            if msgtype in (MRT6MSG_NOCACHE, MRT6MSG_WRONGMIF):
+                upcalls.append(Upcall(mif, int.from_bytes(src, "big"), int.from_bytes(dst, "big"), msgtype))
+        return upcalls, []
+
+
+def _sockaddr_in6(addr):
+    return SOCKADDR_IN6.pack(socket.AF_INET6, 0, 0, addr.to_bytes(16, "big"), 0)
 
 
 def _ifindex(ancillary):

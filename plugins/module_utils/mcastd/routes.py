@@ -16,7 +16,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from collections import namedtuple
 
-from .config import MAX_VIFS, WILDCARD, Mroute, ifname_matches, ntoa
+from .config import MAX_U32, MAX_VIFS, WILDCARD, Mroute, group_family, group_text, ifname_matches, ntop
 
 NO_OUTPUT = bytes(MAX_VIFS)
 
@@ -68,18 +68,26 @@ class Learned:
 
 
 class RouteTable:
-    """The configured routes, indexed for the two questions the daemon asks."""
+    """The configured routes of one family (4 or 6), indexed for the two questions the daemon asks.
 
-    def __init__(self, config):
+    ``static`` maps (source, group) to the route that the kernel gets as a fixed entry: the
+    (S,G) routes, and for IPv6 the (*,G) routes of one group from one input, which become
+    kernel (*,G) entries keyed (0, group) (see ``is_kernel_star_g``).
+    """
+
+    def __init__(self, config, family=4):
         self.config = config
+        self.family = family
         self.static = {}
         self.joined_static = {}  # group -> keys of if-joined (S,G) routes: what a membership change touches
         templates = []
         for route in config.mroutes:  # one pass: Config.static_routes and .templates would make two
-            if route.is_template:
+            if route.group.family != family:
+                continue
+            if route.is_template and not is_kernel_star_g(route):
                 templates.append(route)
             else:
-                key = (route.source.addr, route.group.addr)
+                key = (0 if route.source is None else route.source.addr, route.group.addr)
                 self.static[key] = route
                 if route.if_joined:
                     self.joined_static.setdefault(key[1], []).append(key)
@@ -104,21 +112,36 @@ class RouteTable:
         return Learned(ifname, self.template_for(ifname, source, group), now)
 
 
-def wanted_vifs(config, ifaces):
+def is_kernel_star_g(route):
+    """An IPv6 (*,G) route of one group from one named input: served by a kernel (*,G) entry.
+
+    The kernel forwards every source of the group from that entry (MRT6_ADD_MFC_PROXY) with no
+    upcall, so not one datagram is lost at the start of a flow.  It never sends a copy back out
+    of the input, so a route that lists its input as an output stays a template (an (S,G) entry
+    per flow does send that copy), as do IPv4 routes: an IPv4 kernel (*,G) entry needs its input
+    among the outputs and would then forward arrivals on any output.
+    """
+    group = route.group
+    return (group.family == 6 and route.source is None and group.length == group.BITS
+            and not route.iif.endswith(WILDCARD) and route.iif not in route.oifs)
+
+
+def wanted_vifs(config, ifaces, family=4):
     """{ifname: (ifindex, threshold)} for present interfaces that routes or phyint lines name.
 
     ``ifaces`` maps name to an object with ``index``; order follows the configuration,
-    so when more than 32 are wanted the ones mentioned last are those left out.
+    so when more than 32 are wanted the ones mentioned last are those left out.  A MIF
+    (family 6) has no threshold that the kernel reads: 1.
     """
     wanted = {}
     present = sorted(ifaces.values(), key=lambda iface: iface.index)
-    for pattern in config.vif_names():
+    for pattern in config.vif_names(family):
         for iface in present:
             if ifname_matches(pattern, iface.name) and iface.name not in wanted:
                 phyint = config.phyints.get(iface.name)
                 if phyint is not None and not phyint.enable:
                     continue  # a wildcard never pulls in an interface a phyint line disabled
-                wanted[iface.name] = (iface.index, config.threshold(iface.name))
+                wanted[iface.name] = (iface.index, config.threshold(iface.name) if family == 4 else 1)
     return wanted
 
 
@@ -195,9 +218,19 @@ def joined_only(ttls, vifs, key, listening):
 
 
 def route_ttls(route, iif, key, vifs, cache, listening):
-    """The TTL vector of ``route`` for the flow ``key`` arriving on ``iif``."""
+    """The TTL vector of ``route`` for the flow ``key`` arriving on ``iif``.
+
+    A kernel (*,G) entry (source 0, IPv6) also holds its input: the kernel finds the entry for
+    an arrival only through the input's place in the set, and never sends a copy back out of it.
+    """
     ttls = cache.ttls(route.oifs, iif)
-    return joined_only(ttls, vifs, key, listening) if route.if_joined else ttls
+    if route.if_joined:
+        ttls = joined_only(ttls, vifs, key, listening)
+    if key is not None and key[0] == 0 and key[1] > MAX_U32:
+        vector = bytearray(ttls)
+        vector[vifs[iif].index] = 1
+        ttls = bytes(vector)
+    return ttls
 
 
 def learned_entry(flow, vifs, cache, key=None, listening=nobody):
@@ -303,6 +336,7 @@ def expired(learned, read_packets, now, timeout):
 
 # -- WRONGVIF: a known (S,G) arriving on another input -------------------------------------------------
 MOVED = "moved"
+TO_STAR_G = "to-star-g"
 # Why a WRONGVIF upcall changes nothing, as the log says it.  The first three leave the flow
 # blocked on that input and are worth a (rate-limited) line; the last two are races.
 WRONGVIF_REASONS = {
@@ -316,7 +350,7 @@ BENIGN_WRONGVIF = ("same-input", "unknown-flow")
 
 
 class WrongVif(namedtuple("WrongVif", "outcome flow")):
-    """What a WRONGVIF upcall changes: MOVED with the new flow, or a WRONGVIF_REASONS key."""
+    """What a WRONGVIF upcall changes: MOVED with the new flow, TO_STAR_G, or a WRONGVIF_REASONS key."""
 
     __slots__ = ()
 
@@ -338,6 +372,9 @@ def on_wrongvif(table, learned, key, ifname, now):
         return WrongVif("unknown-flow", None)
     if flow.iif == ifname:
         return WrongVif("same-input", None)
+    star_g = table.static.get((0, key[1]))
+    if star_g is not None and star_g.iif == ifname:
+        return WrongVif(TO_STAR_G, None)  # the entry goes, and the kernel (*,G) entry takes the flow
     route = table.template_for(ifname, key[0], key[1])
     if route is None:
         return WrongVif("no-route", None)
@@ -368,10 +405,21 @@ class LogLimit:
         return True
 
 
-def pending(config, ifaces, vifs):
-    """Routes and joins that wait for an interface: a list of dicts for ``show pending``."""
+def pending(config, ifaces, vifs_of, unavailable=None):
+    """Routes and joins that wait for an interface: a list of dicts for ``show pending``.
+
+    ``vifs_of`` maps a family to its VIF (MIF) table; ``unavailable`` maps a family whose
+    routing API mcastd could not take to the reason: all its routes wait for that.
+    """
     rows = []
+    unavailable = unavailable or {}
     for route in config.mroutes:
+        family = route.group.family
+        if family in unavailable:
+            rows.append({"kind": "mroute", "line": route.to_line(), "origin": str(route.origin),
+                         "missing": [], "state": "inactive", "reason": unavailable[family]})
+            continue
+        vifs = vifs_of[family]
         missing = [name for name in (route.iif,) + route.oifs if not _has_vif(name, vifs)]
         if missing:
             state = "inactive" if route.iif in missing else "partial"
@@ -391,7 +439,11 @@ def _has_vif(pattern, vifs):
 
 
 def describe_entry(key, entry, vif_names):
-    """A kernel entry as names, for logs and ``show routes``."""
-    outputs = [vif_names.get(index, "vif%d" % index) for index, ttl in enumerate(entry.ttls) if ttl]
-    return {"source": ntoa(key[0]), "group": ntoa(key[1]),
-            "iif": vif_names.get(entry.parent, "vif%d" % entry.parent), "oifs": outputs}
+    """A kernel entry as names, for logs and ``show routes``; a kernel (*,G) entry's input is not an output."""
+    family = group_family(key[1])
+    slot = "vif%d" if family == 4 else "mif%d"
+    star = key[0] == 0 and family == 6
+    outputs = [vif_names.get(index, slot % index) for index, ttl in enumerate(entry.ttls)
+               if ttl and not (star and index == entry.parent)]
+    return {"source": "*" if star else ntop(key[0], family), "group": group_text(key[1]),
+            "iif": vif_names.get(entry.parent, slot % entry.parent), "oifs": outputs}

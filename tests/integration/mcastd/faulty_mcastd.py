@@ -9,9 +9,9 @@ every other route keeps forwarding. Keys:
     MRT_ADD_MFC for that group raises OSError(errno) the first ``times`` calls (-1: always).
 ``{"del_mfc": {...}}``, ``{"counters": {...}}``
     the same for MRT_DEL_MFC and the SIOCGETSGCNT counter read.
-``{"raise_in": {"on_link_event": 1, "plan": 2}}``
-    each named Daemon method raises RuntimeError on its Nth call (a bug in a handler, or in
-    computing the new state of a reload).
+``{"raise_in": {"on_link_event": 1, "Plane.plan": 3}}``
+    each named Daemon method (Plane.NAME: a method of the per-family routing plane) raises
+    RuntimeError on its Nth call (a bug in a handler, or in computing the new state of a reload).
 """
 import errno
 import json
@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "..", "plugins", "module_utils"))
 
-from mcastd import daemon, kernel  # noqa: E402  pylint: disable=wrong-import-position
+from mcastd import daemon, kernel, plane  # noqa: E402  pylint: disable=wrong-import-position
 from mcastd.config import aton  # noqa: E402  pylint: disable=wrong-import-position
 from mcastd.main import main  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -55,6 +55,8 @@ for call in ("add_mfc", "del_mfc", "counters"):
     if call in FAULTS:
         setattr(kernel.MrouteSocket, call, _failing(getattr(kernel.MrouteSocket, call), FAULTS[call]))
 for handler, nth in FAULTS.get("raise_in", {}).items():
-    setattr(daemon.Daemon, handler, _raising_once(handler, getattr(daemon.Daemon, handler), nth))
+    owner = plane.Plane if handler.startswith("Plane.") else daemon.Daemon
+    name = handler.split(".")[-1]
+    setattr(owner, name, _raising_once(handler, getattr(owner, name), nth))
 
 sys.exit(main())

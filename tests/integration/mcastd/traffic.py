@@ -13,6 +13,9 @@ Standalone (stdlib only) so it runs inside any namespace or container as a scrip
         sends one datagram from each of N source addresses (raw socket, IP_HDRINCL): the
         "burst of new sources" case; the addresses need not be configured on the interface
 
+IPv6 groups (any address with a colon) work the same way: hop limit for TTL, MLD joins, and for
+``burst`` raw IPv6 packets with a UDP checksum (mandatory in IPv6).
+
 Python helpers for tests: ``Receiver`` (start in a lab host, ``stop()`` returns the counts) and
 ``send()``; both only use ``lab.popen``/``lab.run``, so they work with any ``tests.lab`` Lab.
 """
@@ -28,6 +31,7 @@ import time
 SCRIPT = __file__
 DEFAULT_TTL = 8
 IP_RECVTTL, IP_TTL = 12, 2  # linux/in.h; the socket module names neither
+IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT = 51, 52  # linux/in6.h
 
 
 def _ifindex(name):
@@ -38,13 +42,30 @@ def _mreqn(group, ifindex):
     return struct.pack("=4s4si", socket.inet_aton(group), b"\0" * 4, ifindex)
 
 
-def receive(options):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def _is6(group):
+    return ":" in group
+
+
+def _receiving_socket(options):
+    if not _is6(options.group):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((options.group, options.port))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(options.group, _ifindex(options.iface)))
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)  # each datagram's TTL: tells forwarded copies apart
+        return sock
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((options.group, options.port, 0, _ifindex(options.iface)))
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                    socket.inet_pton(socket.AF_INET6, options.group) + struct.pack("=i", _ifindex(options.iface)))
+    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+    return sock
+
+
+def receive(options):
+    sock = _receiving_socket(options)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-    sock.bind((options.group, options.port))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(options.group, _ifindex(options.iface)))
-    sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)  # each datagram's TTL: tells forwarded copies apart
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
@@ -60,14 +81,14 @@ def receive(options):
             continue
         while readable:
             try:
-                data, ancillary, _flags, (addr, _port) = sock.recvmsg(2048, 64, socket.MSG_DONTWAIT)
+                data, ancillary, _flags, address = sock.recvmsg(2048, 64, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
             seq = int(data.split()[0])
             seqs.append(seq)
-            sources[addr] = sources.get(addr, 0) + 1
+            sources[address[0]] = sources.get(address[0], 0) + 1
             for level, kind, value in ancillary:
-                if level == socket.IPPROTO_IP and kind == IP_TTL:
+                if (level, kind) in ((socket.IPPROTO_IP, IP_TTL), (socket.IPPROTO_IPV6, IPV6_HOPLIMIT)):
                     ttls.setdefault(struct.unpack("=i", value[:4])[0], []).append(seq)
     unique = sorted(set(seqs))
     missing = [] if not unique else sorted(set(range(unique[0], unique[-1] + 1)) - set(unique))
@@ -76,11 +97,22 @@ def receive(options):
                       "ttls": {ttl: sorted(found) for ttl, found in ttls.items()}}), flush=True)
 
 
+def _sending_socket(options):
+    if not _is6(options.group):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn("0.0.0.0", _ifindex(options.iface)))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, options.ttl)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        return sock
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, _ifindex(options.iface))
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, options.ttl)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+    return sock
+
+
 def send(options):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn("0.0.0.0", _ifindex(options.iface)))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, options.ttl)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sock = _sending_socket(options)
     if options.source:
         sock.bind((options.source, 0))
     start = time.monotonic()
@@ -107,16 +139,32 @@ def _datagram(source, group, port, ttl, payload, ident):
     return header + udp
 
 
+def _datagram6(source, group, port, hops, payload):
+    """An IPv6 header and a UDP datagram with its checksum (over the pseudo-header, as RFC 8200 8.1 asks)."""
+    src, dst = socket.inet_pton(socket.AF_INET6, source), socket.inet_pton(socket.AF_INET6, group)
+    length = 8 + len(payload)
+    udp = struct.pack("!HHHH", 40000, port, length, 0) + payload
+    pseudo = src + dst + struct.pack("!I3xB", length, socket.IPPROTO_UDP) + udp + b"\0" * (len(udp) % 2)
+    udp = udp[:6] + struct.pack("!H", _checksum(pseudo) or 0xFFFF) + udp[8:]
+    return struct.pack("!IHBB", 6 << 28, length, socket.IPPROTO_UDP, hops) + src + dst + udp
+
+
 def burst(options):
     """One datagram from each of N consecutive source addresses, as fast as possible."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    family = socket.AF_INET6 if _is6(options.group) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, options.iface.encode())
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 * 1024 * 1024)
-    base = struct.unpack("!I", socket.inet_aton(options.base))[0]
+    base = int.from_bytes(socket.inet_pton(family, options.base), "big")
+    size = 4 if family == socket.AF_INET else 16
     for index in range(options.sources):
-        source = socket.inet_ntoa(struct.pack("!I", base + index))
-        packet = _datagram(source, options.group, options.port, options.ttl, ("%d %s" % (index, source)).encode(), index)
-        sock.sendto(packet, (options.group, 0))
+        source = socket.inet_ntop(family, (base + index).to_bytes(size, "big"))
+        payload = ("%d %s" % (index, source)).encode()
+        if family == socket.AF_INET:
+            sock.sendto(_datagram(source, options.group, options.port, options.ttl, payload, index), (options.group, 0))
+        else:
+            sock.sendto(_datagram6(source, options.group, options.port, options.ttl, payload),
+                        (options.group, 0, 0, _ifindex(options.iface)))
     print(json.dumps({"sent": options.sources}), flush=True)
 
 

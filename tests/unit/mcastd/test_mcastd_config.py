@@ -233,10 +233,13 @@ def test_identical_mgroup_and_phyint_lines_are_kept_once_with_a_note():
                                "<config>:6: duplicate of the mgroup at <config>:1, ignored"]
 
 
-def test_ipv6_lines_are_skipped_with_a_warning():
-    config = conf.parse_text("mroute from a0 source 2001:db8::1 group ff0e::1 to b0\n")
-    assert not config.mroutes
-    assert "IPv4 only" in config.warnings[0]
+def test_ipv6_lines_are_routes_of_their_own_family():
+    config = conf.parse_text("mroute from a0 source 2001:db8::1 group ff0e::1 to b0\n"
+                             "mroute from a0 group 225.1.1.1 to c0\n")
+    route = config.mroutes[0]
+    assert (route.family, str(route.source), str(route.group), route.is_template) == (6, "2001:db8::1", "ff0e::1", False)
+    assert not config.warnings
+    assert config.vif_names(6) == ["a0", "b0"] and config.vif_names(4) == ["a0", "c0"]
 
 
 def test_vif_names_follow_first_mention():

@@ -1,8 +1,7 @@
 """smcroute 2.6 lines, one by one: what mcastd makes of each (the compatibility table of issue 8).
 
 The lines come from smcroute 2.6's man/smcroute.conf.5, its example smcroute.conf, its README
-and the configurations of its test/*.sh scripts (IPv4 lines; IPv6 lines are skipped with a
-warning), plus lines smcroute's parser (src/conf.c) accepts that its documents do not show.
+and the configurations of its test/*.sh scripts (IPv4 and IPv6 lines), plus lines smcroute's parser (src/conf.c) accepts that its documents do not show.
 Each row: the line, what mcastd uses (canonical line) or refuses, and the warning it logs.
 The kernel side of the surprising ones (output = input, no outputs) is in the last tests.
 """
@@ -72,8 +71,10 @@ DOCUMENTED = [
      "group 225.1.2.40/24 has host bits set; used as 225.1.2.0/24"),
     ("mgroup from a2 group 225.3.2.250/24", "mgroup from a2 group 225.3.2.0/24",
      "group 225.3.2.250/24 has host bits set; used as 225.3.2.0/24"),
-    ("mroute from a1 group ff2e::42/121 to a2", "", "IPv6 line ignored: mcastd routes IPv4 only"),
-    ("mgroup from a1 source fc00::1 group ff04:0:0:0:0:0:0:114", "", "IPv6 line ignored"),
+    ("mroute from a1 group ff2e::42/121 to a2", "mroute from a1 group ff2e::/121 to a2 | template",
+     "group ff2e::42/121 has host bits set; used as ff2e::/121"),
+    ("mgroup from a1 source fc00::1 group ff04:0:0:0:0:0:0:114", "mgroup from a1 source fc00::1 group ff04::114",
+     None),
 ]
 
 UNDOCUMENTED = [
@@ -190,8 +191,8 @@ mgroup from a2 group 225.3.2.250/24
 
 @pytest.mark.parametrize("text, statics, templates, joins, warnings", [
     (LOST_SH, 2, 2, 4, 1),
-    (DYN_SH, 0, 3, 0, 5),
-    (POISON_SH, 0, 2, 0, 3),
+    (DYN_SH, 0, 5, 0, 5),
+    (POISON_SH, 0, 3, 0, 3),
     (JOINLEN_SH, 0, 0, 512, 2),
 ])
 def test_smcroute_test_script_configurations_are_accepted(text, statics, templates, joins, warnings):

@@ -80,7 +80,7 @@ def test_missing_input_makes_a_route_pending_missing_output_is_skipped():
     entries = routes.desired_entries(routes.RouteTable(config), vifs, {})
     assert list(entries) == [(A("10.0.0.1"), A("225.1.1.1"))]
     assert ttl_outputs(entries[(A("10.0.0.1"), A("225.1.1.1"))]) == [vifs["b0"].index]
-    rows = routes.pending(config, present, vifs)
+    rows = routes.pending(config, present, {4: vifs, 6: {}})
     assert [(row["state"], row["missing"]) for row in rows] == [("partial", ["c0"]), ("inactive", ["x0"])]
 
 

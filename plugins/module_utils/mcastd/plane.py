@@ -1,0 +1,272 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcast.linux contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One address family's multicast routing: the routing socket, VIFs (MIFs), installed and learned entries.
+
+The daemon holds two planes, IPv4 and IPv6, and drives both with the same code: the kernel
+sockets (kernel.MrouteSocket, kernel.Mroute6Socket) take and give the same values, and the
+route logic (routes.py) is family-neutral.  A plane knows nothing of the control socket, the
+querier or the configuration file; the daemon owns those, and the plane reports kernel errors
+to it (``owner.kernel_failed``) so they are counted and logged in one place.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import logging
+import time
+
+from . import config as conf
+from . import kernel, routes
+
+
+class Plane:
+    """The routing state of one family, and the code that keeps its kernel table equal to the plan."""
+
+    def __init__(self, family, owner):
+        self.family = family
+        self.owner = owner  # the daemon: log, counters, kernel_failed(), log_limit
+        self.sock = None  # the routing socket once open()ed
+        self.unavailable = None  # why the family's routing API could not be taken (IPv6 only: IPv4 is required)
+        self.table = routes.RouteTable(conf.Config(), family)
+        self.vifs = {}
+        self.installed = {}
+        self.learned = {}
+        self.left_out = []
+        self.stale_vifs = []  # VIFs whose removal failed, retried before any VIF is added
+
+    @property
+    def kind(self):
+        return "VIF" if self.family == 4 else "MIF"
+
+    @property
+    def available(self):
+        return self.sock is not None
+
+    def open(self, opener=None):
+        """Take the family's routing API; raises kernel.KernelError with a sentence."""
+        opener = opener or (kernel.MrouteSocket if self.family == 4 else kernel.Mroute6Socket)
+        self.sock = opener()
+        self.unavailable = None
+        return self.sock
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+
+    def text(self, addr):
+        return conf.ntop(addr, self.family)
+
+    # -- making the kernel equal to the plan -------------------------------------------------------
+    def plan(self, table, learned, ifaces, listening):
+        """What the kernel should hold for ``table`` and ``learned``, compared with what it holds (pure)."""
+        wanted = routes.wanted_vifs(table.config, ifaces, self.family)
+        vifs, vif_removals, vif_additions, left_out = routes.plan_vifs(self.vifs, wanted)
+        learned = routes.prune(table, learned, vifs)
+        desired = routes.desired_entries(table, vifs, learned, listening)
+        changes, removals = routes.diff(self.installed, desired)
+        refresh = self._entries_on(desired, {vif.index for vif in vif_removals + vif_additions}, changes)
+        return {"vifs": vifs, "vif_removals": vif_removals, "vif_additions": vif_additions, "left_out": left_out,
+                "learned": learned, "changes": changes, "removals": removals, "refresh": refresh}
+
+    def execute(self, plan):
+        """Make the kernel equal to a plan; each failed call is logged, counted and retried later."""
+        log = self.owner.log
+        if plan["left_out"] and plan["left_out"] != self.left_out:
+            log.error("the kernel offers %d %ss, all in use; left out: %s", conf.MAX_VIFS, self.kind,
+                      ", ".join(plan["left_out"]))
+        self.left_out = plan["left_out"]
+        self.learned = plan["learned"]
+        added = sum(1 for change in plan["changes"] if change[0] not in self.installed)
+        for key, entry in plan["removals"]:
+            if self.kernel_call("remove", self.sock.del_mfc, key[0], key[1], entry):
+                del self.installed[key]
+        for vif in self.stale_vifs + plan["vif_removals"]:
+            self._remove_vif(vif)
+        table = plan["vifs"]
+        for vif in plan["vif_additions"]:
+            if not self.kernel_call("add", self.sock.add_vif, vif):
+                del table[vif.ifname]  # e.g. the interface vanished a moment ago; the next rescan retries
+                continue
+            if self.family == 4:
+                log.info("VIF %d: %s (ifindex %d, ttl-threshold %d)", vif.index, vif.ifname, vif.ifindex,
+                         vif.threshold)
+            else:
+                log.info("MIF %d: %s (ifindex %d)", vif.index, vif.ifname, vif.ifindex)
+        self.vifs = table
+        for key, entry in plan["changes"] + plan["refresh"]:
+            self.install(key, entry)
+        return {"added": added, "updated": len(plan["changes"]) - added + len(plan["refresh"]),
+                "removed": len(plan["removals"])}
+
+    def _remove_vif(self, vif):
+        if vif in self.stale_vifs:
+            self.stale_vifs.remove(vif)
+        if not self.kernel_call("remove", self.sock.del_vif, vif):
+            self.stale_vifs.append(vif)
+
+    def kernel_call(self, doing, call, *args):
+        """One kernel call, contained: an error is reported to the daemon (logged, counted, retried at the next
+        rescan) and every other route carries on.
+
+        ``args`` are the call's: (source, group, entry) for an MFC entry or (vif,) for a VIF; they
+        are described only when the call fails (10,000 installs must not format 10,000 sentences).
+        """
+        try:
+            call(*args)
+        except OSError as exc:
+            self.owner.kernel_failed("cannot %s %s: %s" % (doing, self.what(args), exc.strerror or exc))
+            return False
+        return True
+
+    def what(self, args):
+        if len(args) == 1:
+            return "%s %d for %s (ifindex %d)" % (self.kind, args[0].index, args[0].ifname, args[0].ifindex)
+        row = routes.describe_entry((args[0], args[1]), args[2], self.vif_names())
+        return "(%s, %s) from %s to %s" % (row["source"], row["group"], row["iif"], " ".join(row["oifs"]) or "nothing")
+
+    @staticmethod
+    def _entries_on(desired, slots, changes):
+        """Unchanged entries that use a re-created VIF slot: the kernel must be told again."""
+        if not slots:
+            return []
+        changed = {change[0] for change in changes}
+        return [(key, entry) for key, entry in desired.items()
+                if key not in changed and (entry.parent in slots or any(entry.ttls[slot] for slot in slots))]
+
+    def install(self, key, entry):
+        old = self.installed.get(key)
+        if key[0] == 0 and self.family == 6 and old is not None and old.parent != entry.parent:
+            # A kernel (*,G) entry is keyed by its input too: the old one would stay beside the new.
+            if not self.kernel_call("replace", self.sock.del_mfc, key[0], key[1], old):
+                return
+            del self.installed[key]
+        if self.kernel_call("install", self.sock.add_mfc, key[0], key[1], entry):
+            self.installed[key] = entry
+
+    def vif_names(self):
+        return {vif.index: name for name, vif in self.vifs.items()}
+
+    def on_memberships(self, groups, listening):
+        """Listeners came or went for ``groups``: re-install the if-joined entries of those groups."""
+        entries = routes.joined_entries(self.table, self.vifs, self.learned, groups, listening)
+        for key, entry in entries.items():
+            if self.installed.get(key) != entry:
+                self.install(key, entry)
+
+    # -- upcalls ------------------------------------------------------------------------------------
+    def learn(self, upcalls, now, listening):
+        """Install an entry for each new flow the kernel asked about (and move flows after WRONGVIF)."""
+        counters = self.owner.counters
+        by_slot = {vif.index: vif for vif in self.vifs.values()}
+        cache = routes.TtlCache(self.vifs)
+        for upcall in upcalls:
+            if upcall.kind == kernel.IGMPMSG_WRONGVIF:  # MRT6MSG_WRONGMIF has the same value
+                self.on_wrongvif(upcall, by_slot.get(upcall.vif), now, cache, listening)
+                continue
+            counters["upcalls"] += 1
+            key = (upcall.source, upcall.group)
+            vif = by_slot.get(upcall.vif)
+            if vif is None or key in self.installed:
+                continue  # a repeated upcall, or from a VIF being replaced
+            if upcall.source == 0 and self.family == 6:
+                continue  # (::, G) is the key of a kernel (*,G) entry; a sender without an address is not routed
+            flow = self.table.learn(vif.ifname, upcall.source, upcall.group, now)
+            entry = routes.learned_entry(flow, self.vifs, cache, key, listening)
+            self.install(key, entry)
+            if key in self.installed:
+                self.learned[key] = flow
+                counters["stop_entries" if flow.route is None else "learned"] += 1
+                self.owner.log.debug("%s %s", flow.kind, routes.describe_entry(key, entry, self.vif_names()))
+
+    def on_wrongvif(self, upcall, vif, now, cache, listening):
+        """A known (S,G) arrives on another VIF than its entry's input: move it if a route allows."""
+        counters = self.owner.counters
+        counters["wrongvif"] += 1
+        key = (upcall.source, upcall.group)
+        decision = routes.on_wrongvif(self.table, self.learned, key, vif.ifname if vif else None, now)
+        if decision.outcome == routes.MOVED and self._move(key, decision.flow, cache, listening):
+            return
+        if decision.outcome == routes.TO_STAR_G and self._forget(key, "hand over to the (*,G) entry"):
+            counters["moved"] += 1
+            self.owner.log.info("(%s,%s) arrives on %s, the input of the group's (*,G) route: its own entry removed, "
+                                "the kernel (*,G) entry forwards it", self.text(key[0]), self.text(key[1]), vif.ifname)
+            return
+        counters["wrongvif_ignored"] += 1
+        if decision.outcome in routes.WRONGVIF_REASONS and self.owner.log_limit.allow(key + (decision.outcome,), now):
+            level = logging.DEBUG if decision.outcome in routes.BENIGN_WRONGVIF else logging.INFO
+            self.owner.log.log(level, "(%s,%s) arrives on %s, not on its input: not moved, %s (logged once a minute)",
+                               self.text(key[0]), self.text(key[1]),
+                               vif.ifname if vif else "%s %d" % (self.kind, upcall.vif),
+                               routes.WRONGVIF_REASONS[decision.outcome])
+
+    def _move(self, key, flow, cache, listening):
+        """Re-install a flow with its new input; False (the error logged) if the kernel refused."""
+        entry = routes.learned_entry(flow, self.vifs, cache, key, listening)
+        self.install(key, entry)
+        if self.installed.get(key) != entry:
+            return False  # the kernel reports again within 3 s while the flow keeps arriving
+        old = self.learned[key]
+        self.learned[key] = flow
+        self.owner.counters["moved"] += 1
+        self.owner.log.info("moved (%s,%s) inbound from %s to %s after WRONGVIF: %s", self.text(key[0]),
+                            self.text(key[1]), old.iif, flow.iif, routes.describe_entry(key, entry, self.vif_names()))
+        return True
+
+    def _forget(self, key, doing):
+        """Remove a learned entry from the kernel and the plane; False (kept) if the kernel refused."""
+        entry = self.installed.get(key)
+        if entry is not None and not self.kernel_call(doing, self.sock.del_mfc, key[0], key[1], entry):
+            return False
+        self.installed.pop(key, None)
+        self.learned.pop(key, None)
+        return True
+
+    # -- expiry and flush -----------------------------------------------------------------------------
+    def expire(self, now, timeout):
+        stale = routes.expired(self.learned, self._packets, now, timeout)
+        gone = [key for key in stale if self._forget(key, "remove idle")]  # a refusal keeps it for the next round
+        if gone:
+            self.owner.counters["expired"] += len(gone)
+            self.owner.log.debug("expired %d idle learned IPv%d entries", len(gone), self.family)
+
+    def _packets(self, key):
+        """The kernel's packet counter of an entry; on an error a value that keeps the entry (nothing lost)."""
+        try:
+            return self.sock.packets(*key)
+        except OSError as exc:
+            self.owner.kernel_failed("cannot read the counters of (%s, %s): %s" % (
+                self.text(key[0]), self.text(key[1]), exc.strerror or exc), retry=False)
+            return routes.UNKNOWN
+
+    def flush(self):
+        """Forget every learned and stop entry; new packets ask again.  Returns how many went."""
+        return sum(1 for key in list(self.learned) if self._forget(key, "flush"))
+
+    # -- what mcastctl shows ----------------------------------------------------------------------------
+    def route_rows(self):
+        names = self.vif_names()
+        now = time.monotonic()
+        rows = []
+        for key, entry in sorted(self.installed.items()):
+            row = routes.describe_entry(key, entry, names)
+            flow = self.learned.get(key)
+            static = self.table.static.get(key)
+            row["kind"] = flow.kind if flow else ("static" if key[0] or self.family == 4 else "star-g")
+            origin = static.origin if static else (flow.route.origin if flow and flow.route else None)
+            row["origin"] = str(origin) if origin else None
+            row["age"] = round(now - flow.since, 1) if flow else None
+            try:
+                counters = self.sock.counters(*key)
+            except OSError:
+                counters = False  # unknown: shown as such, the listing goes on
+            row["packets"], row["bytes"], row["wrong_if"] = counters or ((None,) * 3 if counters is False else (0, 0, 0))
+            row["in_kernel"] = None if counters is False else counters is not None
+            rows.append(row)
+        for route in self.table.templates:
+            rows.append({"kind": "template", "source": str(route.source) if route.source else "*",
+                         "group": str(route.group), "iif": route.iif, "oifs": list(route.oifs),
+                         "origin": str(route.origin), "age": None, "packets": None, "bytes": None,
+                         "wrong_if": None, "in_kernel": None})
+        return rows
