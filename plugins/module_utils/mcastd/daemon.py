@@ -46,7 +46,7 @@ class Daemon:
         self.started = time.time()
         self.counters = {"upcalls": 0, "learned": 0, "stop_entries": 0, "expired": 0, "reloads": 0, "failed_reloads": 0,
                          "kernel_errors": 0, "handler_errors": 0, "runtime_changes": 0,
-                         "wrongvif": 0, "moved": 0, "wrongvif_ignored": 0}
+                         "wrongvif": 0, "moved": 0, "wrongvif_ignored": 0, "ttl_too_low": 0}
         self.retry = False  # a kernel call failed: the next rescan applies the plan again
         # Repeated failures and WRONGVIF notes are logged at most once per interval each (always counted).
         self.log_limit = routes.LogLimit(interval=ERROR_LOG_INTERVAL)
@@ -263,6 +263,8 @@ class Daemon:
             self.next_expiry = now + min(max(self.options.cache_timeout / 4.0, 0.25), 10.0)
         if now >= self.next_rescan:
             self.rescan()
+            for each in self.available_planes():
+                each.check_ttl(now, LINK_RESCAN_INTERVAL)
             self.next_rescan = now + LINK_RESCAN_INTERVAL
         self.mrdisc.on_timer(now)
         self.on_memberships(self.igmp.on_timer(now))
@@ -439,6 +441,7 @@ class Daemon:
             "ipv6": {"available": v6.available, "unavailable": v6.unavailable,
                      "entries": len(v6.installed), "wrongmif_upcalls": v6.sock.wrongvif_mode if v6.available else None,
                      "foreign_messages": v6.sock.foreign if v6.available else None},
+            "ttl_too_low": [row for each in self.planes.values() for row in each.too_low_rows()],
             "last_reload": self.last_reload,
         }
 

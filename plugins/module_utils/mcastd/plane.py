@@ -35,6 +35,8 @@ class Plane:
         self.learned = {}
         self.left_out = []
         self.stale_vifs = []  # VIFs whose removal failed, retried before any VIF is added
+        self.ttl_watch = routes.TtlWatch()
+        self.too_low = {}  # key -> what check_ttl() last found about a flow whose TTL (hop limit) is too low
 
     @property
     def kind(self):
@@ -243,6 +245,44 @@ class Plane:
     def flush(self):
         """Forget every learned and stop entry; new packets ask again.  Returns how many went."""
         return sum(1 for key in list(self.learned) if self._forget(key, "flush"))
+
+    # -- flows that arrive but cannot leave ------------------------------------------------------------
+    def check_ttl(self, now, interval):
+        """Warn about routed flows whose datagrams arrive and never leave (TTL or hop limit too low)."""
+        try:
+            rows = kernel.read_vifs(kernel.PROC_VIFS if self.family == 4 else kernel.PROC_MIFS)
+        except (OSError, ValueError):
+            return  # the table is unreadable or malformed this time: looked at again at the next rescan
+        counts = {}
+        for key in self.ttl_watch.candidates(self.installed, rows):
+            packets = self._packets(key)
+            if isinstance(packets, int):
+                counts[key] = packets
+        self.too_low = dict((key, row) for key, row in self.too_low.items() if now - row["seen"] < 60)
+        for key, arrived in self.ttl_watch.too_low(self.installed, counts).items():
+            self._too_low(key, arrived, now, interval)
+
+    def _too_low(self, key, arrived, now, interval):
+        self.owner.counters["ttl_too_low"] += 1
+        row = routes.describe_entry(key, self.installed[key], self.vif_names())
+        row.update(arrived=arrived, seen=now)
+        self.too_low[key] = row
+        if not self.owner.log_limit.allow(("ttl-too-low",) + key, now):
+            return
+        if self.family == 4:
+            why = ("their TTL does not exceed the outputs' ttl-threshold (1 unless set), so the kernel forwards none; "
+                   "the sender must send with a TTL of at least 2 (IP_MULTICAST_TTL), one more per router on the way")
+        else:
+            why = ("their hop limit is 1, which no router forwards; the sender must send with a hop limit of at least "
+                   "2 (IPV6_MULTICAST_HOPS), one more per router on the way")
+        self.owner.log.warning("(%s, %s) from %s: %d datagrams arrived in the last %d s and none left through %s: %s "
+                               "(logged once a minute)", row["source"], row["group"], row["iif"], arrived,
+                               round(interval), ", ".join(row["oifs"]), why)
+
+    def too_low_rows(self):
+        now = time.monotonic()
+        return [dict(((name, value) for name, value in row.items() if name != "seen"), family=self.family,
+                     age=round(now - row["seen"], 1)) for row in self.too_low.values()]
 
     # -- what mcastctl shows ----------------------------------------------------------------------------
     def route_rows(self):

@@ -381,6 +381,57 @@ def on_wrongvif(table, learned, key, ifname, now):
     return WrongVif(MOVED, Learned(ifname, route, now))
 
 
+class TtlWatch:
+    """Routed flows whose datagrams arrive but never leave: their TTL (hop limit) is too low to be routed.
+
+    The HOWTO's first pitfall, invisible to the kernel's users: a sender with TTL 1 (the default
+    of most sockets) reaches the router, the entry's packet counter grows, and no output sends
+    anything.  The kernel counts packets per entry and per VIF, not per entry and output, so a
+    flow is named when, between two looks, at least ``minimum`` of its datagrams arrived and one
+    of its outputs sent fewer than half as many: a forwarded flow puts each of its datagrams on
+    each of its outputs, whatever else goes there (half leaves room for the moments between
+    reading the VIF table and the entry).  An output that other flows keep as busy hides it; the
+    outputs that only this flow uses name it.  Each look reads the VIF table, and the counters of at most
+    ``limit`` entries whose input received something (in turns, so every entry comes round).
+    """
+
+    def __init__(self, limit=2000, minimum=10):
+        self.limit = limit
+        self.minimum = minimum
+        self.vifs = None  # {vif index: (packets in, packets out)} at the last look
+        self.sent = {}  # vif index -> packets out between the last two looks
+        self.packets = {}  # key -> entry packets at the last look, for the keys read then
+        self.turn = 0
+
+    def candidates(self, installed, vif_rows):
+        """Keys of entries with outputs whose input VIF received since the last look (the counters to read)."""
+        now = {row.index: (row.packets_in, row.packets_out) for row in vif_rows}
+        before, self.vifs = self.vifs, now
+        if before is None:
+            return []
+        self.sent = {index: counts[1] - before[index][1] for index, counts in now.items() if index in before}
+        busy = {index for index, counts in now.items() if index in before and counts[0] != before[index][0]}
+        keys = [key for key, entry in installed.items() if entry.parent in busy and any(entry.ttls)]
+        if len(keys) > self.limit:
+            self.turn = (self.turn + self.limit) % len(keys)
+            keys = (keys[self.turn:] + keys[:self.turn])[:self.limit]
+        return keys
+
+    def too_low(self, installed, counts):
+        """{key: datagrams arrived} of the flows that arrived and did not leave, from {key: entry packets now}."""
+        before, self.packets = self.packets, counts
+        found = {}
+        for key, packets in counts.items():
+            arrived = packets - before.get(key, packets)
+            entry = installed.get(key)
+            if arrived < self.minimum or entry is None:
+                continue
+            outputs = [index for index, ttl in enumerate(entry.ttls) if ttl and index != entry.parent]
+            if any(self.sent.get(index, 0) * 2 < arrived for index in outputs):
+                found[key] = arrived
+        return found
+
+
 class LogLimit:
     """At most one log line per key every ``interval`` seconds, remembering at most ``size`` keys.
 

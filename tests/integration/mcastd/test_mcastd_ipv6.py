@@ -270,3 +270,29 @@ def test_hop_limit_1_is_counted_by_the_entry_but_never_forwarded(lab6, mcastd):
     got = receive(lab6, "ff0e::b00:1", 25, receivers=("recv20",), hops=1)
     assert got["recv20"]["count"] == 0
     assert mfc6(lab6)[(SENDER, "ff0e::b00:1")][2] == 25  # the silent failure: arrivals counted, nothing out
+
+
+def test_flows_that_arrive_with_ttl_or_hop_limit_1_are_reported_for_both_families(lab6, mcastd):
+    from tests.integration.mcastd.traffic import start_sender  # pylint: disable=import-outside-toplevel
+    daemon = mcastd(lab6, "mroute from trunk.10 source %s group ff0e::c00:1 to trunk.20\n"
+                          "mroute from trunk.10 source 192.0.2.10 group 225.12.0.1 to trunk.20 trunk.30\n"
+                          "mroute from trunk.10 source 192.0.2.10 group 225.12.0.2 to trunk.30\n" % SENDER)
+    senders = [start_sender(lab6, "sender", "eth0", "ff0e::c00:1", count=600, interval=0.02, ttl=1),
+               start_sender(lab6, "sender", "eth0", "225.12.0.1", count=600, interval=0.02, ttl=1),
+               start_sender(lab6, "sender", "eth0", "225.12.0.2", count=600, interval=0.02, ttl=8)]
+    try:
+        found = wait_for(lambda: {(row["family"], row["group"]) for row in daemon.query("status")["ttl_too_low"]},
+                         timeout=14)
+        time.sleep(5.5)  # one more look: the healthy flow must still not be named
+        rows = daemon.query("status")["ttl_too_low"]
+    finally:
+        for sender in senders:
+            sender.kill()
+            sender.wait()
+    assert found and {(row["family"], row["group"]) for row in rows} == {(6, "ff0e::c00:1"), (4, "225.12.0.1")}
+    [row] = [row for row in rows if row["family"] == 6]
+    assert (row["iif"], row["oifs"]) == ("trunk.10", ["trunk.20"]) and 10 <= row["arrived"] <= 300  # <= 5 s at 50/s
+    log = daemon.log()
+    assert "(%s, ff0e::c00:1) from trunk.10:" % SENDER in log and "hop limit is 1" in log
+    assert "(192.0.2.10, 225.12.0.1) from trunk.10:" in log and "TTL of at least 2" in log
+    assert "225.12.0.2) from" not in log  # the healthy flow, whose output trunk.30 the TTL-1 flow shares

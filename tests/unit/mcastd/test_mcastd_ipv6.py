@@ -165,3 +165,38 @@ def test_joins_pick_the_family_of_their_group(key, level, option, size):
     found_level, join, _leave, data = groups._request(key[1], key[2], 7)
     assert (found_level, join, len(data)) == (level, option, size)
     assert groups.describe(key)["group"] == conf.group_text(key[1])
+
+
+def vif_row(index, packets_in, packets_out):
+    return kernel.VifRow(index, "if%d" % index, 0, packets_in, 0, packets_out, 0)
+
+
+def test_ttl_watch_names_the_flows_that_arrive_and_never_leave():
+    too_low = routes.KernelEntry(0, bytes([0, 1, 1]) + bytes(29))  # input VIF 0, outputs 1 and 2
+    healthy = routes.KernelEntry(0, bytes([0, 0, 1]) + bytes(28))  # shares output 2, which it keeps busy
+    idle = routes.KernelEntry(3, bytes([0, 1]) + bytes(30))  # its input 3 receives nothing: never read
+    installed = {"low": too_low, "ok": healthy, "idle": idle}
+    watch = routes.TtlWatch()
+    assert watch.candidates(installed, [vif_row(0, 0, 0), vif_row(1, 0, 0), vif_row(2, 0, 0), vif_row(3, 0, 0)]) == []
+    rows = [vif_row(0, 100, 0), vif_row(1, 0, 0), vif_row(2, 0, 50), vif_row(3, 0, 0)]
+    assert watch.candidates(installed, rows) == ["low", "ok"]
+    assert watch.too_low(installed, {"low": 1000, "ok": 500}) == {}  # a baseline first
+    rows = [vif_row(0, 200, 0), vif_row(1, 0, 0), vif_row(2, 0, 100), vif_row(3, 0, 0)]
+    assert watch.candidates(installed, rows) == ["low", "ok"]
+    assert watch.too_low(installed, {"low": 1050, "ok": 550}) == {"low": 50}
+    # the sender fixed its TTL: output 1 gets the flow, output 2 both (a busy output alone would hide it)
+    rows = [vif_row(0, 300, 0), vif_row(1, 0, 50), vif_row(2, 0, 200), vif_row(3, 0, 0)]
+    assert watch.candidates(installed, rows) == ["low", "ok"]
+    assert watch.too_low(installed, {"low": 1100, "ok": 600}) == {}
+    # fewer than ten datagrams say nothing
+    rows = [vif_row(0, 305, 0), vif_row(1, 0, 50), vif_row(2, 0, 200), vif_row(3, 0, 0)]
+    watch.candidates(installed, rows)
+    assert watch.too_low(installed, {"low": 1109, "ok": 600}) == {}
+
+
+def test_ttl_watch_reads_at_most_its_limit_in_turns():
+    installed = dict((index, routes.KernelEntry(0, bytes([0, 1]) + bytes(30))) for index in range(5))
+    watch = routes.TtlWatch(limit=2)
+    watch.candidates(installed, [vif_row(0, 0, 0), vif_row(1, 0, 0)])
+    seen = [watch.candidates(installed, [vif_row(0, turn + 1, 0), vif_row(1, 0, 0)]) for turn in range(3)]
+    assert seen == [[2, 3], [4, 0], [1, 2]]
