@@ -221,16 +221,34 @@ def foreign_owner(ruleset):
 class Probe(object):
     """What the planner knows about a class of packets: enough to evaluate common matches.
 
-    A field that is None is unknown, and every match on it is unknown too.
+    A field that is None is unknown, and every match on it is unknown too. ``hooks`` limits the
+    probe to some hooks (``{family: (hook, ...)}``); None: every hook its traffic passes.
+    ``note`` names the part of the traffic in the reason of a drop, when it is not all of it.
     """
 
-    def __init__(self, nfproto, l4proto, daddr=None, ct_state=None, icmpv6_types=None, dports=None):
+    def __init__(self, nfproto, l4proto, daddr=None, ct_state=None, icmpv6_types=None, dports=None, saddr=None,
+                 hooks=None, note=None):
         self.nfproto = nfproto
         self.l4proto = l4proto
         self.daddr = ipaddress.ip_network(daddr) if daddr else None
+        self.saddr = ipaddress.ip_network(saddr) if saddr else None
         self.ct_state = ct_state
         self.icmpv6_types = icmpv6_types
         self.dports = dports
+        self.hooks = hooks
+        self.note = note
+
+    def passes(self, family, hook=None):
+        """True if packets of this probe reach chains of ``family`` (at ``hook``, when given)."""
+        if family not in FAMILIES_SEEING[self.nfproto]:
+            return False
+        return hook is None or self.hooks is None or hook in self.hooks.get(family, ())
+
+
+def rule_tag(kind, identity):
+    """The comment that marks a rule as this module's: kind and a digest of what the rule is for."""
+    digest = hashlib.sha256(json.dumps([RULE_FORMAT, identity], sort_keys=True).encode()).hexdigest()[:12]
+    return '%s%s:%s' % (TAG_PREFIX, kind, digest)
 
 
 class Traffic(object):
@@ -243,14 +261,13 @@ class Traffic(object):
         self.hooks = hooks
         self.expr = expr
         self.text = expr_text(expr)
-        digest = hashlib.sha256(json.dumps([RULE_FORMAT, identity], sort_keys=True).encode()).hexdigest()[:12]
-        self.tag = '%s%s:%s' % (TAG_PREFIX, kind, digest)
+        self.tag = rule_tag(kind, identity)
 
-    def probes_for(self, family):
-        return [probe for probe in self.probes if family in FAMILIES_SEEING[probe.nfproto]]
+    def probes_for(self, family, hook=None):
+        return [probe for probe in self.probes if probe.passes(family, hook)]
 
     def applies_to(self, chain):
-        return chain.hook in self.hooks.get(chain.family, ()) and bool(self.probes_for(chain.family))
+        return chain.hook in self.hooks.get(chain.family, ()) and bool(self.probes_for(chain.family, chain.hook))
 
 
 def _match(left, right, op='=='):
@@ -271,12 +288,43 @@ def igmp_traffic():
                    [_match(_payload('ip', 'protocol'), L4PROTO_NUMBERS['igmp']), ACCEPT], 'igmp')
 
 
+# MLD is only valid from a link-local source (RFC 9777: "Source Addresses for Queries", and
+# section 5.2.14 for reports), but a report may also come from the unspecified address :: while
+# the sender has no valid link-local address yet, during duplicate address detection (DAD).
+# Routers discard such reports (same section) and MLDv2 hosts ignore reports, so where MLD
+# arrives they need no acceptance. But the host's own DAD-time reports must leave it, and a
+# bridge on the host must switch (and snoop) those of its neighbours, or snooping switches never
+# forward the neighbour solicitations of DAD to them. So the rule accepts :: too, and the
+# planner judges :: reports only at the hooks of leaving and bridged traffic. Any other source
+# is invalid MLD and stays dropped.
+MLD_SOURCES = ('::', 'fe80::/10')
+MLD_REPORT_TYPE_NAMES = ('mld-listener-report', 'mld2-listener-report')
+UNSPECIFIED_SOURCE_HOOKS = {'ip6': ('output', 'postrouting'), 'inet': ('output', 'postrouting'),
+                            'netdev': ('egress',), 'bridge': CONTROL_HOOKS['bridge']}
+
+
 def mld_traffic():
+    """MLD from link-local sources everywhere, and reports from :: where they leave or are bridged."""
     # The conntrack ICMPv6 tracker leaves MLD untracked.
-    probe = Probe('ipv6', 58, daddr='ff00::/8', ct_state='untracked',
-                  icmpv6_types=[ICMPV6_TYPES[name] for name in MLD_TYPE_NAMES])
-    return Traffic('mld', 'MLD (ICMPv6 types 130, 131, 132, 143)', [probe], CONTROL_HOOKS,
-                   [_match(_payload('icmpv6', 'type'), {'set': list(MLD_TYPE_NAMES)}), ACCEPT], 'mld')
+    link_local = Probe('ipv6', 58, daddr='ff00::/8', saddr='fe80::/10', ct_state='untracked',
+                       icmpv6_types=[ICMPV6_TYPES[name] for name in MLD_TYPE_NAMES])
+    unspecified = Probe('ipv6', 58, daddr='ff00::/8', saddr='::/128', ct_state='untracked',
+                        icmpv6_types=[ICMPV6_TYPES[name] for name in MLD_REPORT_TYPE_NAMES],
+                        hooks=UNSPECIFIED_SOURCE_HOOKS, note='reports from ::, sent during duplicate address detection')
+    sources = [_address_value(ipaddress.ip_network(source)) for source in MLD_SOURCES]
+    # The ip6 saddr match also limits the rule to IPv6 in inet, netdev and bridge chains (nft adds
+    # the protocol dependency itself).
+    expr = [_match(_payload('ip6', 'saddr'), {'set': sources}),
+            _match(_payload('icmpv6', 'type'), {'set': list(MLD_TYPE_NAMES)}), ACCEPT]
+    return Traffic('mld', 'MLD (ICMPv6 types 130, 131, 132, 143) from link-local sources and ::',
+                   [link_local, unspecified], CONTROL_HOOKS, expr, {'mld': list(MLD_SOURCES)})
+
+
+def _address_value(network):
+    """An address or prefix as nft JSON writes it: a string for one address, else a prefix."""
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return {'prefix': {'addr': str(network.network_address), 'len': network.prefixlen}}
 
 
 def pim_traffic():
@@ -290,11 +338,7 @@ def forward_traffic(group, ports):
     """Routed multicast to ``group`` (an ip_network), UDP ``ports`` (``[(low, high)]``, empty: all)."""
     version = 'ipv%d' % group.version
     address_protocol = 'ip' if group.version == 4 else 'ip6'
-    if group.prefixlen == group.max_prefixlen:
-        daddr_value = str(group.network_address)
-    else:
-        daddr_value = {'prefix': {'addr': str(group.network_address), 'len': group.prefixlen}}
-    expr = [_match(_payload(address_protocol, 'daddr'), daddr_value)]
+    expr = [_match(_payload(address_protocol, 'daddr'), _address_value(group))]
     description = 'routed multicast to %s' % group
     if ports:
         ports_value = [low if low == high else {'range': [low, high]} for low, high in ports]
@@ -307,7 +351,7 @@ def forward_traffic(group, ports):
 
 
 def expr_text(expr):
-    """nft syntax for the rule shapes this module writes (matches with ==, accept).
+    """nft syntax for the rule shapes this module writes (matches, fib, accept and drop).
 
     The include file and the diff use it; the live ruleset is only ever changed through JSON.
     """
@@ -318,6 +362,11 @@ def expr_text(expr):
             left = match['left']
             if 'payload' in left:
                 words.append('%s %s' % (left['payload']['protocol'], left['payload']['field']))
+            elif '&' in left:
+                payload = left['&'][0]['payload']
+                words.append('%s %s & %s' % (payload['protocol'], payload['field'], left['&'][1]))
+            elif 'fib' in left:
+                words.append('fib %s %s' % (' . '.join(left['fib']['flags']), left['fib']['result']))
             else:
                 words.append('meta %s' % left['meta']['key'])
             if match.get('op', '==') != '==':
@@ -329,6 +378,9 @@ def expr_text(expr):
 
 
 def _value_text(value):
+    if isinstance(value, bool):
+        # A fib result compared with a boolean: whether a route exists.
+        return 'exists' if value else 'missing'
     if isinstance(value, dict) and 'set' in value:
         return '{ %s }' % ', '.join(_value_text(element) for element in value['set'])
     if isinstance(value, dict) and 'range' in value:
@@ -348,6 +400,82 @@ def build_traffic(pim=False, mld=False, forward=None):
     for entry in forward or []:
         traffic.append(forward_traffic(entry['group'], entry['ports']))
     return traffic
+
+
+# --------------------------------------------------------------------------- IPv6 reverse path
+
+# IPv6 has no rp_filter. With ipv6_rpf, a table of this module's own drops multicast whose source
+# has no route back through the interface it came in on, as rp_filter does for IPv4: a datagram
+# from a spoofed or misrouted source never reaches the multicast routing code. The chain runs at
+# priority raw, before conntrack would make an entry for such a datagram.
+# Only what a router could forward is checked: groups of scope 3 (realm-local) and wider, whose
+# scope nibble (ffXS::, S the low nibble of the second byte) exceeds 2, which is what
+# ``ip6 daddr & ff0f:: > ff02::`` says for every flag value; unicast and interface- or link-local
+# groups (neighbour discovery, MLD, mDNS) never are. Link-local and unspecified sources are
+# exempt too, whatever a kernel's fib lookup answers for them: an MLDv1 report for a routed group
+# goes to that group from a link-local source.
+RPF_FAMILY = 'ip6'
+RPF_TABLE = 'mcast_linux_rpf'
+RPF_CHAIN = {'family': RPF_FAMILY, 'table': RPF_TABLE, 'name': 'prerouting', 'type': 'filter', 'hook': 'prerouting',
+             'prio': -300, 'policy': 'accept'}
+
+
+class RpfRule(object):
+    """The IPv6 reverse-path drop: what a Placement needs of a Traffic (kind, text, tag, expr)."""
+
+    kind = 'rpf6'
+
+    def __init__(self):
+        exempt = [_address_value(ipaddress.ip_network(source)) for source in MLD_SOURCES]
+        self.expr = [_match({'&': [_payload('ip6', 'daddr'), 'ff0f::']}, 'ff02::', op='>'),
+                     _match(_payload('ip6', 'saddr'), {'set': exempt}, op='!='),
+                     _match({'fib': {'result': 'oif', 'flags': ['saddr', 'iif']}}, False),
+                     {'drop': None}]
+        self.text = expr_text(self.expr)
+        self.tag = rule_tag(self.kind, {'rpf6': list(MLD_SOURCES)})
+
+
+def is_own_chain(chain):
+    """True for chains of the table this module owns whole (the IPv6 reverse-path table)."""
+    return (chain.family, chain.table) == (RPF_FAMILY, RPF_TABLE)
+
+
+def rpf_chain():
+    return Chain(RPF_CHAIN)
+
+
+def _rpf_table_found(ruleset):
+    return any((table['family'], table['name']) == (RPF_FAMILY, RPF_TABLE) for table in ruleset.tables)
+
+
+def _rpf_table_as_wanted(ruleset, rule):
+    """True if the own table holds exactly the wanted chain with exactly the wanted rule."""
+    chains = [chain for chain in ruleset.chains.values() if is_own_chain(chain)]
+    if len(chains) != 1:
+        return False
+    chain, wanted = chains[0], rpf_chain()
+    return (chain.name, chain.hook, chain.type, chain.priority, chain.policy) == \
+        (wanted.name, wanted.hook, wanted.type, wanted.priority, wanted.policy) and \
+        [found.get('comment') for found in chain.rules] == [rule.tag]
+
+
+def rpf_table_commands(rule):
+    """nft JSON commands that create the own table with its chain and ``rule``."""
+    table = {'family': RPF_FAMILY, 'name': RPF_TABLE}
+    chain = dict(RPF_CHAIN)
+    return [{'add': {'table': table}}, {'add': {'chain': chain}},
+            {'add': {'rule': {'family': RPF_FAMILY, 'table': RPF_TABLE, 'chain': chain['name'],
+                              'expr': rule.expr, 'comment': rule.tag}}}]
+
+
+def render_rpf_table(rule):
+    """nft syntax of the own table; adding and deleting it first makes loading it twice harmless."""
+    return ['add table %s %s' % (RPF_FAMILY, RPF_TABLE), 'delete table %s %s' % (RPF_FAMILY, RPF_TABLE),
+            'table %s %s {' % (RPF_FAMILY, RPF_TABLE),
+            '\tchain %s {' % RPF_CHAIN['name'],
+            '\t\ttype %(type)s hook %(hook)s priority %(prio)d; policy %(policy)s;' % RPF_CHAIN,
+            '\t\t%s comment "%s"' % (rule.text, rule.tag),
+            '\t}', '}']
 
 
 # --------------------------------------------------------------------------- validating input
@@ -631,6 +759,8 @@ def _payload_comparator(payload, probe):
             return False
         if field == 'daddr' and probe.daddr is not None:
             return lambda right: _network_compare(right, probe.daddr)
+        if field == 'saddr' and probe.saddr is not None:
+            return lambda right: _network_compare(right, probe.saddr)
         if field == 'protocol' and probe.l4proto is not None:
             return lambda right: _numbers_compare(right, [(probe.l4proto, probe.l4proto)], L4PROTO_NUMBERS)
         return None
@@ -749,9 +879,11 @@ class Placement(object):
 
 def chain_drops(ruleset, chain, traffic, skip=is_managed):
     """The first outcome in which ``chain`` could drop ``traffic`` (any of its probes), or None."""
-    for probe in traffic.probes_for(chain.family):
+    for probe in traffic.probes_for(chain.family, chain.hook):
         outcome = evaluate_chain(ruleset, chain, probe, skip)
         if outcome.verdict == 'drop':
+            if probe.note:
+                outcome.reason += ' (%s)' % probe.note
             return outcome
     return None
 
@@ -760,7 +892,8 @@ def dropping_chains(ruleset, traffics, skip=is_managed):
     """``(traffic, chain, outcome)`` for every base chain the traffic passes that could drop it."""
     for traffic in traffics:
         for chain in ruleset.base_chains():
-            if traffic.applies_to(chain):
+            # The own table's drop is wanted, never something to accept around.
+            if traffic.applies_to(chain) and not is_own_chain(chain):
                 outcome = chain_drops(ruleset, chain, traffic, skip)
                 if outcome is not None:
                     yield traffic, chain, outcome
@@ -783,18 +916,37 @@ def drop_report(ruleset, traffics, skip=is_managed):
 
 
 class Plan(object):
-    """The rules to keep, delete and insert, and the one nft batch that does it."""
+    """The rules to keep, delete and insert, and the one nft batch that does it.
 
-    def __init__(self, wanted, keep, delete):
+    ``rpf`` is the Placement of the IPv6 reverse-path rule when it is wanted, else None. The own
+    table it lives in is deleted when found but not exactly as wanted, and created when wanted
+    but not there as wanted; ``rpf_delete`` lists the rules that go with the old table.
+    """
+
+    def __init__(self, wanted, keep, delete, rpf=None, rpf_found=False, rpf_as_wanted=False, rpf_delete=()):
         self.wanted = wanted
         self.keep = keep
         self.delete = delete
         kept = set((chain.key, rule['comment']) for chain, _index, rule in keep)
         self.insert = [placement for placement in wanted if (placement.chain.key, placement.traffic.tag) not in kept]
+        self.rpf = rpf
+        self.rpf_drop_table = rpf_found and not rpf_as_wanted
+        self.rpf_create_table = rpf is not None and not rpf_as_wanted
+        self.rpf_delete = list(rpf_delete) if self.rpf_drop_table else []
 
     @property
     def changed(self):
-        return bool(self.delete or self.insert)
+        return bool(self.delete or self.insert or self.rpf_drop_table or self.rpf_create_table)
+
+    def all_wanted(self):
+        """Every rule of this module after the run: the accept rules, then the reverse-path rule."""
+        return self.wanted + ([self.rpf] if self.rpf else [])
+
+    def all_inserted(self):
+        return self.insert + ([self.rpf] if self.rpf_create_table else [])
+
+    def all_deleted(self):
+        return self.delete + self.rpf_delete
 
     def commands(self):
         """nft JSON commands: deletions first, then insertions at the top of each chain.
@@ -809,27 +961,40 @@ class Plan(object):
             chain = placement.chain
             commands.append({'insert': {'rule': {'family': chain.family, 'table': chain.table, 'chain': chain.name,
                                                  'expr': placement.traffic.expr, 'comment': placement.traffic.tag}}})
+        if self.rpf_drop_table:
+            commands.append({'delete': {'table': {'family': RPF_FAMILY, 'name': RPF_TABLE}}})
+        if self.rpf_create_table:
+            commands += rpf_table_commands(self.rpf.traffic)
         return commands
 
 
-def plan(ruleset, traffics):
+def plan(ruleset, traffics, ipv6_rpf=False):
     """Decide which tagged rules to keep, delete and insert so that ``traffics`` pass every base chain.
 
     A tagged rule is kept when the chain (without this module's rules) could drop its traffic and
     the rule sits before the rule that would drop it; every other tagged rule is deleted, and
     missing ones are inserted. With ``traffics=[]`` (state absent) every tagged rule is deleted.
+    With ``ipv6_rpf`` the own table holds exactly the reverse-path rule (it is rebuilt whole when
+    it differs in any way); without, the own table is deleted if it exists.
     """
     wanted = [Placement(chain, traffic, outcome) for traffic, chain, outcome in dropping_chains(ruleset, traffics)]
     wanted_by_key = dict(((p.chain.key, p.traffic.tag), p) for p in wanted)
     keep, delete = [], []
     for chain, index, rule in ruleset.managed_rules():
+        if is_own_chain(chain):
+            continue
         placement = wanted_by_key.get((chain.key, rule['comment']))
         already = any(kept_chain.key == chain.key and kept['comment'] == rule['comment'] for kept_chain, _i, kept in keep)
         if placement is not None and not already and _placed_before_drop(chain, index, placement.outcome):
             keep.append((chain, index, rule))
         else:
             delete.append((chain, index, rule))
-    return Plan(wanted, keep, delete)
+    rpf = Placement(rpf_chain(), RpfRule(), None) if ipv6_rpf else None
+    found = _rpf_table_found(ruleset)
+    as_wanted = rpf is not None and found and _rpf_table_as_wanted(ruleset, rpf.traffic)
+    own_rules = [(chain, index, rule) for chain in ruleset.chains.values() if is_own_chain(chain)
+                 for index, rule in enumerate(chain.rules)]
+    return Plan(wanted, keep, delete, rpf, found, as_wanted, own_rules)
 
 
 def _placed_before_drop(chain, index, outcome):
@@ -872,14 +1037,15 @@ def wanted_rules_lines(wanted):
 
 # --------------------------------------------------------------------------- persistence
 
-def render_include(placements):
+def render_include(placements, rpf=None):
     """The include file's text and the labels of chains it cannot name: ``(text, unwritable)``.
 
     Each rule is inserted at the top of its chain. Every chain is declared (without type or hook)
     before rules go in: that leaves an existing base chain as it is, and if the main
     configuration no longer defines that chain, nft creates an empty regular chain, which no
     packet passes, instead of failing to load the whole firewall. Names that nft syntax cannot
-    write (only JSON can create them) are left out and returned in ``unwritable``.
+    write (only JSON can create them) are left out and returned in ``unwritable``. ``rpf`` (the
+    reverse-path Placement, or None) adds the own table as a whole.
     """
     lines = ['# Managed by the Ansible module mcast.linux.nftables: do not edit, changes are overwritten.',
              '# Included at the end of the nftables configuration; accepts multicast control traffic',
@@ -904,6 +1070,9 @@ def render_include(placements):
             for placement in reversed(chains[name]):
                 lines.append('insert rule %s %s %s %s comment "%s"'
                              % (family, table, name, placement.traffic.text, placement.traffic.tag))
+    if rpf is not None:
+        lines += ['', '# The IPv6 reverse-path check (ipv6_rpf): a table of its own, replaced whole.']
+        lines += render_rpf_table(rpf.traffic)
     return '\n'.join(lines) + '\n', unwritable
 
 

@@ -10,16 +10,16 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: nftables
-short_description: Accept multicast control traffic (IGMP, MLD, PIM) and routed groups in nftables
+short_description: Accept multicast control traffic and routed groups in nftables; check IPv6 reverse paths
 version_added: 0.1.0
 description:
   - Makes sure the nftables firewall lets multicast work. IGMP is always accepted; MLD, PIM and
     routed multicast groups are accepted when asked for.
   - A firewall that drops IGMP stops a host answering membership queries, and snooping switches
-    then cut its groups after a few minutes. In nftables an accept in one table does not stop a
-    drop in another table's base chain at the same hook, so the module looks at every base chain
-    in every table and family (C(ip), C(ip6), C(inet), C(netdev), C(bridge)) at the hooks the
-    traffic passes, works out whether that chain could drop it (its policy, its drop and reject
+    then cut its groups after a few minutes; MLD does the same for IPv6. In nftables an accept
+    in one table does not stop a drop in another table's base chain at the same hook, so the
+    module looks at every base chain in every table and family (C(ip), C(ip6), C(inet),
+    C(netdev), C(bridge)) at the hooks the traffic passes, works out whether that chain could drop it (its policy, its drop and reject
     rules, the chains it jumps to), and inserts an accept rule at the top of each chain that
     could. Chains that already accept the traffic, or never drop it, are left alone.
   - Control traffic (IGMP, MLD, PIM) is checked at the C(ingress), C(prerouting), C(input),
@@ -35,6 +35,9 @@ description:
     their chains.
   - When firewalld (or iptables-nft, or a table with the C(owner) flag) owns the ruleset, the
     module changes nothing, fails, and says how to accept multicast through that owner instead.
+  - With O(ipv6_rpf=true) the module also keeps a table of its own, C(ip6 mcast_linux_rpf), that
+    drops IPv6 multicast from sources without a route back through the input interface, as
+    C(rp_filter) does for IPv4, which IPv6 lacks. See O(ipv6_rpf).
 author:
   - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
@@ -50,7 +53,43 @@ options:
     default: present
   mld:
     description:
-      - Also accept MLD, the IPv6 group membership protocol (ICMPv6 types 130, 131, 132 and 143).
+      - Also accept MLD, the IPv6 group membership protocol (ICMPv6 types 130, 131, 132 and 143),
+        with C(ip6 saddr { ::, fe80::/10 } icmpv6 type { ... } accept) in every base chain that
+        could drop it. Turn it on for every host that receives IPv6 multicast through snooping
+        switches or an MLD querier; it is off by default so that existing playbooks keep their
+        rules.
+      - MLD is only valid from link-local sources, so only those are accepted, and MLD from any
+        other source stays dropped. A report may also come from the unspecified address C(::)
+        while the sender has no valid link-local address yet (duplicate address detection, RFC
+        9777 section 5.2.14); routers discard such reports, but a host's own must leave it and a
+        bridge must pass its neighbours' for snooping switches to let the neighbour solicitations of
+        DAD through. The rule therefore accepts C(::) too, and a chain counts as dropping MLD when it
+        drops MLD from link-local sources at any hook, or reports from C(::) at C(output),
+        C(postrouting), C(egress) or in the C(bridge) family. The rule matches IPv6 only, also in
+        C(inet), C(netdev) and C(bridge) chains.
+    type: bool
+    default: false
+  ipv6_rpf:
+    description:
+      - >-
+        IPv6 has no C(rp_filter). With V(true) the module keeps a table of its own,
+        C(ip6 mcast_linux_rpf), with one base chain at C(prerouting) (priority C(raw), -300,
+        before conntrack) and one rule,
+        C(ip6 daddr & ff0f:: > ff02:: ip6 saddr != { ::, fe80::/10 } fib saddr . iif oif missing drop).
+        IPv6 multicast whose source has no route back through the interface it came in on is
+        dropped before the multicast routing code sees it. An accept in another table cannot undo
+        this drop.
+      - >-
+        Only what a router could forward is checked. C(ip6 daddr & ff0f:: > ff02::) matches groups of
+        scope 3 and wider (C(ff05::/16), C(ff0e::/16), C(ff3e::/16) ...), whatever their flags;
+        unicast and interface- or link-local groups (neighbour discovery, MLD, mDNS) are never
+        dropped, and neither is anything from a link-local or the unspecified source (an MLDv1
+        report for a routed group goes to that group from a link-local address).
+      - Meant for multicast routers with IPv6 routes back to their sources, like C(rp_filter=1)
+        for IPv4 (see M(mcast.linux.rp_filter)). A route back through another interface does not
+        count, as with strict C(rp_filter).
+      - The module owns the table whole. If it differs from the above it is replaced, and with
+        V(false) or O(state=absent) it is deleted. Do not put rules of your own there.
     type: bool
     default: false
   pim:
@@ -105,9 +144,9 @@ notes:
   - An accept rule placed at the top of a chain also accepts the traffic before your own rules for
     it (rate limits, logging) in that chain.
   - The module decides whether a chain could drop the traffic from the matches it understands
-    (protocol, addresses, ports, ICMPv6 types, conntrack state). A drop rule with other matches,
-    for example on the input interface or the source address, counts as one that could drop,
-    and the chain gets an accept rule.
+    (protocol, destination addresses, ports, ICMPv6 types, conntrack state, and the source
+    address of MLD). A drop rule with other matches, for example on the input interface or the
+    source address of IGMP, counts as one that could drop, and the chain gets an accept rule.
   - One task should describe the whole wanted state; a second task with other O(forward) entries
     replaces the rules of the first.
   - If O(nftables_conf) does not define a chain any longer, loading O(include_file) creates an empty
@@ -138,6 +177,14 @@ EXAMPLES = r'''
   mcast.linux.nftables:
     mld: true
     persist: false
+
+- name: An IPv6 multicast router, with a reverse-path check and a routed IPv6 group
+  mcast.linux.nftables:
+    mld: true
+    ipv6_rpf: true
+    forward:
+      - group: ff3e::/16
+        ports: ['5004']
 
 - name: Which chains drop IGMP today? (changes nothing)
   mcast.linux.nftables:
@@ -209,7 +256,8 @@ igmp_drops:
 drops:
   description:
     - Like RV(igmp_drops), for each kind of traffic of this run (C(igmp), C(mld), C(pim),
-      C(forward)). Entries for C(forward) also name the traffic.
+      C(forward)). Entries for C(forward) also name the traffic. The module's own table
+      C(ip6 mcast_linux_rpf) is never listed here.
   returned: always
   type: dict
   sample: {"igmp": [], "pim": [], "forward": [{"family": "inet", "table": "filter", "chain": "forward",
@@ -249,7 +297,7 @@ rules:
       type: int
       sample: 0
     kind:
-      description: The traffic, C(igmp), C(mld), C(pim) or C(forward).
+      description: The traffic, C(igmp), C(mld), C(pim) or C(forward); C(rpf6) for the IPv6 reverse-path drop.
       type: str
       sample: igmp
     tag:
@@ -270,7 +318,8 @@ added:
 removed:
   description:
     - Tagged rules deleted by this run (or that would be), because they are no longer needed or sit
-      below a rule that drops the traffic (they are then inserted again at the top).
+      below a rule that drops the traffic (they are then inserted again at the top). Rules of the
+      table C(ip6 mcast_linux_rpf) are listed when that table is deleted or replaced.
   returned: always
   type: list
   elements: dict
@@ -284,6 +333,23 @@ commands:
   sample: [{"insert": {"rule": {"family": "inet", "table": "filter", "chain": "input", "comment": "mcast.linux:igmp:d795f203a198",
             "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}}, "right": "igmp"}},
                      {"accept": null}]}}}]
+ipv6_rpf:
+  description: The IPv6 reverse-path table of O(ipv6_rpf) and whether this run changed it.
+  returned: always
+  type: dict
+  contains:
+    wanted:
+      description: The value of O(ipv6_rpf) (false with O(state=absent)).
+      type: bool
+      sample: true
+    table:
+      description: The module's own table.
+      type: str
+      sample: ip6 mcast_linux_rpf
+    changed:
+      description: Whether the table was (or would be) created, replaced or deleted.
+      type: bool
+      sample: false
 persist:
   description: The persistence files and whether they were (or would be) changed.
   returned: always
@@ -314,7 +380,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcast.linux.plugins.module_utils._files import atomic_write, file_diff, read_text, remove_file
 from ansible_collections.mcast.linux.plugins.module_utils._nft import (
-    NftError, apply_batch, build_traffic, current_rules_lines, drop_report, ensure_include,
+    RPF_FAMILY, RPF_TABLE, NftError, apply_batch, build_traffic, current_rules_lines, drop_report, ensure_include,
     foreign_owner, igmp_traffic, list_ruleset, parse_forward, plan, remove_include, render_include, rule_text, rules_text,
     run_nft, wanted_rules_lines)
 
@@ -350,10 +416,13 @@ class NftablesAcceptance(object):
         self.module = module
         self.params = module.params
         self.nft = module.get_bin_path('nft')
-        self.traffics = build_traffic(self.params['pim'], self.params['mld'], forward) \
-            if self.params['state'] == 'present' else []
+        present = self.params['state'] == 'present'
+        self.traffics = build_traffic(self.params['pim'], self.params['mld'], forward) if present else []
+        self.ipv6_rpf = present and self.params['ipv6_rpf']
         self.result = {'changed': False, 'igmp_drops': [], 'drops': {}, 'base_chains': [], 'rules': [],
                        'added': [], 'removed': [], 'commands': [],
+                       'ipv6_rpf': {'wanted': self.ipv6_rpf, 'table': '%s %s' % (RPF_FAMILY, RPF_TABLE),
+                                    'changed': False},
                        'persist': {'include_file': self.params['include_file'],
                                    'nftables_conf': self.params['nftables_conf'],
                                    'changed': False, 'unwritable_chains': []}}
@@ -370,7 +439,7 @@ class NftablesAcceptance(object):
         owner = foreign_owner(ruleset)
         if owner and self.traffics:
             self.fail(owner)
-        the_plan = plan(ruleset, self.traffics)
+        the_plan = plan(ruleset, self.traffics, self.ipv6_rpf)
         self.report_plan(the_plan)
         files = self.plan_files(the_plan) if self.params['persist'] else []
         self.result['persist']['changed'] = bool(files)
@@ -379,7 +448,7 @@ class NftablesAcceptance(object):
             self.diff.append({'before_header': 'nftables ruleset: rules tagged mcast.linux',
                               'after_header': 'nftables ruleset: rules tagged mcast.linux',
                               'before': self.before_text(ruleset, the_plan),
-                              'after': rules_text(wanted_rules_lines(the_plan.wanted))})
+                              'after': rules_text(wanted_rules_lines(the_plan.all_wanted()))})
         self.diff += [file_diff(path, before, after) for path, before, after in files]
         if not self.module.check_mode:
             self.apply_ruleset(the_plan)
@@ -409,17 +478,18 @@ class NftablesAcceptance(object):
         self.result['base_chains'] = [chain.describe() for chain in ruleset.base_chains()]
 
     def report_plan(self, the_plan):
-        self.result['rules'] = [placement.describe() for placement in the_plan.wanted]
-        self.result['added'] = [placement.describe() for placement in the_plan.insert]
+        self.result['rules'] = [placement.describe() for placement in the_plan.all_wanted()]
+        self.result['added'] = [placement.describe() for placement in the_plan.all_inserted()]
         self.result['removed'] = [{'family': chain.family, 'table': chain.table, 'chain': chain.name,
-                                   'handle': rule.get('handle'), 'tag': rule['comment'],
+                                   'handle': rule.get('handle'), 'tag': rule.get('comment'),
                                    'rule': rule_text(rule)}
-                                  for chain, _index, rule in the_plan.delete]
+                                  for chain, _index, rule in the_plan.all_deleted()]
         self.result['commands'] = the_plan.commands()
+        self.result['ipv6_rpf']['changed'] = the_plan.rpf_drop_table or the_plan.rpf_create_table
 
     def before_text(self, ruleset, the_plan):
         """The tagged rules as found; rules that are re-inserted at the top say so."""
-        moved = set((chain.label, rule['comment']) for chain, _index, rule in the_plan.delete) & \
+        moved = set((chain.label, rule.get('comment')) for chain, _index, rule in the_plan.all_deleted()) & \
             set((p.chain.label, p.traffic.tag) for p in the_plan.insert)
         lines = []
         for label, text, tag in current_rules_lines(ruleset):
@@ -436,7 +506,7 @@ class NftablesAcceptance(object):
         include_file, conf = self.params['include_file'], self.params['nftables_conf']
         include_before, conf_before = read_text(include_file), read_text(conf)
         if self.traffics:
-            include_after, unwritable = render_include(the_plan.wanted)
+            include_after, unwritable = render_include(the_plan.wanted, the_plan.rpf)
             self.result['persist']['unwritable_chains'] = unwritable
             for label in unwritable:
                 self.module.warn('The rule in chain %s is live only: nft syntax cannot write that name, so it is not '
@@ -490,6 +560,7 @@ def build_module():
         argument_spec=dict(
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             mld=dict(type='bool', default=False),
+            ipv6_rpf=dict(type='bool', default=False),
             pim=dict(type='bool', default=False),
             forward=dict(type='list', elements='dict', default=[], options=dict(
                 group=dict(type='str', required=True),
@@ -507,7 +578,7 @@ def validate(module):
     """Check every option before anything is read or changed; return the parsed forward entries."""
     params = module.params
     if params['state'] == 'absent':
-        given = [name for name in ('mld', 'pim', 'forward') if params[name]]
+        given = [name for name in ('mld', 'ipv6_rpf', 'pim', 'forward') if params[name]]
         if given:
             module.fail_json(msg='state=absent removes every rule this module added; leave out %s.' % ', '.join(given))
     try:

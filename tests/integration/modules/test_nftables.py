@@ -322,3 +322,301 @@ def test_bad_input_fails_with_its_message_and_changes_nothing(netns_lab, tmp_pat
     assert message in result["msg"]
     assert host.ruleset() == before
     assert list(Path(tmp_path).iterdir()) == []
+
+
+# --------------------------------------------------------------------------- IPv6: MLD and reverse path
+#
+# Each test makes its own two-host lab (prefix n6...), gives both ends IPv6 addresses with nodad,
+# and waits until no address is tentative (link-local included), so every source is usable.
+
+NET6 = "2001:db8:6::"
+QUERIER6 = NET6 + "1"
+MEMBER6 = NET6 + "2"
+# The querier's sources the member has no route back to through eth0: one routed through another
+# interface (lo stands for it), one not routed at all.
+ELSEWHERE6 = "2001:db8:66::1"
+NOWHERE6 = "2001:db8:77::1"
+GROUP6 = "ff3e::1234"
+PORT6 = 5006
+
+# Sends MLD messages out of IFACE, each given as TYPE:SOURCE (SOURCE "ll" is the link-local
+# address): hop limit 1 and the Router Alert hop-by-hop option, as MLD is sent. TYPE 130 is an
+# MLDv2 general query to ff02::1, 143 an MLDv2 report (one record, GROUP joined) to ff02::16.
+SEND_MLD = r"""
+import socket, struct, sys
+iface, group = sys.argv[1], sys.argv[2]
+index = socket.if_nametoindex(iface)
+link_local = next(line.split()[0] for line in open("/proc/net/if_inet6")
+                  if line.split()[5] == iface and line.split()[3] == "20")
+link_local = ":".join(link_local[i:i + 4] for i in range(0, 32, 4))
+for spec in sys.argv[3:]:
+    kind, source = spec.split(":", 1)
+    source = link_local if source == "ll" else source
+    if kind == "130":
+        body, destination = struct.pack("!BBHHH16sBBH", 130, 0, 0, 1000, 0, bytes(16), 2, 125, 0), "ff02::1"
+    else:
+        record = struct.pack("!BBH16s", 2, 0, 0, socket.inet_pton(socket.AF_INET6, group))
+        body, destination = struct.pack("!BBHHH", 143, 0, 0, 0, 1) + record, "ff02::16"
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, bytes([0, 0, 5, 2, 0, 0, 1, 0]))
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+    sock.bind((source, 0, 0, index))
+    sock.sendto(body, (destination, 0, 0, index))
+    sock.close()
+"""
+# Counts the MLD messages delivered on IFACE for SECONDS, by "TYPE SOURCE": a raw ICMPv6 socket
+# gets a copy of what passed the input hook. It listens on ff02::16 too, as a router does.
+HEAR_MLD = r"""
+import json, select, socket, struct, sys, time
+iface, seconds = sys.argv[1], float(sys.argv[2])
+index = socket.if_nametoindex(iface)
+sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                socket.inet_pton(socket.AF_INET6, "ff02::16") + struct.pack("@I", index))
+print("ready", flush=True)
+heard, end = {}, time.monotonic() + seconds
+while time.monotonic() < end:
+    if select.select([sock], [], [], max(0.0, end - time.monotonic()))[0]:
+        data, address = sock.recvfrom(2048)
+        if data[0] in (130, 131, 132, 143):
+            key = "%d %s" % (data[0], address[0].split("%")[0])
+            heard[key] = heard.get(key, 0) + 1
+print(json.dumps(heard), flush=True)
+"""
+# Joins GROUP on IFACE, counts the UDP datagrams to PORT by source for SECONDS, prints the counts.
+RECEIVE6 = r"""
+import json, select, socket, struct, sys, time
+iface, group, port, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+index = socket.if_nametoindex(iface)
+sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("::", port))
+sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", index))
+print("ready", flush=True)
+counts, end = {}, time.monotonic() + seconds
+while time.monotonic() < end:
+    if select.select([sock], [], [], max(0.0, end - time.monotonic()))[0]:
+        _data, address = sock.recvfrom(2048)
+        counts[address[0]] = counts.get(address[0], 0) + 1
+print(json.dumps(counts), flush=True)
+"""
+# Sends COUNT datagrams to DESTINATION:PORT out of IFACE from each SOURCE (hop limit 8).
+SEND6 = r"""
+import socket, sys, time
+iface, destination, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+index = socket.if_nametoindex(iface)
+for source in sys.argv[5:]:
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 8)
+    sock.bind((source, 0))
+    for _ in range(count):
+        sock.sendto(b"datagram", (destination, port, 0, index))
+        time.sleep(0.01)
+    sock.close()
+"""
+# The member drops everything IPv6 that its rules do not accept, at input and at output, but it
+# accepts what comes from or goes to link-local addresses at output (a common host firewall).
+MEMBER_DROP6 = """
+table inet filter {
+    chain input {
+        type filter hook input priority filter; policy drop;
+        ct state established,related accept
+        ip6 saddr 2001:db8::/32 icmpv6 type { mld-listener-query, mld2-listener-report } drop
+        udp dport %d accept
+    }
+    chain output {
+        type filter hook output priority filter; policy drop;
+        ip6 saddr fe80::/10 accept
+        ip6 saddr 2001:db8::/32 accept
+    }
+}
+""" % PORT6
+# Counts the MLD reports arriving at the querier, by source kind.
+REPORT_COUNTER6 = """
+table ip6 count {
+    counter unspecified {
+    }
+    counter link_local {
+    }
+    chain pre {
+        type filter hook prerouting priority -500; policy accept;
+        ip6 saddr :: icmpv6 type { mld-listener-report, mld2-listener-report } counter name unspecified
+        ip6 saddr fe80::/10 icmpv6 type { mld-listener-report, mld2-listener-report } counter name link_local
+    }
+}
+"""
+
+
+@pytest.fixture(name="lab6")
+def fixture_lab6(make_netns_lab, lab_prefix):
+    lab = make_netns_lab(TOPOLOGY, prefix=lab_prefix("n6"))
+    for host, address in (("querier", QUERIER6), ("member", MEMBER6)):
+        lab.run(host, ["ip", "-6", "addr", "replace", address + "/64", "dev", "eth0", "nodad"])
+    for address in (ELSEWHERE6, NOWHERE6):
+        lab.run("querier", ["ip", "-6", "addr", "replace", address + "/128", "dev", "eth0", "nodad"])
+    lab.run("member", ["ip", "-6", "route", "replace", "2001:db8:66::/64", "dev", "lo"])
+    for host in ("querier", "member"):
+        wait_for_valid_addresses(lab, host)
+    return lab
+
+
+def wait_for_valid_addresses(lab, host, timeout=10.0):
+    """Wait until eth0 has a link-local address and none is tentative (DAD done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = json.loads(lab.run(host, ["ip", "-j", "-6", "addr", "show", "dev", "eth0"]).stdout)
+        addresses = [a for link in listing for a in link.get("addr_info", []) if "local" in a]
+        if any(a["scope"] == "link" for a in addresses) and not any(a.get("tentative") for a in addresses):
+            return
+        time.sleep(0.1)
+    raise AssertionError("%s eth0 kept a tentative IPv6 address for %.0f s" % (host, timeout))
+
+
+def mld_heard(lab, *messages):
+    """Send MLD ``messages`` (TYPE:SOURCE) from the querier; return what the member's raw socket got."""
+    listener = lab.popen("member", [sys.executable, "-c", HEAR_MLD, "eth0", "1.5"], stdout=subprocess.PIPE, text=True)
+    assert listener.stdout.readline().strip() == "ready"
+    lab.run("querier", [sys.executable, "-c", SEND_MLD, "eth0", GROUP6, *messages])
+    heard = json.loads(listener.stdout.readline())
+    listener.wait(timeout=5)
+    return dict((key, count) for key, count in heard.items() if not key.endswith(" " + member_link_local(lab)))
+
+
+def link_local(lab, host):
+    listing = json.loads(lab.run(host, ["ip", "-j", "-6", "addr", "show", "dev", "eth0"]).stdout)
+    return next(a["local"] for link in listing for a in link.get("addr_info", []) if a.get("scope") == "link")
+
+
+def member_link_local(lab):
+    return link_local(lab, "member")
+
+
+def datagrams_received(lab, destination, sources, count=5):
+    """Send ``count`` datagrams from each source to ``destination``; return the member's counts by source."""
+    receiver = lab.popen("member", [sys.executable, "-c", RECEIVE6, "eth0", GROUP6, str(PORT6), "2.0"],
+                         stdout=subprocess.PIPE, text=True)
+    assert receiver.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    lab.run("querier", [sys.executable, "-c", SEND6, "eth0", destination, str(PORT6), str(count), *sources])
+    counts = json.loads(receiver.stdout.readline())
+    receiver.wait(timeout=5)
+    return dict((source, counts.get(source, 0)) for source in sources)
+
+
+def test_mld_from_link_local_passes_after_the_module_and_other_sources_stay_dropped(lab6, tmp_path):
+    member = NftHost(lab6, "member", tmp_path)
+    member.load(MEMBER_DROP6)
+    querier_ll = link_local(lab6, "querier")
+    messages = ["130:ll", "143:ll", "130:" + QUERIER6, "143:" + QUERIER6]
+    assert mld_heard(lab6, *messages) == {}, "the input policy should drop every MLD message"
+
+    before = member.ruleset()
+    preview = member.module({"mld": True}, check=True, diff=True)
+    assert preview["changed"] is True and member.ruleset() == before, "check mode changed the ruleset"
+    assert sorted((d["chain"], d["reason"]) for d in preview["drops"]["mld"]) == [
+        ("input", "policy drop"), ("output", "policy drop (reports from ::, sent during duplicate address detection)")]
+
+    applied = member.module({"mld": True})
+    assert sorted((a["chain"], a["rule"]) for a in applied["added"] if a["kind"] == "mld") == [
+        ("input", "ip6 saddr { ::, fe80::/10 } icmpv6 type { mld-listener-query, mld-listener-report, "
+                  "mld-listener-done, mld2-listener-report } accept"),
+        ("output", "ip6 saddr { ::, fe80::/10 } icmpv6 type { mld-listener-query, mld-listener-report, "
+                   "mld-listener-done, mld2-listener-report } accept")]
+    assert member.chain_rules("inet", "filter", "input")[1]["comment"].startswith("mcast.linux:mld:")
+    # One query and one report from the link-local address got through, behind the hop-by-hop
+    # header; the same messages from the global address are still dropped (policy and the user's rule).
+    assert mld_heard(lab6, *messages) == {"130 " + querier_ll: 1, "143 " + querier_ll: 1}
+
+    assert member.module({"mld": True})["changed"] is False
+    assert member.module({"mld": True}, check=True)["drops"]["mld"] == []
+    removed = member.module({"state": "absent"})
+    assert removed["changed"] is True and member.ruleset() == before
+    assert mld_heard(lab6, *messages) == {}
+
+
+def report_counts(lab):
+    listing = json.loads(lab.run("querier", ["nft", "-j", "list", "counters", "table", "ip6", "count"]).stdout)
+    return dict((item["counter"]["name"], item["counter"]["packets"]) for item in listing["nftables"] if "counter" in item)
+
+
+def reports_after_a_link_flap(lab):
+    """Bring the member's eth0 down and up with DAD on; return the reports the querier saw, by source kind."""
+    before = report_counts(lab)
+    lab.run("member", ["ip", "link", "set", "dev", "eth0", "down"])
+    lab.run("member", ["ip", "link", "set", "dev", "eth0", "up"])
+    time.sleep(3.0)  # DAD of the new link-local address (1 s), then the reports from it
+    after = report_counts(lab)
+    return dict((name, after[name] - before[name]) for name in after)
+
+
+def test_the_hosts_own_reports_from_the_unspecified_address_leave_after_the_module(lab6, tmp_path):
+    """During DAD the kernel reports its solicited-node groups from ::; an output chain that
+    accepts only link-local sources drops them, and the module's MLD rule lets them out."""
+    lab6.run("querier", ["nft", "-f", "-"], input=REPORT_COUNTER6)
+    lab6.run("member", ["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=1"])
+    member = NftHost(lab6, "member", tmp_path)
+    member.load(MEMBER_DROP6)
+    first = reports_after_a_link_flap(lab6)
+    assert first["unspecified"] == 0 and first["link_local"] >= 1
+
+    applied = member.module({"mld": True})
+    assert "output" in [a["chain"] for a in applied["added"] if a["kind"] == "mld"]
+    second = reports_after_a_link_flap(lab6)
+    assert second["unspecified"] >= 1 and second["link_local"] >= 1
+
+
+def test_ipv6_rpf_drops_multicast_without_a_route_back_and_keeps_the_rest(lab6, tmp_path):
+    member = NftHost(lab6, "member", tmp_path)
+    member.load("")
+    sources = [QUERIER6, ELSEWHERE6, NOWHERE6]
+    assert datagrams_received(lab6, GROUP6, sources) == {QUERIER6: 5, ELSEWHERE6: 5, NOWHERE6: 5}
+
+    before = member.ruleset()
+    preview = member.module({"ipv6_rpf": True}, check=True, diff=True)
+    assert preview["changed"] is True and preview["ipv6_rpf"]["changed"] is True
+    assert member.ruleset() == before, "check mode changed the ruleset"
+    assert "fib saddr . iif oif missing drop" in preview["diff"][0]["after"]
+
+    applied = member.module({"ipv6_rpf": True})
+    assert [(a["family"], a["table"], a["chain"], a["kind"]) for a in applied["added"]] == [
+        ("ip6", "mcast_linux_rpf", "prerouting", "rpf6")]
+    # Routed scope: only the source with a route back through eth0 gets in.
+    assert datagrams_received(lab6, GROUP6, sources) == {QUERIER6: 5, ELSEWHERE6: 0, NOWHERE6: 0}
+    # Link scope is never checked: all-nodes traffic from the same sources still arrives.
+    assert datagrams_received(lab6, "ff02::1", sources) == {QUERIER6: 5, ELSEWHERE6: 5, NOWHERE6: 5}
+    # Neighbour discovery from a source without a route back: the querier's solicitation from
+    # NOWHERE6 to the member's solicited-node group (ff02::1:ff00:2) passes the table, and the
+    # member learns the querier as a neighbour at that address. (The ping itself gets no answer:
+    # the member has no route back for the reply.)
+    for host in ("querier", "member"):
+        lab6.run(host, ["ip", "-6", "neigh", "flush", "dev", "eth0"])
+    lab6.run("querier", ["ping", "-6", "-c", "1", "-W", "1", "-I", NOWHERE6, MEMBER6], check=False)
+    neighbours = json.loads(lab6.run("member", ["ip", "-j", "-6", "neigh", "show", "dev", "eth0"]).stdout)
+    assert NOWHERE6 in [entry["dst"] for entry in neighbours]
+    # MLD from link-local sources is untouched.
+    assert mld_heard(lab6, "130:ll") == {"130 " + link_local(lab6, "querier"): 1}
+
+    assert member.module({"ipv6_rpf": True})["changed"] is False
+    off = member.module({"ipv6_rpf": False})
+    assert off["changed"] is True and [r["table"] for r in off["removed"]] == ["mcast_linux_rpf"]
+    assert member.ruleset() == before
+    assert datagrams_received(lab6, GROUP6, sources) == {QUERIER6: 5, ELSEWHERE6: 5, NOWHERE6: 5}
+    member.module({"ipv6_rpf": True})
+    assert member.module({"state": "absent"})["changed"] is True and member.ruleset() == before
+
+
+def test_routed_ipv6_groups_are_accepted_in_ip6_and_inet_forward_chains(member):
+    member.load(HOST_DROP + "table ip6 guard6 {\n\tchain fwd6 {\n\t\ttype filter hook forward priority 10; "
+                "policy drop;\n\t\tip6 daddr ff0e::/16 accept\n\t}\n}\n")
+    forward = [{"group": "ff3e::/16", "ports": ["5004"]}, {"group": "ff0e::1234"}]
+    applied = member.module({"forward": forward})
+    placed = sorted((a["family"], a["table"], a["chain"], a["rule"]) for a in applied["added"] if a["kind"] == "forward")
+    assert placed == [("inet", "filter", "forward", "ip6 daddr ff0e::1234 accept"),
+                      ("inet", "filter", "forward", "ip6 daddr ff3e::/16 udp dport 5004 accept"),
+                      ("ip6", "guard6", "fwd6", "ip6 daddr ff3e::/16 udp dport 5004 accept")]
+    assert member.module({"forward": forward}, check=True)["drops"]["forward"] == []
+    assert member.module({"forward": forward})["changed"] is False

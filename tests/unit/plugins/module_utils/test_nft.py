@@ -210,8 +210,10 @@ def test_rule_text_is_nft_syntax():
     traffic = _nft.forward_traffic(ipaddress.ip_network("239.1.0.0/16"), [(5004, 5004), (6000, 6010)])
     assert traffic.text == "ip daddr 239.1.0.0/16 udp dport { 5004, 6000-6010 } accept"
     assert _nft.forward_traffic(ipaddress.ip_network("ff3e::1234/128"), []).text == "ip6 daddr ff3e::1234 accept"
-    assert _nft.mld_traffic().text == ("icmpv6 type { mld-listener-query, mld-listener-report, mld-listener-done, "
-                                       "mld2-listener-report } accept")
+    assert _nft.mld_traffic().text == ("ip6 saddr { ::, fe80::/10 } icmpv6 type { mld-listener-query, "
+                                       "mld-listener-report, mld-listener-done, mld2-listener-report } accept")
+    assert _nft.RpfRule().text == ("ip6 daddr & ff0f:: > ff02:: ip6 saddr != { ::, fe80::/10 } fib saddr . iif "
+                                   "oif missing drop")
 
 
 # --------------------------------------------------------------------------- owners of the ruleset

@@ -50,7 +50,7 @@ def params(tmp_path, **overrides):
     conf = tmp_path / "nftables.conf"
     if not conf.exists():
         conf.write_text(CONF, encoding="utf-8")
-    values = {"state": "present", "mld": False, "pim": False, "forward": [], "persist": True,
+    values = {"state": "present", "mld": False, "ipv6_rpf": False, "pim": False, "forward": [], "persist": True,
               "include_file": str(tmp_path / "nftables.d" / "mcast-linux.nft"), "nftables_conf": str(conf)}
     values.update(overrides)
     return values
@@ -179,3 +179,35 @@ def test_nothing_to_do_runs_nft_once(tmp_path):
     result = run(module)
     assert result["changed"] is False and result["commands"] == [] and result["diff"] == []
     assert len(module.commands) == 1
+
+
+# --------------------------------------------------------------------------- IPv6
+
+def test_ipv6_rpf_with_state_absent_is_refused(tmp_path):
+    module = FakeNftModule(params(tmp_path, state="absent", ipv6_rpf=True))
+    with pytest.raises(ModuleFailed, match="leave out ipv6_rpf"):
+        run(module)
+    assert module.commands == []
+
+
+def test_mld_and_ipv6_rpf_are_planned_reported_and_persisted(tmp_path):
+    module = FakeNftModule(params(tmp_path, mld=True, ipv6_rpf=True), ruleset="ipv6")
+    result = run(module)
+    assert result["ipv6_rpf"] == {"wanted": True, "table": "ip6 mcast_linux_rpf", "changed": True}
+    added = [(a["family"], a["table"], a["chain"], a["kind"]) for a in result["added"]]
+    assert ("ip6", "mcast_linux_rpf", "prerouting", "rpf6") in added
+    assert sorted(a[:3] for a in added if a[3] == "mld") == [("bridge", "sw", "bridged"), ("inet", "filter", "output"),
+                                                             ("ip6", "guard6", "in")]
+    assert [d["chain"] for d in result["drops"]["mld"]] == ["bridged", "output", "in"]
+    assert module.batches()[0][-3:] == [command for command in result["commands"] if "add" in command]
+    assert "fib saddr . iif oif missing drop" in result["diff"][0]["after"]
+    include = Path(params(tmp_path)["include_file"]).read_text(encoding="utf-8")
+    assert "table ip6 mcast_linux_rpf {" in include
+
+
+def test_check_mode_previews_the_rpf_table_and_sends_nothing(tmp_path):
+    module = FakeNftModule(params(tmp_path, ipv6_rpf=True, persist=False), ruleset="debian_default", check_mode=True)
+    result = run(module)
+    assert result["changed"] is True and result["ipv6_rpf"]["changed"] is True
+    assert [a["kind"] for a in result["added"]] == ["rpf6"]
+    assert module.batches() == []
