@@ -26,11 +26,14 @@ and a word that begins with a keyword is read as that keyword.
 
 mcastd's own additions (issue 9: parsed and validated here; smcroute has none of them)::
 
-    phyint IFNAME [enable] querier [igmpv2|igmpv3] [address A.B.C.D]
+    phyint IFNAME [enable] querier [igmpv2|igmpv3] [mldv1|mldv2] [address A.B.C.D]
     igmp [query-interval S] [query-response-interval S] [robustness N]
          [last-member-interval S] [startup-query-interval S]
     mroute ... to OIF [OIF ...] if-joined
 
+A querier queries IGMP (IGMPv3 unless igmpv2) from the address given or the interface's lowest
+IPv4 address, and MLD (MLDv2 unless mldv1, issue 10) from the interface's lowest link-local IPv6
+address wherever it has one; the igmp line's timers are used by both (MLD's are the same).
 They are not prefix-matched as smcroute's keywords are (smcroute does not know them,
 so no existing file spells them loosely).  Two igmp lines are merged when they agree
 and refused when they give one setting two values (as two phyint lines are): a
@@ -133,21 +136,23 @@ def scope6(group):
     return (group >> 112) & 0xF
 
 
-PHYINT_FIELDS = "ifname enable threshold mrdisc origin querier querier_address"  # new ones last, with defaults
+PHYINT_FIELDS = "ifname enable threshold mrdisc origin querier querier_address mld"  # new ones last, with defaults
 
 
-class Phyint(namedtuple("Phyint", PHYINT_FIELDS, defaults=(None, None))):
-    """``phyint``: whether an interface may get a VIF, its TTL threshold, and its IGMP querier.
+class Phyint(namedtuple("Phyint", PHYINT_FIELDS, defaults=(None, None, None))):
+    """``phyint``: whether an interface may get a VIF, its TTL threshold, and its IGMP and MLD querier.
 
     ``querier`` is None (no querier), 2 or 3 (the IGMP version queried with);
     ``querier_address`` is None (the daemon picks one of the interface's addresses) or
-    the integer address given with ``address``.
+    the integer address given with ``address``; ``mld`` is the MLD version (1 or 2) the
+    querier queries with where the interface has an IPv6 link-local address (None without a
+    querier: a querier line always queries both families).
     """
 
     __slots__ = ()
 
     def settings(self):
-        return (self.enable, self.threshold, self.mrdisc, self.querier, self.querier_address)
+        return (self.enable, self.threshold, self.mrdisc, self.querier, self.querier_address, self.mld)
 
 
 class Mroute(namedtuple("Mroute", "iif source group oifs origin if_joined", defaults=(False,))):
@@ -289,6 +294,12 @@ def ntop(addr, family):
     return socket.inet_ntop(socket.AF_INET6, addr.to_bytes(16, "big"))
 
 
+def address_text(addr):
+    """An address of either family as text, told by its value: what a querier holds (IPv4 addresses, and IPv6
+    link-local, global and multicast ones) never lies in ::/96, where an IPv6 address would read as IPv4."""
+    return ntop(addr, 6 if addr > MAX_U32 else 4)
+
+
 def group_text(group):
     """A multicast group integer as text, its family told by its value (group_family)."""
     return ntop(group, group_family(group))
@@ -404,7 +415,7 @@ DIRECTIVES = ("mgroup", "ssmgroup", "mroute", "phyint", "include")
 KEYWORD_ORDER = ("from", "source", "group", "to", "enable", "disable", "mrdisc", "ttl-threshold")
 # mcastd's own words (issue 9): matched whole, never by prefix
 IF_JOINED = "if-joined"
-QUERIER_FLAGS = ("querier", "igmpv2", "igmpv3")
+QUERIER_FLAGS = ("querier", "igmpv2", "igmpv3", "mldv1", "mldv2")
 IGMP_SECONDS = ("query-interval", "query-response-interval", "last-member-interval", "startup-query-interval")
 IGMP_KEYWORDS = IGMP_SECONDS + ("robustness",)
 IGMP_DEFAULTS = ("query-interval 125, query-response-interval 10, robustness 2, last-member-interval 1, "
@@ -685,10 +696,15 @@ class Parser:
             if threshold is None or not 1 <= threshold <= 255:
                 line.error("ttl-threshold must be a number from 1 to 255, not %r" % found["ttl-threshold"])
         querier, querier_address = self._querier(line, ifname, found)
+        mld = None
+        if querier:
+            if found.get("mldv1") and found.get("mldv2"):
+                line.error("phyint %s says both mldv1 and mldv2: give the one MLD version to query with" % ifname)
+            mld = 1 if found.get("mldv1") else 2
         if line.errors:
             return
         phyint = Phyint(ifname, not found.get("disable"), threshold, bool(found.get("mrdisc")), line.origin,
-                        querier, querier_address)
+                        querier, querier_address, mld)
         previous = self.phyints.get(ifname)
         if previous is None:
             self.phyints[ifname] = phyint
@@ -703,7 +719,7 @@ class Parser:
     def _querier(line, ifname, found):
         """(version or None, address or None) of ``querier [igmpv2|igmpv3] [address A]``."""
         if not found.get("querier"):
-            for word in ("igmpv2", "igmpv3", "address"):
+            for word in ("igmpv2", "igmpv3", "mldv1", "mldv2", "address"):
                 if word in found:
                     line.error("'%s' belongs to the querier: write 'phyint %s querier %s%s'"
                                % (word, ifname, word, " A.B.C.D" if word == "address" else ""))
@@ -828,9 +844,6 @@ class Parser:
         iif, source, group = self._endpoints(line, found)
         oifs = self._outputs(line, words)
         if_joined = IF_JOINED in found
-        if if_joined and group is not None and group.family == 6:
-            line.error("'if-joined' needs listeners tracked by a querier, and mcastd queries only IGMP (IPv4) so "
-                       "far: leave out 'if-joined' for the IPv6 group %s (it is then always forwarded)" % (group,))
         if if_joined and not oifs:
             line.error("'if-joined' needs outputs to forward to while they have listeners: write "
                        "'to OIF [OIF ...] if-joined'")

@@ -42,10 +42,10 @@ COLUMNS = {
     "groups": [("INTERFACE", "interface"), ("GROUP", "group"), ("SOURCE", "source"), ("STATE", "state")],
     "pending": [("KIND", "kind"), ("STATE", "state"), ("MISSING", "missing"), ("ORIGIN", "origin"), ("LINE", "line"),
                 ("REASON", "reason")],
-    "queriers": [("INTERFACE", "interface"), ("ROLE", "role"), ("QUERIER", "querier"), ("VERSION", "version"),
+    "queriers": [("INTERFACE", "interface"), ("PROTOCOL", "protocol"), ("ROLE", "role"), ("QUERIER", "querier"), ("VERSION", "version"),
                  ("OWN ADDRESS", "own_address"), ("OTHER EXPIRES", "other_querier_expires_in"),
                  ("NEXT QUERY", "next_query_in"), ("GROUPS", "groups"), ("PROBLEM", "problem")],
-    "members": [("INTERFACE", "interface"), ("GROUP", "group"), ("SOURCE", "source"), ("MODE", "mode"),
+    "members": [("INTERFACE", "interface"), ("PROTOCOL", "protocol"), ("GROUP", "group"), ("SOURCE", "source"), ("MODE", "mode"),
                 ("COMPAT", "compat"), ("EXPIRES", "expires_in"), ("FORWARDING", "forwarding")],
 }
 

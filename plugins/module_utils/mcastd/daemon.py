@@ -21,7 +21,7 @@ import socket
 import time
 
 from . import config as conf
-from . import control, groups, ifaces, igmprouter, kernel, mrdisc, notify, plane, routes
+from . import control, groups, ifaces, igmprouter, kernel, mldrouter, mrdisc, notify, plane, routes
 
 VERSION = control.VERSION
 LINK_RESCAN_INTERVAL = 5.0  # safety net behind netlink events; also when failed kernel calls are retried
@@ -54,6 +54,7 @@ class Daemon:
         self.selector = selectors.DefaultSelector()
         self.mrdisc = mrdisc.Mrdisc(self.selector, getattr(options, "mrdisc_interval", mrdisc.DEFAULT_INTERVAL), self.log)
         self.igmp = igmprouter.IgmpRouter(log=self.log)
+        self.mld = mldrouter.MldRouter(log=self.log)  # its listening socket: opened with the IPv6 routing API
         self.mrdisc.igmp_values = self.igmp.advertised
         self.wakeup = None
         self.running = False
@@ -85,6 +86,7 @@ class Daemon:
             each.table = routes.RouteTable(config, each.family)
         self._open_planes(config)
         self.igmp.mroute = self.mroute
+        self._open_mld()
         self.links = ifaces.LinkMonitor()
         self.ifaces = ifaces.scan()
         self.sync_igmp()  # before the routes: if-joined outputs ask it who listens
@@ -116,6 +118,15 @@ class Daemon:
                                "moves only after it expires", each.kind, each.sock.wrongvif_mode or "off",
                                each.sock.wrongvif_error)
 
+    def _open_mld(self):
+        """The socket MLD messages are read from, when IPv6 is routed (without it the MLD querier stays idle)."""
+        if not self.v6.available:
+            return
+        try:
+            self.mld.mroute = mldrouter.Listener()
+        except OSError as exc:
+            self.log.error("cannot open the MLD listening socket: %s; the MLD querier stays off", exc.strerror or exc)
+
     def _register(self):
         read, self.wakeup = socket.socketpair()
         read.setblocking(False)
@@ -125,6 +136,8 @@ class Daemon:
             signal.signal(signum, lambda *_: None)  # handled in the loop, through the wake-up fd
         for each in self.available_planes():
             self.selector.register(each.sock, selectors.EVENT_READ, self.on_upcalls)
+        if self.mld.mroute is not None:
+            self.selector.register(self.mld.mroute, selectors.EVENT_READ, self.on_mld)
         self.selector.register(self.links, selectors.EVENT_READ, self.on_link_event)
         self.selector.register(self.server, selectors.EVENT_READ, self.on_connect)
         self.selector.register(read, selectors.EVENT_READ, self.on_signal)
@@ -132,6 +145,9 @@ class Daemon:
     def close(self):
         self.mrdisc.close()  # Terminations first, while every interface is as it was
         self.igmp.close()
+        self.mld.close()
+        if self.mld.mroute is not None:
+            self.mld.mroute.close()
         for client in list(self.clients.values()):
             client.close()
         self.clients = {}
@@ -156,7 +172,7 @@ class Daemon:
     # -- making the kernel equal to the plan ---------------------------------------------------------
     def listening_for(self, family):
         """Who listens where, for if-joined routes: the IGMP querier's memberships (IPv4 only so far)."""
-        return self.igmp.listening if family == 4 else routes.nobody
+        return self.igmp.listening if family == 4 else self.mld.listening
 
     def apply(self):
         """Bring VIFs, MIFs and MFC entries in line with config, interfaces and learned flows."""
@@ -192,21 +208,31 @@ class Daemon:
         self.mrdisc.sync(self.config, self.vifs, self.ifaces)
 
     def sync_igmp(self):
-        """Querier interfaces for the configuration, interfaces and addresses in force; returns changed groups."""
-        try:
-            addresses = ifaces.ipv4_addresses()
-        except OSError as exc:
-            self.counters["kernel_errors"] += 1
-            self.retry = True
-            self._log_limited(logging.ERROR, "cannot read the interfaces' addresses: %s (retried within %d s)",
-                              exc.strerror or exc, int(LINK_RESCAN_INTERVAL))
-            return set()
-        return self.igmp.sync(self.config, self.ifaces, addresses)
+        """IGMP and MLD querier interfaces for the configuration, interfaces and addresses in force; returns the
+        groups whose listeners changed."""
+        changed = set()
+        for router, read in ((self.igmp, ifaces.ipv4_addresses), (self.mld, ifaces.ipv6_addresses)):
+            if router is self.mld and router.mroute is None:
+                continue  # no IPv6 routing: no MLD querier
+            try:
+                addresses = read()
+            except OSError as exc:
+                self.counters["kernel_errors"] += 1
+                self.retry = True
+                self._log_limited(logging.ERROR, "cannot read the interfaces' addresses: %s (retried within %d s)",
+                                  exc.strerror or exc, int(LINK_RESCAN_INTERVAL))
+                continue
+            changed.update(router.sync(self.config, self.ifaces, addresses))
+        return changed
 
     def on_memberships(self, groups):
-        """Listeners came or went for IPv4 ``groups``: re-install the if-joined entries of those groups."""
-        if groups and self.v4.available:
-            self.v4.on_memberships(groups, self.igmp.listening)
+        """Listeners came or went for ``groups`` (either family): re-install the if-joined entries of those groups."""
+        if not groups:
+            return
+        for each in self.available_planes():
+            mine = set(group for group in groups if conf.group_family(group) == each.family)
+            if mine:
+                each.on_memberships(mine, self.listening_for(each.family))
 
     # -- events ------------------------------------------------------------------------------------
     def on_upcalls(self, sock=None, _mask=None):
@@ -218,6 +244,13 @@ class Daemon:
         changed = set()
         for ifindex, data in packets:
             changed.update(self.igmp.on_packet(ifindex, data, now))
+        self.on_memberships(changed)
+
+    def on_mld(self, _sock=None, _mask=None):
+        now = time.monotonic()
+        changed = set()
+        for ifindex, source, data in self.mld.mroute.drain():
+            changed.update(self.mld.on_packet(ifindex, data, now, source))
         self.on_memberships(changed)
 
     def on_link_event(self, _source=None, _mask=None):
@@ -267,7 +300,7 @@ class Daemon:
                 each.check_ttl(now, LINK_RESCAN_INTERVAL)
             self.next_rescan = now + LINK_RESCAN_INTERVAL
         self.mrdisc.on_timer(now)
-        self.on_memberships(self.igmp.on_timer(now))
+        self.on_memberships(self.igmp.on_timer(now) | self.mld.on_timer(now))
 
     def expire(self, now):
         for each in self.available_planes():
@@ -417,8 +450,16 @@ class Daemon:
             return {"stopping": True}
         return {"routes": self.show_routes, "interfaces": self.show_interfaces,
                 "groups": self.joins.rows, "pending": self.show_pending,
-                "queriers": lambda: self.igmp.querier_rows(self.vifs, self.ifaces),
-                "members": self.igmp.member_rows}[request["what"]]()
+                "queriers": self.querier_rows, "members": self.member_rows}[request["what"]]()
+
+    def querier_rows(self):
+        rows = self.igmp.querier_rows(self.vifs, self.ifaces)
+        if self.mld.mroute is not None:
+            rows += self.mld.querier_rows(self.v6.vifs, self.ifaces)
+        return rows
+
+    def member_rows(self):
+        return self.igmp.member_rows() + self.mld.member_rows()
 
     def status(self):
         kinds = [flow.kind for each in self.planes.values() for flow in each.learned.values()]
@@ -437,6 +478,7 @@ class Daemon:
             "upcall_buffer": self.mroute.receive_buffer,
             "counters": dict(self.counters, **dict(self.mrdisc.counters, **self.igmp.counters)),
             "mrdisc": self.mrdisc.status(), "igmp": self.igmp.status(),
+            "mld": dict(self.mld.status(), counters=self.mld.counters, listening=self.mld.mroute is not None),
             "wrongvif_upcalls": self.mroute.wrongvif_mode,
             "ipv6": {"available": v6.available, "unavailable": v6.unavailable,
                      "entries": len(v6.installed), "wrongmif_upcalls": v6.sock.wrongvif_mode if v6.available else None,
@@ -473,7 +515,7 @@ class Daemon:
             now = time.monotonic()
             self.contained("timer", self.on_timer, now)
             timeout = max(0.0, min(self.next_expiry if self.options.cache_timeout > 0 else now + 60, self.next_rescan,
-                                   self.mrdisc.next_due(), self.igmp.next_due()) - now)
+                                   self.mrdisc.next_due(), self.igmp.next_due(), self.mld.next_due()) - now)
             events = self.selector.select(timeout)
             # Upcalls first: the kernel holds only a few packets per unresolved flow.
             routing = [each.sock for each in self.available_planes()]

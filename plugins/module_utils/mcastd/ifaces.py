@@ -26,6 +26,9 @@ IFF_MULTICAST = 0x1000
 SIOCGIFFLAGS = 0x8913
 RTMGRP_LINK = 0x1
 RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV6_IFADDR = 0x100
+IFA_F_DADFAILED = 0x08
+IFA_F_TENTATIVE = 0x40  # duplicate address detection still runs: nothing can be sent from it yet
 NETLINK_ROUTE = 0
 RTM_NEWADDR = 20
 RTM_GETADDR = 22
@@ -108,9 +111,18 @@ def ipv4_addresses():
     One RTM_GETADDR dump (what ``ip -4 addr`` reads): the querier needs every address of an
     interface and its prefix length, which SIOCGIFADDR does not give.
     """
+    return addresses(socket.AF_INET)
+
+
+def ipv6_addresses():
+    """The same for IPv6 (what ``ip -6 addr`` reads), without the addresses still in (or failed) DAD."""
+    return addresses(socket.AF_INET6)
+
+
+def addresses(family):
     table = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as sock:
-        request = IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)
+        request = IFADDRMSG.pack(family, 0, 0, 0, 0)
         sock.send(NLMSGHDR.pack(NLMSGHDR.size + len(request), RTM_GETADDR, NLM_F_REQUEST_DUMP, 1, 0) + request)
         while True:
             data = sock.recv(65536)
@@ -118,7 +130,7 @@ def ipv4_addresses():
                 if kind in (NLMSG_DONE, NLMSG_ERROR):
                     return table
                 if kind == RTM_NEWADDR:
-                    _add_address(table, payload)
+                    _add_address(table, payload, family)
 
 
 def _netlink_messages(data):
@@ -131,9 +143,9 @@ def _netlink_messages(data):
         offset += (length + 3) & ~3
 
 
-def _add_address(table, payload):
-    family, prefixlen, _flags, _scope, index = IFADDRMSG.unpack_from(payload)
-    if family != socket.AF_INET:
+def _add_address(table, payload, wanted=socket.AF_INET):
+    family, prefixlen, flags, _scope, index = IFADDRMSG.unpack_from(payload)
+    if family != wanted or flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
         return
     attributes = {}
     offset = IFADDRMSG.size
@@ -145,16 +157,16 @@ def _add_address(table, payload):
         offset += (length + 3) & ~3
     # IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on point-to-point links
     value = attributes.get(IFA_LOCAL) or attributes.get(IFA_ADDRESS)
-    if value and len(value) == 4:
+    if value and len(value) == (4 if family == socket.AF_INET else 16):
         table.setdefault(index, []).append((int.from_bytes(value, "big"), prefixlen))
 
 
 class LinkMonitor:
-    """A netlink socket that becomes readable when a link or an IPv4 address is added, removed or changed."""
+    """A netlink socket that becomes readable when a link or an address is added, removed or changed."""
 
     def __init__(self):
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+        self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
         self.sock.setblocking(False)
 
     def fileno(self):

@@ -1,10 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcast.linux contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""IGMP on the router's interfaces: the querier, the memberships and the queriers heard.
+"""IGMP (and, through mldrouter.py, MLD) on the router's interfaces: the querier, the memberships
+and the queriers heard.
 
 ``querier.Querier`` and ``membership.Memberships`` are pure state machines; this file gives
 them packets, a clock and sockets, and tells the daemon which groups may forward differently.
+``GroupRouter`` does that for one protocol, described by a protocol object: ``Igmp`` here,
+``mldrouter.Mld`` for IPv6.  The state machines speak IGMP's versions (MLDv1 is IGMPv2's twin,
+MLDv2 IGMPv3's); the protocol object translates on the wire and in what people read.
 
 Receiving: every IGMP message reaches the routing socket (``kernel.MrouteSocket.drain``) with
 the ifindex it came in on, and the daemon hands it to ``on_packet``.  IGMPv1/v2 reports to
@@ -33,7 +37,7 @@ import time
 from collections import namedtuple
 
 from . import igmp, igmpsock, membership
-from .config import aton, ifname_matches, ntoa, querier_address_problem, querier_source
+from .config import address_text, aton, ifname_matches, ntoa, querier_address_problem, querier_source
 from .querier import ElectionChange, Querier, SendQuery, VersionChange
 
 ALL_SYSTEMS = 0xE0000001  # general queries
@@ -45,7 +49,7 @@ SO_ATTACH_FILTER = 26
 IP_MULTICAST_ALL = 49
 DROP_ALL = struct.pack("=HBBI", 0x06, 0, 0, 0)  # classic BPF: "ret #0", keep no byte of any packet
 
-COUNTERS = ("igmp_received", "igmp_malformed", "queries_sent", "query_send_errors",
+COUNTERS = ("received", "malformed", "queries_sent", "query_send_errors",
             "queries_heard", "reports", "leaves", "membership_changes")
 
 
@@ -60,6 +64,68 @@ class QuerySocket:
 
     def close(self):
         self.sock.close()
+
+
+class Igmp:
+    """IGMP's part in a GroupRouter: addresses, sockets and messages of IPv4."""
+
+    name = "IGMP"
+    family = 4
+    counter_prefix = "igmp_"  # the IGMP router's counters keep the names they had before MLD came
+    general = ALL_SYSTEMS
+    router_groups = ROUTER_GROUPS
+
+    @staticmethod
+    def version(phyint):
+        """The querier's (IGMP) version on an interface of this phyint line, or None: no querier of ours."""
+        return phyint.querier
+
+    @staticmethod
+    def wire_version(version):
+        return version
+
+    @staticmethod
+    def problem(phyint, prefixes):
+        return querier_address_problem(phyint.querier_address, prefixes)
+
+    @staticmethod
+    def source(phyint, prefixes):
+        return phyint.querier_address if phyint.querier_address is not None else querier_source(prefixes)
+
+    @staticmethod
+    def open(ifname, ifindex, source):
+        return QuerySocket(ifname, ifindex, source)
+
+    @staticmethod
+    def decode(data, _source=None):
+        """(source address, message) of one received packet (IP header included); MalformedPacket if not IGMP."""
+        received = igmp.parse_packet(data)
+        return aton(received.ip.source), received.message
+
+    @staticmethod
+    def build(version, max_resp_time, group, s_flag, qrv, qqi, sources):
+        return igmp.build_query(version, max_resp_time, group, s_flag, qrv, qqi, sources)
+
+    @staticmethod
+    def is_query(message):
+        return isinstance(message, igmp.Query)
+
+    @staticmethod
+    def query_version(query):
+        return query.version
+
+    @staticmethod
+    def records(message):
+        """The membership events of a report as (version, record type, group, sources), or None: no report."""
+        if isinstance(message, igmp.ReportV3):
+            return [(3, record.type, record.group, record.sources) for record in message.records]
+        if isinstance(message, igmp.ReportV2):
+            return [(2, membership.REPORT, message.group, ())]
+        if isinstance(message, igmp.Leave):
+            return [(2, membership.LEAVE, message.group, ())]
+        if isinstance(message, igmp.ReportV1):
+            return [(1, membership.REPORT, message.group, ())]
+        return None  # MRD messages and unknown types: not about memberships
 
 
 class Port:
@@ -82,8 +148,8 @@ Heard = namedtuple("Heard", "source version time")
 Heard.__doc__ = "The last general query heard on an interface (any interface: also where mcastd only listens)."
 
 
-class IgmpRouter:
-    """Every querier interface of the daemon and the queries heard on all interfaces.
+class GroupRouter:
+    """Every querier interface of the daemon for one protocol and the queries heard on all interfaces.
 
     The daemon calls ``sync()`` whenever configuration, interfaces or addresses changed (before
     it plans routes: ``listening`` answers from the ports), ``on_packet()`` for each IGMP
@@ -91,18 +157,24 @@ class IgmpRouter:
     and ``close()`` last.  The first three return the groups whose forwarding may have changed.
     """
 
-    def __init__(self, mroute=None, log=None, clock=time.monotonic, opener=QuerySocket):
-        self.mroute = mroute  # joins the router groups; set by the daemon once it holds the routing socket
+    protocol = Igmp
+
+    def __init__(self, mroute=None, log=None, clock=time.monotonic, opener=None):
+        # joins the router groups (IGMP: the routing socket, set by the daemon once it holds it)
+        self.mroute = mroute
         self.log = log or logging.getLogger("mcastd")
         self.clock = clock
-        self.opener = opener
+        self.opener = opener or self.protocol.open
         self.ports = {}  # ifname -> Port
         self.by_index = {}  # ifindex -> Port
         self.heard = {}  # ifindex -> Heard
         self.addresses = {}  # ifindex -> [(address, prefix length)]
         self.problems = {}  # ifname -> why that querier interface does not query
         self.timers = None  # the configured timers (igmp line), for listeners' validity windows
-        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.counters = dict((self.protocol.counter_prefix + name if name in ("received", "malformed") else name, 0)
+                             for name in COUNTERS)
+        self.received, self.malformed = ("%s%s" % (self.protocol.counter_prefix, name) for name in ("received",
+                                                                                                  "malformed"))
 
     # -- keeping the set of querier interfaces ------------------------------------------------------------
     def sync(self, config, ifaces, addresses):
@@ -113,7 +185,7 @@ class IgmpRouter:
         wanted, problems = self._wanted(config, ifaces, addresses)
         for name, problem in problems.items():
             if self.problems.get(name) != problem:
-                self.log.error("querier on %s: not querying: %s", name, problem)
+                self.log.error("%s querier on %s: not querying: %s", self.protocol.name, name, problem)
         self.problems = problems
         changed = set()
         for name, port in list(self.ports.items()):
@@ -127,7 +199,8 @@ class IgmpRouter:
     def _wanted(self, config, ifaces, addresses):
         """{ifname: identity} of the interfaces to query on, and {ifname: problem} of those that cannot."""
         wanted, problems = {}, {}
-        queriers = [phyint for phyint in config.phyints.values() if phyint.querier and phyint.enable]
+        protocol = self.protocol
+        queriers = [phyint for phyint in config.phyints.values() if protocol.version(phyint) and phyint.enable]
         for iface in sorted(ifaces.values(), key=lambda item: item.index):
             exact = config.phyints.get(iface.name)  # a line naming the interface beats a wildcard line
             if exact is not None and not exact.enable:
@@ -137,42 +210,43 @@ class IgmpRouter:
             if phyint is None:
                 continue
             prefixes = addresses.get(iface.index, [])
-            problem = querier_address_problem(phyint.querier_address, prefixes)
+            problem = protocol.problem(phyint, prefixes)
             if problem:
                 problems[iface.name] = problem
                 continue
-            source = phyint.querier_address if phyint.querier_address is not None else querier_source(prefixes)
-            wanted[iface.name] = (iface.index, source, phyint.querier, config.igmp)
+            source = protocol.source(phyint, prefixes)
+            if source is not None:  # None: this protocol has nothing to query with here, and that is fine
+                wanted[iface.name] = (iface.index, source, protocol.version(phyint), config.igmp)
         return wanted, problems
 
     def _open(self, name, ifindex, source, version, timers, now):
         try:
             sock = self.opener(name, ifindex, source)
         except OSError as exc:
-            self.problems[name] = "cannot open its IGMP socket: %s" % (exc.strerror or exc)
-            self.log.error("querier on %s: %s; retried at the next interface change or rescan", name,
-                           self.problems[name])
+            self.problems[name] = "cannot open its %s socket: %s" % (self.protocol.name, exc.strerror or exc)
+            self.log.error("%s querier on %s: %s; retried at the next interface change or rescan", self.protocol.name,
+                           name, self.problems[name])
             return
         port = Port(name, ifindex, source, version, timers, sock, now)
         try:
-            for group in ROUTER_GROUPS:
+            for group in self.protocol.router_groups:
                 if self.mroute is not None:
                     self.mroute.join(group, ifindex)
         except OSError as exc:
             sock.close()
-            self.problems[name] = "cannot join %s to hear reports: %s" % (ntoa(group), exc.strerror or exc)
-            self.log.error("querier on %s: %s", name, self.problems[name])
+            self.problems[name] = "cannot join %s to hear reports: %s" % (address_text(group), exc.strerror or exc)
+            self.log.error("%s querier on %s: %s", self.protocol.name, name, self.problems[name])
             return
         self.ports[name] = port
         self.by_index[ifindex] = port
-        self.log.info("querier on %s: IGMPv%d from %s, query interval %s s, robustness %d", name, version,
-                      ntoa(source), _seconds(timers.query_interval), timers.robustness)
+        self.log.info("querier on %s: %s from %s, query interval %s s, robustness %d", name, self._version_text(version),
+                      address_text(source), _seconds(timers.query_interval), timers.robustness)
         self._carry_out(port, port.querier.start(now))
 
     def _close(self, port, why):
         """Forget an interface's querier; returns the groups that had listeners there."""
         groups = set(port.members.table)
-        for group in ROUTER_GROUPS:
+        for group in self.protocol.router_groups:
             try:
                 if self.mroute is not None:
                     self.mroute.leave(group, port.ifindex)
@@ -182,7 +256,7 @@ class IgmpRouter:
         del self.ports[port.name]
         if self.by_index.get(port.ifindex) is port:
             del self.by_index[port.ifindex]
-        self.log.info("querier on %s: stopped (%s)", port.name, why)
+        self.log.info("%s querier on %s: stopped (%s)", self.protocol.name, port.name, why)
         return groups
 
     def close(self):
@@ -190,52 +264,50 @@ class IgmpRouter:
             self._close(port, "mcastd stopping")
 
     # -- packets -----------------------------------------------------------------------------------
-    def on_packet(self, ifindex, data, now):
-        """One IGMP packet (IP header included) that arrived on ``ifindex``; returns changed groups."""
-        self.counters["igmp_received"] += 1
+    def on_packet(self, ifindex, data, now, source=None):
+        """One packet of the protocol that arrived on ``ifindex``; returns changed groups.
+
+        IGMP: ``data`` has its IP header, which gives the source; MLD: ``data`` is the ICMPv6
+        message and ``source`` the sender's address (an integer).
+        """
+        self.counters[self.received] += 1
         try:
-            received = igmp.parse_packet(data)
-            source = aton(received.ip.source)
-            message = received.message
-            if isinstance(message, igmp.Query):
+            source, message = self.protocol.decode(data, source)
+            if self.protocol.is_query(message):
                 return self._query(ifindex, source, message, now)
             port = self.by_index.get(ifindex)
             if port is None:
                 return ()
             return self._report(port, message, now)
-        except ValueError as exc:  # igmp.MalformedPacket, or a report the membership table refuses
-            self.counters["igmp_malformed"] += 1
-            self.log.debug("ignored an IGMP packet on ifindex %d: %s", ifindex, exc)
+        except ValueError as exc:  # MalformedPacket, or a report the membership table refuses
+            self.counters[self.malformed] += 1
+            self.log.debug("ignored an %s packet on ifindex %d: %s", self.protocol.name, ifindex, exc)
             return ()
 
     def _query(self, ifindex, source, query, now):
         self.counters["queries_heard"] += 1
+        version = self.protocol.query_version(query)  # the IGMP twin
         if not query.group:
-            self.heard[ifindex] = Heard(source, query.version, now)
+            self.heard[ifindex] = Heard(source, version, now)
         port = self.by_index.get(ifindex)
         if port is None:
             return ()
         qqic = igmp.encode_float_code(int(query.qqi)) if query.qqi else 0
-        actions = port.querier.on_query(now, source, query.version, query.max_resp_time, query.group, query.s_flag,
+        actions = port.querier.on_query(now, source, version, query.max_resp_time, query.group, query.s_flag,
                                         query.qrv or 0, qqic, query.sources)
         self._carry_out(port, actions)
         return ()
 
     def _report(self, port, message, now):
         is_querier = port.querier.is_querier
+        records = self.protocol.records(message)
+        if records is None:
+            return ()
         results = []
-        if isinstance(message, igmp.ReportV3):
-            for record in message.records:
-                results.append(port.members.on_report(now, 3, record.type, record.group, record.sources, is_querier))
-        elif isinstance(message, igmp.ReportV2):
-            results.append(port.members.on_report(now, 2, membership.REPORT, message.group, (), is_querier))
-        elif isinstance(message, igmp.Leave):
-            self.counters["leaves"] += 1
-            results.append(port.members.on_report(now, 2, membership.LEAVE, message.group, (), is_querier))
-        elif isinstance(message, igmp.ReportV1):
-            results.append(port.members.on_report(now, 1, membership.REPORT, message.group, (), is_querier))
-        else:
-            return ()  # MRD messages and unknown types: not about memberships
+        for version, record_type, group, sources in records:
+            if record_type == membership.LEAVE:
+                self.counters["leaves"] += 1
+            results.append(port.members.on_report(now, version, record_type, group, sources, is_querier))
         self.counters["reports"] += 1
         changed = set()
         for result in results:
@@ -269,29 +341,32 @@ class IgmpRouter:
                 self._send(port, action)
             elif isinstance(action, ElectionChange):
                 if action.is_querier:
-                    self.log.info("querier on %s: we are the querier again (%s)", port.name, action.reason)
+                    self.log.info("%s querier on %s: we are the querier again (%s)", self.protocol.name, port.name,
+                                  action.reason)
                 else:
-                    self.log.info("querier on %s: %s is the querier now (%s); we listen", port.name,
-                                  ntoa(action.querier), action.reason)
+                    self.log.info("%s querier on %s: %s is the querier now (%s); we listen", self.protocol.name,
+                                  port.name, address_text(action.querier), action.reason)
             elif isinstance(action, VersionChange):
-                self.log.info("querier on %s: querying with IGMPv%d (%s)", port.name, action.version, action.reason)
+                self.log.info("querier on %s: querying with %s (%s)", port.name, self._version_text(action.version),
+                              action.reason)
 
     def _send(self, port, action):
         qqi = igmp.decode_float_code(action.qqic) if action.qqic else 0
         qrv = action.qrv or port.querier.timers.robustness  # a robustness above 7 is sent as 0 by build_query
         try:
-            message = igmp.build_query(action.version, action.max_resp_time, action.group, action.s_flag, qrv, qqi,
-                                       action.sources)
-            port.sock.send(message, action.group or ALL_SYSTEMS)
+            message = self.protocol.build(self.protocol.wire_version(action.version), action.max_resp_time,
+                                          action.group, action.s_flag, qrv, qqi, action.sources)
+            port.sock.send(message, action.group or self.protocol.general)
         except (OSError, ValueError) as exc:
             self.counters["query_send_errors"] += 1
             if port.failing is None:
-                self.log.warning("querier on %s: cannot send a query: %s; further failures are only counted until "
-                                 "a send works again", port.name, getattr(exc, "strerror", None) or exc)
+                self.log.warning("%s querier on %s: cannot send a query: %s; further failures are only counted "
+                                 "until a send works again", self.protocol.name, port.name,
+                                 getattr(exc, "strerror", None) or exc)
             port.failing = getattr(exc, "errno", None) or -1
             return
         if port.failing is not None:
-            self.log.info("querier on %s: sending works again", port.name)
+            self.log.info("%s querier on %s: sending works again", self.protocol.name, port.name)
             port.failing = None
         self.counters["queries_sent"] += 1
 
@@ -310,8 +385,11 @@ class IgmpRouter:
         return min(0xFFFF, int(round(timers.query_interval))), min(0xFFFF, timers.robustness)
 
     # -- reporting -----------------------------------------------------------------------------------
+    def _version_text(self, version):
+        return "%sv%d" % (self.protocol.name, self.protocol.wire_version(version))
+
     def querier_rows(self, vifs, ifaces):
-        """``show queriers``: every querier interface and every VIF interface, what IGMP sees there."""
+        """``show queriers``: every querier interface and every VIF (MIF) interface, what the protocol sees there."""
         now = self.clock()
         rows = []
         names = set(self.ports) | set(self.problems) | set(vifs)
@@ -319,7 +397,8 @@ class IgmpRouter:
             iface = ifaces.get(name)
             ifindex = iface.index if iface else None
             port = self.ports.get(name)
-            row = {"interface": name, "ifindex": ifindex, "problem": self.problems.get(name),
+            row = {"interface": name, "protocol": self.protocol.name, "ifindex": ifindex,
+                   "problem": self.problems.get(name),
                    "subnets": _subnets(self.addresses.get(ifindex, [])),
                    "last_query": self._last_query(ifindex, now)}
             row.update(self._port_state(port, now) if port else self._listener_state(row["last_query"]))
@@ -330,14 +409,15 @@ class IgmpRouter:
         heard = self.heard.get(ifindex)
         if heard is None:
             return None
-        return {"source": ntoa(heard.source), "version": heard.version, "age": round(now - heard.time, 1)}
+        return {"source": address_text(heard.source), "version": self.protocol.wire_version(heard.version),
+                "age": round(now - heard.time, 1)}
 
-    @staticmethod
-    def _port_state(port, now):
+    def _port_state(self, port, now):
         state = port.querier.state()
         expires = state["other_querier_expires"]
         return {"role": "querier" if state["is_us"] else "non-querier", "querier": state["querier_text"],
-                "is_us": state["is_us"], "own_address": ntoa(port.source), "version": state["version"],
+                "is_us": state["is_us"], "own_address": address_text(port.source),
+                "version": self.protocol.wire_version(state["version"]),
                 "other_querier_expires_in": None if expires is None else round(max(0.0, expires - now), 1),
                 "next_query_in": None if state["next_query"] is None else round(max(0.0, state["next_query"] - now), 1),
                 "timers": state["timers"], "counters": state["counters"],
@@ -360,7 +440,8 @@ class IgmpRouter:
             port = self.ports[name]
             for row in port.members.groups(now):
                 expires = row["expires"]
-                rows.append({"interface": name, "group": row["group_text"], "source": row["source_text"],
+                rows.append({"interface": name, "protocol": self.protocol.name, "group": row["group_text"],
+                             "source": row["source_text"],
                              "mode": row["mode"], "compat": row["compat"],
                              "expires_in": None if expires is None else round(max(0.0, expires - now), 1),
                              "forwarding": row["forwarding"]})
@@ -371,6 +452,12 @@ class IgmpRouter:
                                                                      if p.querier.is_querier),
                 "querier_problems": dict(self.problems),
                 "members": sum(len(port.members.table) for port in self.ports.values())}
+
+
+class IgmpRouter(GroupRouter):
+    """The IGMP querier and memberships of the IPv4 interfaces."""
+
+    protocol = Igmp
 
 
 def _receive_nothing(sock):
@@ -389,7 +476,7 @@ def _members_due(port):
 
 
 def _subnets(prefixes):
-    return ["%s/%d" % (ntoa(addr), length) for addr, length in prefixes]
+    return ["%s/%d" % (address_text(addr), length) for addr, length in prefixes]
 
 
 def _seconds(value):

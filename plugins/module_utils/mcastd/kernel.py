@@ -85,6 +85,7 @@ SOCKADDR_IN6 = struct.Struct("=HHI16sI")  # family, port, flowinfo, address, sco
 MRT6MSG = struct.Struct("=BBHI16s16s")  # struct mrt6msg: mbz, msgtype, mif, pad, src, dst
 SIOC_SG_REQ6 = struct.Struct("@28s28sLLL")  # struct sioc_sg_req6
 PROC_MIFS = "/proc/net/ip6_mr_vif"
+PROC_MFC6 = "/proc/net/ip6_mr_cache"
 # Room for a burst of upcalls: each queued report costs about 1 KiB of receive buffer, and
 # one that does not fit is lost for good (that source is then never forwarded).
 UPCALL_BUFFER = 16 * 1024 * 1024
@@ -477,3 +478,33 @@ def read_vifs(path=PROC_VIFS):
             rows.append(VifRow(int(fields[0]), fields[1], int(fields[2]), int(fields[3]), int(fields[4]),
                                int(fields[5]), int(fields[6], 16)))
     return rows
+
+
+def read_mfc6(path=PROC_MFC6):
+    """Every IPv6 MFC entry with counters, as MfcRow (interfaces as MIF indexes: name them with read_vifs(PROC_MIFS)).
+
+    The kernel's own table (what ``cat /proc/net/ip6_mr_cache`` shows), since pyroute2 0.7 decodes
+    nothing of rtnetlink family 129: group and origin as 32 hex digits, the parent MIF, packets,
+    bytes, wrong interface, then ``MIF:TTL`` for each output.  A kernel (*,G) entry has origin ``::``
+    (0) and its input among the outputs; an unresolved entry (waiting for the daemon's answer to its
+    upcall) has parent -1, read as iif None, and no outputs.  No such file: no IPv6 multicast routing.
+    """
+    try:
+        with open(path, encoding="ascii") as handle:
+            lines = handle.read().splitlines()[1:]
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 6:
+            parent = int(fields[2])
+            rows.append(MfcRow(_hex_addr(fields[1]), _hex_addr(fields[0]), parent if parent >= 0 else None,
+                               [int(item.split(":")[0]) for item in fields[6:]], int(fields[3]), int(fields[4]),
+                               int(fields[5])))
+    return rows
+
+
+def _hex_addr(text):
+    """An address of /proc/net/ip6_mr_cache (32 hex digits, %pI6 without colons, or with them) as an integer."""
+    return int(text.replace(":", ""), 16)

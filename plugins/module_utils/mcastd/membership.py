@@ -24,7 +24,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from collections import namedtuple
 
-from .config import ntoa
+from .config import MAX_U32, address_text, scope6
 from .querier import Timers
 
 INCLUDE = "include"
@@ -111,7 +111,7 @@ class Memberships:
         record_type = _check_record(version, record_type)
         sources = frozenset(sources)
         changed = set(self.expire(now))
-        if group & _LOCAL_MASK == _LOCAL_NET:
+        if _never_routed(group):
             self.counters["ignored"] += 1
             return Result(sorted(changed), [])
         self.counters["reports"] += 1
@@ -317,13 +317,13 @@ class Memberships:
         rows = []
         for group in sorted(self.table):
             entry = self.table[group]
-            base = dict(group=group, group_text=ntoa(group), mode=entry.mode, compat=entry.compat(now))
+            base = dict(group=group, group_text=address_text(group), mode=entry.mode, compat=entry.compat(now))
             if entry.mode == EXCLUDE:
                 rows.append(dict(base, source=None, source_text="*", forwarding=True, expires=entry.timer))
             for source in sorted(entry.sources):
                 expiry = entry.sources[source]
                 forwarding = expiry is not None
-                rows.append(dict(base, source=source, source_text=ntoa(source), forwarding=forwarding, expires=expiry))
+                rows.append(dict(base, source=source, source_text=address_text(source), forwarding=forwarding, expires=expiry))
         return rows
 
 
@@ -351,8 +351,17 @@ def _snapshot(entry, now):
 
 
 def _check_group(group):
-    if isinstance(group, bool) or not isinstance(group, int) or group >> 28 != 0xE:
-        raise ValueError("a report's group must be a multicast address (224.0.0.0/4) as an integer, got %r" % (group,))
+    if isinstance(group, bool) or not isinstance(group, int) or not (
+            group >> 28 == 0xE and group <= MAX_U32 or group >> 120 == 0xFF and group < 1 << 128):
+        raise ValueError("a report's group must be a multicast address (224.0.0.0/4, ff00::/8) as an integer, got %r"
+                         % (group,))
+
+
+def _never_routed(group):
+    """Groups the kernel never forwards, so never tracked: 224.0.0.0/24 (RFC 9776 6), IPv6 scopes 0 to 2 (RFC 9777 6)."""
+    if group <= MAX_U32:
+        return group & _LOCAL_MASK == _LOCAL_NET
+    return scope6(group) <= 2
 
 
 def _check_record(version, record_type):

@@ -27,7 +27,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import math
 from collections import namedtuple
 
-from .config import ntoa
+from .config import address_text
 from .igmp import FLOAT_CODE_MAX, decode_float_code, encode_float_code
 
 ALL_SYSTEMS = 0xE0000001
@@ -179,8 +179,10 @@ class Querier:
     """
 
     def __init__(self, own_address, version=3, timers=None, now=0.0, memberships=None):
-        if isinstance(own_address, bool) or not isinstance(own_address, int) or not 0 < own_address < 0xFFFFFFFF:
-            raise ValueError("the querier address must be an IPv4 address as an integer, got %r" % (own_address,))
+        if isinstance(own_address, bool) or not isinstance(own_address, int) or not (
+                0 < own_address < 0xFFFFFFFF or 0xFFFFFFFF < own_address < 1 << 128):
+            raise ValueError("the querier address must be an IPv4 or IPv6 address as an integer, got %r"
+                             % (own_address,))
         if version not in (1, 2, 3):
             raise ValueError("the IGMP version must be 1, 2 or 3, got %r" % (version,))
         self.own_address = own_address
@@ -300,7 +302,7 @@ class Querier:
         self.startup_left = 0
         self.pending.clear()
         self.counters["elections_lost"] += 1
-        return [ElectionChange(False, source, "query from lower address %s" % ntoa(source))]
+        return [ElectionChange(False, source, "query from lower address %s" % address_text(source))]
 
     def _expire_others(self, now):
         for address in [a for a, expiry in self.others.items() if expiry <= now]:
@@ -408,7 +410,7 @@ class Querier:
         querier = self.querier_address
         return dict(
             querier=querier,
-            querier_text=ntoa(querier),
+            querier_text=address_text(querier),
             own_address=self.own_address,
             is_us=self.is_querier,
             version=self.version,

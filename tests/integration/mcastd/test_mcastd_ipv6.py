@@ -235,7 +235,6 @@ def test_mif_of_a_recreated_interface_and_its_routes_come_back(lab6, mcastd):
     ("mroute from trunk.10 group ff31::9 to trunk.20", "interface-local scope"),
     ("phyint trunk.20 ttl-threshold 5\nmroute from trunk.10 group ff0e::9 to trunk.20", "applies to IPv4 only"),
     ("mroute from trunk.10 source 192.0.2.10 group ff0e::9 to trunk.20", "different families"),
-    ("mroute from trunk.10 group ff0e::9 to trunk.20 if-joined", "mcastd queries only IGMP"),
 ])
 def test_what_the_kernel_would_accept_and_never_forward_is_refused_at_reload(lab6, mcastd, line, reason):
     good = "mroute from trunk.10 source %s group ff0e::900:1 to trunk.20\n" % SENDER

@@ -34,8 +34,32 @@ def test_phyint_querier_fields(line, querier, address):
 
 def test_phyint_built_the_old_way_has_no_querier():
     phyint = conf.Phyint("eth0", True, 1, False, conf.Origin("x", 1))
-    assert (phyint.querier, phyint.querier_address) == (None, None)
-    assert phyint.settings() == (True, 1, False, None, None)
+    assert (phyint.querier, phyint.querier_address, phyint.mld) == (None, None, None)
+    assert phyint.settings() == (True, 1, False, None, None, None)
+
+
+@pytest.mark.parametrize("line, igmp, mld", [
+    ("phyint eth0 querier", 3, 2),
+    ("phyint eth0 querier igmpv2", 2, 2),
+    ("phyint eth0 querier mldv1", 3, 1),
+    ("phyint eth0 querier igmpv2 mldv1", 2, 1),
+    ("phyint eth0 enable", None, None),
+])
+def test_a_querier_queries_igmp_and_mld_in_the_versions_given(line, igmp, mld):
+    phyint = conf.parse_text(line + "\n").phyints["eth0"]
+    assert (phyint.querier, phyint.mld) == (igmp, mld)
+
+
+@pytest.mark.parametrize("line, error", [
+    ("phyint eth0 mldv1", "'mldv1' belongs to the querier"),
+    ("phyint eth0 querier mldv1 mldv2", "both mldv1 and mldv2"),
+])
+def test_mld_versions_without_a_querier_or_both_are_refused(line, error):
+    with pytest.raises(conf.ConfigError) as raised:
+        conf.parse_text(line + "\n")
+    assert error in raised.value.errors[0]
+
+
 
 
 @pytest.mark.parametrize("text, line, words", [

@@ -56,7 +56,6 @@ def test_ipv6_routes_read_as_smcroute_2_6_writes_them(line, canonical, kind):
     ("mroute from a0 source 2001:db8::1 group 225.1.1.1 to b0", "different families"),
     ("mroute from a0 source 2001:db8::1/0 group ff0e::1 to b0", "ambiguous"),
     ("mroute from a0 source ::/8 group ff0e::1 to b0", None),  # any source, as smcroute reads it: a warning
-    ("mroute from a0 group ff0e::1 to b0 if-joined", "mcastd queries only IGMP"),
     ("phyint b0 ttl-threshold 3\nmroute from a0 group ff0e::1 to b0", "applies to IPv4 only"),
     ("phyint b+ ttl-threshold 3\nmroute from a0 group ff0e::1 to b1", "applies to IPv4 only"),
 ])
@@ -68,6 +67,13 @@ def test_what_the_kernel_would_accept_and_never_forward_is_refused(text, error):
     with pytest.raises(conf.ConfigError) as raised:
         conf.parse_text(text + "\n")
     assert error in "\n".join(raised.value.errors)
+
+
+def test_if_joined_ipv6_routes_follow_the_mld_querier_of_their_outputs():
+    config = conf.parse_text("phyint b0 querier\nmroute from a0 group ff0e::1 to b0 if-joined\n")
+    assert config.mroutes[0].if_joined and not config.warnings
+    blind = conf.parse_text("mroute from a0 group ff0e::1 to b0 if-joined\n")
+    assert "unless you add 'phyint b0 querier'" in blind.warnings[0]
 
 
 def test_ttl_threshold_stays_for_ipv4_routes_beside_ipv6_ones():
