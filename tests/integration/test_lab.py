@@ -1,8 +1,10 @@
-"""The lab itself: real namespaces/containers, real ICMP crossing the router and the switches, nothing left behind.
+"""The lab itself: real namespaces/containers, real ICMP and ICMPv6 crossing the router and the switches, an
+IPv6 multicast datagram crossing a switch, nothing left behind.
 
 The containers test needs podman and builds the lab image on first use (about a minute, cached by
 recipe afterwards); set MCAST_LAB_SKIP_CONTAINERS=1 to skip it.
 """
+import ipaddress
 import json
 import os
 import re
@@ -23,7 +25,33 @@ pytestmark = [pytest.mark.integration,
 
 PINGS = 3
 RECEIVERS = {"recv20": "198.51.100.20", "recv30": "203.0.113.30"}
+RECEIVERS6 = {"recv20": "2001:db8:20::20", "recv30": "2001:db8:30::30"}
 LABCTL = Path(__file__).resolve().parents[1] / "lab" / "labctl"
+# The machine's own settings the lab must never change (it writes these inside its namespaces only).
+ROOT_SYSCTLS = ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/default/forwarding",
+                "net/ipv6/conf/all/accept_dad", "net/ipv6/conf/default/accept_dad")
+PORT6 = 5006
+
+# Waits for one UDP datagram on [::]:PORT (the all-nodes group ff02::1 needs no join) and prints it
+# with its source as JSON; "ready" first, so the sender starts only once the socket is bound.
+RECEIVE6 = r"""
+import json, socket, sys
+sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+sock.bind(("::", int(sys.argv[1])))
+sock.settimeout(5)
+print("ready", flush=True)
+data, source = sock.recvfrom(64)
+print(json.dumps([data.decode(), source[0], socket.if_indextoname(source[3])]), flush=True)
+"""
+# Sends one datagram to GROUP%IFACE:PORT with hop limit 1 (the segment is all there is).
+SEND6 = r"""
+import socket, sys
+group, iface, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(iface))
+sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+sock.sendto(b"across " + iface.encode(), (group, port, 0, socket.if_nametoindex(iface)))
+"""
 
 
 def root_links():
@@ -33,7 +61,8 @@ def root_links():
 
 
 def root_ip_forward():
-    return Path("/proc/sys/net/ipv4/ip_forward").read_text(encoding="ascii").strip()
+    """The machine's own forwarding and DAD settings (both families), which the lab leaves alone."""
+    return {key: Path("/proc/sys", key).read_text(encoding="ascii").strip() for key in ROOT_SYSCTLS}
 
 
 def namespaces_with(prefix):
@@ -52,6 +81,57 @@ def tx_packets(lab, host, iface):
     """Packets the host has sent out of iface (kernel counters)."""
     out = lab.run(host, ["ip", "-j", "-s", "link", "show", "dev", iface]).stdout
     return json.loads(out)[0]["stats64"]["tx"]["packets"]
+
+
+def ipv6_addresses(lab, host, iface):
+    """The IPv6 addr_info entries of a host's interface (local, prefixlen, scope, tentative ...)."""
+    out = lab.run(host, ["ip", "-j", "-6", "addr", "show", "dev", iface]).stdout
+    return json.loads(out)[0].get("addr_info", [])
+
+
+def link_local(lab, host, iface):
+    return next(info["local"] for info in ipv6_addresses(lab, host, iface) if info["scope"] == "link")
+
+
+def assert_ipv6_usable(lab):
+    """Every end has its topology's address6 and one link-local address, none tentative or failed."""
+    for name, segment in lab.topology["segments"].items():
+        for end in segment["ends"]:
+            infos = ipv6_addresses(lab, end["host"], end["iface"])
+            where = f"{name} {end['host']}:{end['iface']}: {infos}"
+            assert [ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}") for info in infos
+                    if info["scope"] == "global"] == [ipaddress.ip_interface(end["address6"])], where
+            assert [ipaddress.ip_address(info["local"]).is_link_local for info in infos
+                    if info["scope"] == "link"] == [True], where
+            assert not [info for info in infos if info.get("tentative") or info.get("dadfailed")], where
+
+
+def python_in(lab):
+    """The Python that runs inside the lab's hosts: the machine's own in namespaces, the image's in containers."""
+    return sys.executable if lab.mode == "netns" else "/usr/bin/python3"
+
+
+def port_tx_packets(lab, port):
+    """Packets a bridge port of the switch namespace has sent towards its host."""
+    out = subprocess.run(["ip", "-n", lab.switch_ns, "-j", "-s", "link", "show", "dev", port],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)[0]["stats64"]["tx"]["packets"]
+
+
+def all_nodes_datagram(lab, segment):
+    """One UDP datagram to ff02::1 from the segment's first end: (what its second end received, the
+    packets the second end's switch port sent meanwhile). The received value is [payload, source, iface]."""
+    sender, receiver = lab.topology["segments"][segment]["ends"][:2]
+    port_before = port_tx_packets(lab, f"{segment}-2")
+    proc = lab.popen(receiver["host"], [python_in(lab), "-c", RECEIVE6, str(PORT6)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        lab.run(sender["host"], [python_in(lab), "-c", SEND6, "ff02::1", sender["iface"], str(PORT6)])
+        received = json.loads(proc.stdout.readline() or "null")
+    finally:
+        proc.stdout.close()
+        proc.wait(timeout=10)
+    return received, port_tx_packets(lab, f"{segment}-2") - port_before
 
 
 def test_up_twice_is_harmless(netns_lab):
@@ -75,8 +155,61 @@ def test_unicast_ping_crosses_the_router(netns_lab, receiver):
 
 
 def test_router_forwards_inside_its_namespace_only(netns_lab):
-    assert netns_lab.run("router", ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip() == "1"
-    assert netns_lab.run("sender", ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip() == "0"
+    for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
+        assert netns_lab.run("router", ["sysctl", "-n", key]).stdout.strip() == "1", key
+        assert netns_lab.run("sender", ["sysctl", "-n", key]).stdout.strip() == "0", key
+
+
+def test_ipv6_addresses_are_usable_as_soon_as_up_returns(make_netns_lab):
+    """Global addresses (nodad) and link-local ones (the hosts skip DAD) are never tentative."""
+    lab = make_netns_lab()
+    assert_ipv6_usable(lab)
+    assert lab.status()["complete"]
+    assert lab.run("sender", ["sysctl", "-n", "net.ipv6.conf.eth0.accept_dad"]).stdout.strip() == "0"
+
+
+def test_status_counts_a_tentative_address_as_missing_and_wire_adds_a_usable_one(make_netns_lab):
+    lab = make_netns_lab()
+    # DAD on for the sender's eth0, five probes (about 5 s tentative), its IPv6 address added anew
+    lab.run("sender", ["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=1", "net.ipv6.conf.eth0.dad_transmits=5"])
+    lab.run("sender", ["ip", "addr", "del", "2001:db8:10::10/64", "dev", "eth0"])
+    lab.run("sender", ["ip", "addr", "add", "2001:db8:10::10/64", "dev", "eth0"])
+    status = lab.status()
+    assert status["missing"] == ["segment vlan10"]
+    assert status["hosts"]["sender"]["interfaces"]["eth0"]["unusable"] == ["2001:db8:10::10/64"]
+    table = subprocess.run([sys.executable, str(LABCTL), "status", "--prefix", lab.prefix], capture_output=True,
+                           text=True, check=False)
+    assert table.returncode == 3 and "(want 2001:db8:10::10/64 (tentative))" in table.stdout, table.stdout
+    lab.run("sender", ["ip", "addr", "del", "2001:db8:10::10/64", "dev", "eth0"])
+    lab.wire()
+    assert lab.status()["complete"], "wire() adds the address with nodad: usable at once, DAD on or not"
+    assert_ipv6_usable(lab)
+
+
+def test_ping6_crosses_every_segment_to_global_and_link_local_addresses(netns_lab):
+    for name, segment in netns_lab.topology["segments"].items():
+        near, far = segment["ends"]
+        global_far = str(ipaddress.ip_interface(far["address6"]).ip)
+        link_local_far = f"{link_local(netns_lab, far['host'], far['iface'])}%{near['iface']}"
+        for address in (global_far, link_local_far):
+            assert ping_replies(netns_lab, near["host"], address, count=2) == (2, {64}), f"{name}: {address}"
+
+
+@pytest.mark.parametrize("receiver", sorted(RECEIVERS6))
+def test_unicast_ipv6_crosses_the_router(netns_lab, receiver):
+    iface = {"recv20": "trunk.20", "recv30": "trunk.30"}[receiver]
+    forwarded_before = tx_packets(netns_lab, "router", iface)
+    replies, hop_limits = ping_replies(netns_lab, "sender", RECEIVERS6[receiver])
+    assert replies == PINGS
+    assert hop_limits == {63}, "a reply that crossed one router arrives with hop limit 64 - 1"
+    assert tx_packets(netns_lab, "router", iface) - forwarded_before >= PINGS
+
+
+def test_an_ipv6_multicast_datagram_crosses_a_switch(netns_lab):
+    received, port_sent = all_nodes_datagram(netns_lab, "vlan20")
+    assert received == ["across trunk.20", link_local(netns_lab, "router", "trunk.20"), "eth0"], \
+        "from the router's link-local address, through bridge vlan20"
+    assert port_sent >= 1
 
 
 def test_inventory_names_the_namespaces(netns_lab):
@@ -87,6 +220,7 @@ def test_inventory_names_the_namespaces(netns_lab):
     assert router["ansible_host"] == netns_lab.ns("router")
     assert os.path.isabs(router["ansible_python_interpreter"])
     assert router["lab_interfaces"]["trunk.20"]["address"] == "198.51.100.1/24"
+    assert router["lab_interfaces"]["trunk.20"]["address6"] == "2001:db8:20::1/64"
 
 
 def test_down_leaves_nothing_and_root_namespace_unchanged(make_netns_lab):
@@ -177,6 +311,9 @@ def test_containers_lab_routes_boots_systemd_and_rewires(container_lab):
     assert switch_ports(lab.switch_ns, "vlan20") == ["vlan20-1", "vlan20-2"]
     assert sorted(lab.inventory()["all"]["hosts"]) == sorted(lab.hosts)
     assert ping_replies(lab, "sender", RECEIVERS["recv30"]) == (PINGS, {63})
+    assert_ipv6_usable(lab)
+    assert ping_replies(lab, "sender", RECEIVERS6["recv30"]) == (PINGS, {63})
+    assert all_nodes_datagram(lab, "vlan30")[0] == ["across trunk.30", link_local(lab, "router", "trunk.30"), "eth0"]
     assert lab.run("router", ["systemctl", "is-system-running"], check=False).stdout.strip() in ("running", "degraded")
     lab.run("router", ["sysctl", "-w", "net.ipv4.conf.all.rp_filter=2"])
     assert lab.run("router", ["sysctl", "-n", "net.ipv4.conf.all.rp_filter"]).stdout.strip() == "2"
@@ -187,7 +324,9 @@ def test_containers_lab_routes_boots_systemd_and_rewires(container_lab):
     assert ping_replies(lab, "sender", RECEIVERS["recv20"], count=1)[0] == 0, "the restart took the link away"
     assert switch_ports(lab.switch_ns, "vlan20") == ["vlan20-1"], "and its switch port with it"
     lab.wire()
+    assert_ipv6_usable(lab)  # the new namespace of recv20 skips DAD too
     assert ping_replies(lab, "sender", RECEIVERS["recv20"]) == (PINGS, {63})
+    assert ping_replies(lab, "sender", RECEIVERS6["recv20"]) == (PINGS, {63})
     assert switch_ports(lab.switch_ns, "vlan20") == ["vlan20-1", "vlan20-2"]
     assert lab.status()["complete"]
 

@@ -4,8 +4,9 @@ Stable API (other test modules rely on it):
 
 ``netns_lab`` (module scope)
     A ``tests.lab.netlab.Lab`` in netns mode built from ``tests/lab/topology.yml`` (router with
-    ``trunk.10``/``trunk.20``/``trunk.30``, ``sender`` on 192.0.2.0/24, ``recv20`` on
-    198.51.100.0/24, ``recv30`` on 203.0.113.0/24), with a unique prefix, already up. It is torn
+    ``trunk.10``/``trunk.20``/``trunk.30``, ``sender`` on 192.0.2.0/24 and 2001:db8:10::/64,
+    ``recv20`` on 198.51.100.0/24 and 2001:db8:20::/64, ``recv30`` on 203.0.113.0/24 and
+    2001:db8:30::/64), with a unique prefix, already up. It is torn
     down after the module's last test, also when a test or ``up()`` fails. Use ``lab.run(host, argv)``,
     ``lab.popen(host, argv)`` (stopped at teardown), ``lab.ns(host)`` and ``lab.inventory()``.
 

@@ -3,7 +3,9 @@
 A topology (``tests/lab/topology.yml`` by default, or a dict, or another file) names hosts and
 segments. A segment is either an IGMP snooping switch (one Linux bridge per segment, all in the
 switch namespace ``PREFIX-sw``, with one veth pair per end: the host keeps the end's interface, the
-other end is a bridge port) or, with ``switch: false``, one veth pair between two hosts.
+other end is a bridge port) or, with ``switch: false``, one veth pair between two hosts. An end
+carries an IPv4 ``address``, an IPv6 ``address6`` or both; the hosts skip IPv6 duplicate address
+detection, so every address (link-local ones too) is usable when ``up()`` returns.
 ``Lab`` brings it up and down::
 
     lab = Lab(prefix="mlab-x1")                  # mode="netns" (default) or "containers"
@@ -58,6 +60,13 @@ SWITCH_SETTINGS = {
 SWITCH_FIXED = (("mcast_snooping", "mcast_snooping", 1), ("mcast_querier", "mcast_querier", 0))
 _READBACK = {keyword: readback for keyword, readback, *_rest in [*SWITCH_SETTINGS.values(), *SWITCH_FIXED]}
 SYSTEMD_TIMEOUT = 90
+# The address keys of a segment end and the IP version each takes.
+ADDRESS_KEYS = {"address": 4, "address6": 6}
+ADDRESS_EXAMPLES = {4: "192.0.2.1/24", 6: "2001:db8:10::1/64"}
+# Lab hosts skip IPv6 duplicate address detection: addresses (link-local ones too) are usable at
+# once rather than tentative for a second or two, and the topology's check for duplicates stands in
+# for DAD. The kernel runs DAD when conf/all or conf/IFACE asks for it; new links copy conf/default.
+NO_DAD_SYSCTLS = ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 # Containers get a writable /proc/sys/net and nothing else of /proc/sys (see open_net_sysctls).
 # Rejected: --privileged and --security-opt unmask=/proc/sys make kernel.*, vm.* and fs.* writable
 # too, and those are machine-wide: systemd at boot would raise the host's kernel.pid_max and
@@ -78,8 +87,9 @@ def _command(argv, check=True, **kwargs):
 def load_topology(topology=None):
     """Return the validated topology from None (the default file), a path, or a dict.
 
-    The result has ``hosts``, ``segments`` (each with ``ends`` and ``switch``: True or False) and
-    ``switch``: the kernel values (iproute2 keyword -> integer) every switch bridge gets.
+    The result has ``hosts`` (each route with its ``family``, 4 or 6), ``segments`` (each with
+    ``ends`` and ``switch``: True or False) and ``switch``: the kernel values (iproute2 keyword ->
+    integer) every switch bridge gets.
     """
     if topology is None:
         topology = DEFAULT_TOPOLOGY
@@ -92,7 +102,7 @@ def load_topology(topology=None):
         raise LabError(f"Host name {SWITCH_HOST!r} is reserved for the lab's switch namespace (PREFIX-{SWITCH_HOST}): "
                        "rename that host.")
     switched_by_default, settings = _checked_switch(topology.get("switch"))
-    hosts = {name: _host_defaults(spec) for name, spec in topology["hosts"].items()}
+    hosts = {name: _checked_host(name, spec) for name, spec in topology["hosts"].items()}
     segments = {name: _checked_segment(name, spec, hosts, switched_by_default)
                 for name, spec in (topology.get("segments") or {}).items()}
     _check_unique_interfaces(segments)
@@ -138,13 +148,35 @@ def _kernel_units(key, value, factor):
     return scaled
 
 
-def _host_defaults(spec):
+def _checked_host(name, spec):
     spec = dict(spec or {})
     spec.setdefault("groups", [])
     spec.setdefault("sysctls", {})
     spec.setdefault("routes", [])
     spec.setdefault("vars", {})
+    spec["routes"] = [_checked_route(name, route) for route in spec["routes"]]
     return spec
+
+
+def _checked_route(host, route):
+    """A route ``{dst, via}`` with its family (4 or 6) added: the gateway's, which dst must share."""
+    if not isinstance(route, dict) or not route.get("dst") or not route.get("via"):
+        raise LabError(f"Host {host}: a route is {{dst: default or PREFIX, via: GATEWAY}}, not {route!r}.")
+    try:
+        via = ipaddress.ip_address(str(route["via"]))
+    except ValueError:
+        raise LabError(f"Host {host}: route via {route['via']!r}: the gateway must be one IPv4 or IPv6 "
+                       "address.") from None
+    if route["dst"] != "default":
+        try:
+            dst = ipaddress.ip_network(str(route["dst"]))
+        except ValueError as error:
+            raise LabError(f"Host {host}: route to {route['dst']!r}: {error} (write 'default' or a prefix "
+                           "such as 2001:db8:20::/64).") from None
+        if dst.version != via.version:
+            raise LabError(f"Host {host}: route to {dst} via {via} mixes IPv{dst.version} and IPv{via.version}: "
+                           "give it a gateway of the destination's family.")
+    return dict(route, family=via.version)
 
 
 def _checked_segment(name, spec, hosts, switched_by_default):
@@ -166,12 +198,59 @@ def _checked_segment(name, spec, hosts, switched_by_default):
             raise LabError(f"Segment {name} names host {end.get('host')!r}, which is not under 'hosts'.")
         if not end.get("iface") or len(end["iface"]) > IFNAMSIZ:
             raise LabError(f"Segment {name}: interface name {end.get('iface')!r} must have 1 to {IFNAMSIZ} characters.")
-        if end.get("address"):
-            try:
-                ipaddress.ip_interface(end["address"])
-            except ValueError as error:
-                raise LabError(f"Segment {name}: {error}.") from None
+        for key in ADDRESS_KEYS:
+            _check_address(name, end, key)
+    _check_unique_addresses(name, ends)
     return {"ends": [dict(end) for end in ends], "switch": switched}
+
+
+def _check_address(segment, end, key):
+    """An end's ``address`` is one IPv4 interface address, its ``address6`` one IPv6 global (or ULA) one."""
+    value = end.get(key)
+    if not value:
+        return
+    version = ADDRESS_KEYS[key]
+    where = f"Segment {segment}: {end['host']}:{end['iface']} {key} {value!r}"
+    try:
+        interface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise LabError(f"{where} is not an IPv{version} address with a prefix length, such as "
+                       f"{ADDRESS_EXAMPLES[version]}.") from None
+    if interface.version != version:
+        other = next(other for other, other_version in ADDRESS_KEYS.items() if other_version == interface.version)
+        raise LabError(f"{where} is an IPv{interface.version} address: put it in '{other}' ('{key}' takes "
+                       f"IPv{version}).")
+    if version == 6:
+        _check_address6(where, value, interface)
+
+
+def _check_address6(where, value, interface):
+    if "/" not in str(value):
+        raise LabError(f"{where} has no prefix length: write it as ADDRESS/64 (alone it would be a /128 with "
+                       "no neighbour on link).")
+    address = interface.ip
+    if address.is_multicast or address.is_unspecified or address.is_loopback:
+        raise LabError(f"{where} is not a unicast address an interface can own.")
+    if address.is_link_local:
+        raise LabError(f"{where} is link-local: every interface makes its own fe80::/64 address; give "
+                       "'address6' a global or unique-local one (e.g. from 2001:db8::/32).")
+    if interface.network.prefixlen < 127 and address == interface.network.network_address:
+        raise LabError(f"{where} is the subnet-router anycast address of {interface.network} (all zeros after "
+                       "the prefix): give the host another interface identifier, e.g. ::1.")
+
+
+def _check_unique_addresses(segment, ends):
+    """No address twice on one segment: the lab turns DAD off (see wire()), so the kernel would not notice.
+    (The same address on two segments is allowed: a source seen on two upstream links is a test case.)"""
+    seen = {}
+    for end in ends:
+        for key in ADDRESS_KEYS:
+            if end.get(key):
+                address = ipaddress.ip_interface(end[key]).ip
+                if address in seen:
+                    raise LabError(f"Segment {segment}: {address} is on both {seen[address]} and "
+                                   f"{end['host']}:{end['iface']}: give each end its own address.")
+                seen[address] = f"{end['host']}:{end['iface']}"
 
 
 def switch_port(segment, index):
@@ -224,6 +303,11 @@ class _Backend:
     def name(self, host):
         """The namespace or container name of a host."""
         return f"{self.prefix}-{host}"
+
+    @contextlib.contextmanager
+    def wiring(self):
+        """The span of one wire(): what a backend may look up once for it (the containers' PIDs)."""
+        yield
 
 
 class _NetnsBackend(_Backend):
@@ -311,17 +395,34 @@ class _ContainerBackend(_Backend):
 
     mode = "containers"
 
+    def __init__(self, prefix):
+        super().__init__(prefix)
+        self._pids = None  # host -> PID 1, kept only while wire() runs: a container changes it only by restarting
+
     def exec_prefix(self, host):
         return ["podman", "exec", self.name(host)]
 
+    @contextlib.contextmanager
+    def wiring(self):
+        """Look each container's PID up once per wire(), not once per command (podman inspect costs ~40 ms)."""
+        self._pids = {}
+        try:
+            yield
+        finally:
+            self._pids = None
+
     def pid(self, host):
         """PID 1 of the container as the machine sees it; refuses anything but a running container."""
+        if host in (self._pids or {}):
+            return self._pids[host]
         proc = image.podman("inspect", "--type", "container", "--format", "{{.State.Pid}}", self.name(host), check=False)
         pid = int(proc.stdout.strip() or 0) if proc.returncode == 0 else 0
         if pid <= 0:
             raise LabError(f"Container {self.name(host)} is not running: start it (labctl up) before wiring.")
         if os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
             raise LabError(f"Container {self.name(host)} shares the machine's network namespace: the lab refuses to wire it.")
+        if self._pids is not None:
+            self._pids[host] = pid
         return pid
 
     def wire_prefix(self, host):
@@ -511,9 +612,15 @@ class Lab:
         absent = [self.backend.name(host) for host in self.hosts if not self.backend.present(host)]
         if absent:
             raise LabError(f"Cannot wire the lab: {', '.join(absent)} do(es) not exist; bring the lab up first.")
+        with self.backend.wiring():
+            self._wire_hosts()
+        return self
+
+    def _wire_hosts(self):
         for host in self.hosts:
             self.backend.prepare(host)
             self._ip(host, "link", "set", "dev", "lo", "up")
+            _command([*self.backend.wire_prefix(host), "sysctl", "-q", "-w", *NO_DAD_SYSCTLS])  # before any link
         self._wire_switch_namespace()
         for name, segment in self.topology["segments"].items():
             if segment["switch"]:
@@ -524,8 +631,8 @@ class Lab:
             for key, value in spec["sysctls"].items():
                 _command([*self.backend.wire_prefix(host), "sysctl", "-q", "-w", f"{key}={value}"])
             for route in spec["routes"]:
-                self._ip(host, "route", "replace", str(route["dst"]), "via", str(route["via"]))
-        return self
+                family = ["-6"] if route["family"] == 6 else []
+                self._ip(host, *family, "route", "replace", str(route["dst"]), "via", str(route["via"]))
 
     def _ip(self, host, *args, check=True):
         return _command([*self.backend.wire_prefix(host), "ip", *args], check=check)
@@ -577,6 +684,8 @@ class Lab:
         self._ip(end["host"], "link", "set", "dev", end["iface"], "up")
         if end.get("address"):
             self._ip(end["host"], "addr", "replace", end["address"], "dev", end["iface"])
+        if end.get("address6"):  # nodad: usable at once even if the host's own sysctls turn DAD back on
+            self._ip(end["host"], "addr", "replace", end["address6"], "dev", end["iface"], "nodad")
 
     def _wire_switch_namespace(self):
         """Make the switch namespace exist with exactly the bridges and ports the topology names.
@@ -699,7 +808,8 @@ class Lab:
                 for key, (keyword, _readback, _default, factor) in SWITCH_SETTINGS.items()}
 
     def _interfaces_of(self, host):
-        return {end["iface"]: {"segment": name, "address": end.get("address"), "switched": segment["switch"]}
+        return {end["iface"]: {"segment": name, "address": end.get("address"), "address6": end.get("address6"),
+                               "switched": segment["switch"]}
                 for name, segment in self.topology["segments"].items()
                 for end in segment["ends"] if end["host"] == host}
 
@@ -754,12 +864,18 @@ class Lab:
         interfaces = {}
         for iface, wanted in self._interfaces_of(host).items():
             link = actual.get(iface, {})
-            addresses = [f"{info['local']}/{info['prefixlen']}" for info in link.get("addr_info", [])
-                         if info.get("family") in ("inet", "inet6") and info.get("scope") != "link"]
+            infos = [info for info in link.get("addr_info", [])
+                     if info.get("family") in ("inet", "inet6") and info.get("scope") != "link"]
+            addresses = [f"{info['local']}/{info['prefixlen']}" for info in infos]
+            # an address still tentative (or failed DAD) is there, but nobody can use it yet
+            usable = {ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}") for info in infos
+                      if not info.get("tentative") and not info.get("dadfailed")}
+            unusable = [wanted[key] for key in ADDRESS_KEYS
+                        if wanted[key] and ipaddress.ip_interface(wanted[key]) not in usable]
             interfaces[iface] = {"host": host, "segment": wanted["segment"], "address": wanted["address"],
-                                 "addresses": addresses, "present": bool(link),
-                                 "state": link.get("operstate", "missing"),
-                                 "address_ok": not wanted["address"] or wanted["address"] in addresses}
+                                 "address6": wanted["address6"], "addresses": addresses, "present": bool(link),
+                                 "state": link.get("operstate", "missing"), "unusable": unusable,
+                                 "address_ok": not unusable}
         return {"name": self.backend.name(host), "present": present, "interfaces": interfaces}
 
     def _actual_interfaces(self, host):
