@@ -9,12 +9,17 @@ ratio mcastd/smcroute for
 - time of a reload (SIGHUP) that changes 1 route of 10,000, until the new entry is in and the old gone;
 - a burst of 1,000 new sources sending one datagram each to a (*,G) route: entries learned, time;
 - datagrams lost at the start of new (*,G) flows;
-- peak RSS (VmHWM) with 10,000 routes.
+- peak RSS (VmHWM) with 10,000 routes;
+- the same for IPv6 (the lab's 2001:db8::/32 addresses): routes, reload, and a burst and
+  flow starts on (*,G) routes of one group each, which mcastd serves with kernel (*,G) entries
+  while smcroute learns every source from an upcall.
 
-The kernel's table is read from /proc/PID/net/ip_mr_cache of the daemon (its network namespace).
+The kernel's table is read from /proc/PID/net/ip_mr_cache (ip6_mr_cache) of the daemon (its network
+namespace).
 This is a script that prints numbers, not a timed test: it asserts nothing.
 """
 import argparse
+import ipaddress
 import os
 import shutil
 import signal
@@ -41,6 +46,7 @@ FLOW_DATAGRAMS = 200
 FLOWS = 5
 BURST_SOURCES = 1000
 WAIT = 60.0
+BURST_GROUP6 = "ff0e::5:5"
 
 
 def hexkey(address):
@@ -48,15 +54,25 @@ def hexkey(address):
     return "%08X" % int.from_bytes(socket.inet_aton(address), sys.byteorder)
 
 
-def route_line(index):
-    return "mroute from trunk.10 source 10.20.%d.%d group 225.30.%d.%d to trunk.20\n" % (
-        index // 250, index % 250 + 1, index // 250, index % 250 + 1)
+def hexkey6(address):
+    """An address as /proc/net/ip6_mr_cache prints it."""
+    return ipaddress.IPv6Address(address).exploded
 
 
-def routes_config(count, replace=None):
-    lines = [route_line(index) for index in range(count)]
+def route_sg(index, family=4):
+    """(source, group) of the index-th (S,G) route."""
+    if family == 6:
+        return "2001:db8:20::%x" % (index + 1), "ff0e::30:%x" % (index + 1)
+    return "10.20.%d.%d" % (index // 250, index % 250 + 1), "225.30.%d.%d" % (index // 250, index % 250 + 1)
+
+
+REPLACEMENT = {4: ("10.99.0.1", "225.99.0.1"), 6: ("2001:db8:99::1", "ff0e::99:1")}
+
+
+def routes_config(count, replace=None, family=4):
+    lines = ["mroute from trunk.10 source %s group %s to trunk.20\n" % route_sg(index, family) for index in range(count)]
     if replace is not None:
-        lines[replace] = "mroute from trunk.10 source 10.99.0.1 group 225.99.0.1 to trunk.20\n"
+        lines[replace] = "mroute from trunk.10 source %s group %s to trunk.20\n" % REPLACEMENT[family]
     return PHYINTS + "".join(lines)
 
 
@@ -86,19 +102,24 @@ class Daemon:
         log.close()
         return self
 
-    def mfc_text(self):
+    def mfc_text(self, family=4):
         try:
-            with open("/proc/%d/net/ip_mr_cache" % self.proc.pid, encoding="ascii") as handle:
+            with open("/proc/%d/net/%s" % (self.proc.pid, "ip_mr_cache" if family == 4 else "ip6_mr_cache"),
+                      encoding="ascii") as handle:
                 return handle.read()
         except OSError:
             return ""
 
-    def entries(self):
-        return max(0, self.mfc_text().count("\n") - 1)
+    def entries(self, family=4):
+        return max(0, self.mfc_text(family).count("\n") - 1)
 
-    def forwarding_entries(self, group):
-        key = hexkey(group)
-        return sum(1 for line in self.mfc_text().splitlines() if line.startswith(key) and ":" in line)
+    def forwarding_entries(self, group, family=4):
+        """Entries of ``group`` with outputs (IPv6: the output list is "MIF:TTL" pairs after 6 fields)."""
+        if family == 4:
+            key = hexkey(group)
+            return sum(1 for line in self.mfc_text().splitlines() if line.startswith(key) and ":" in line)
+        key = hexkey6(group)
+        return sum(1 for line in self.mfc_text(6).splitlines() if line.startswith(key) and len(line.split()) > 6)
 
     def wait_until(self, predicate, timeout=WAIT):
         """Seconds (monotonic) when predicate() first held, or None after timeout."""
@@ -128,43 +149,55 @@ class Daemon:
                 self.proc.wait(timeout=10)
 
 
-def measure_load(daemon, count):
-    daemon.start(routes_config(count))
-    done = daemon.wait_until(lambda: daemon.entries() >= count)
+def measure_load(daemon, count, family=4):
+    daemon.start(routes_config(count, family=family))
+    done = daemon.wait_until(lambda: daemon.entries(family) >= count)
     return None if done is None else done - daemon.started
 
 
-def measure_reload(daemon, count):
+def _proc_key(source, group, family):
+    if family == 4:
+        return "%s %s" % (hexkey(group), hexkey(source))
+    return "%s %s" % (hexkey6(group), hexkey6(source))
+
+
+def measure_reload(daemon, count, family=4):
     """Start with ``count`` routes, change one, SIGHUP; seconds until new in and old gone. Also peak RSS."""
-    daemon.start(routes_config(count))
-    if daemon.wait_until(lambda: daemon.entries() >= count) is None:
+    daemon.start(routes_config(count, family=family))
+    if daemon.wait_until(lambda: daemon.entries(family) >= count) is None:
         return None, None
     time.sleep(0.5)
     replaced = count // 2
-    old = "%s %s" % (hexkey("225.30.%d.%d" % (replaced // 250, replaced % 250 + 1)),
-                     hexkey("10.20.%d.%d" % (replaced // 250, replaced % 250 + 1)))
-    new = "%s %s" % (hexkey("225.99.0.1"), hexkey("10.99.0.1"))
-    daemon.config.write_text(routes_config(count, replace=replaced))
+    old = _proc_key(*route_sg(replaced, family), family=family)
+    new = _proc_key(*REPLACEMENT[family], family=family)
+    daemon.config.write_text(routes_config(count, replace=replaced, family=family))
     started = time.monotonic()
     daemon.proc.send_signal(signal.SIGHUP)
 
     def switched():
-        text = daemon.mfc_text()
+        text = daemon.mfc_text(family)
         return new in text and old not in text
     done = daemon.wait_until(switched)
     time.sleep(0.5)
     return (None if done is None else done - started), daemon.peak_rss_mb()
 
 
-def measure_burst(daemon, lab):
-    daemon.start(PHYINTS + TEMPLATE)
+def measure_burst(daemon, lab, family=4):
+    """A datagram from each of 1,000 new sources: (entries with outputs, seconds until the last came, forwarded).
+
+    IPv4: a (*,G/16) template, learned per source by both.  IPv6: a (*,G) route of the group, which
+    mcastd serves with one kernel (*,G) entry (no entry per source) and smcroute learns per source.
+    """
+    group = BURST_GROUP if family == 4 else BURST_GROUP6
+    daemon.start(PHYINTS + (TEMPLATE if family == 4 else "mroute from trunk.10 group %s to trunk.20\n" % group))
     time.sleep(1.0)
-    receiver = Receiver(lab, "recv20", "eth0", BURST_GROUP)
-    started = time.monotonic()
-    send_burst(lab, "sender", "eth0", BURST_GROUP, base="10.77.0.1", sources=BURST_SOURCES)
-    last_count, last_change = 0, started
+    receiver = Receiver(lab, "recv20", "eth0", group)
+    last_count = daemon.forwarding_entries(group, family)  # IPv6 mcastd: its one kernel (*,G) entry, already there
+    started = last_change = time.monotonic()
+    send_burst(lab, "sender", "eth0", group, base="10.77.0.1" if family == 4 else "2001:db8:77::1",
+               sources=BURST_SOURCES)
     while time.monotonic() - last_change < 1.5 and time.monotonic() - started < 15:
-        count = daemon.forwarding_entries(BURST_GROUP)
+        count = daemon.forwarding_entries(group, family)
         if count != last_count:
             last_count, last_change = count, time.monotonic()
         time.sleep(0.005)
@@ -172,12 +205,16 @@ def measure_burst(daemon, lab):
     return last_count, last_change - started, forwarded
 
 
-def measure_flow_start(daemon, lab):
-    daemon.start(PHYINTS + TEMPLATE)
+def measure_flow_start(daemon, lab, family=4):
+    """Datagrams lost at the start of new flows: IPv4 on a (*,G/16) template, IPv6 on (*,G) routes of one group."""
+    groups = ["225.5.9.%d" % (flow + 1) if family == 4 else "ff0e::5:9:%d" % (flow + 1) for flow in range(FLOWS)]
+    if family == 4:
+        daemon.start(PHYINTS + TEMPLATE)
+    else:
+        daemon.start(PHYINTS + "".join("mroute from trunk.10 group %s to trunk.20\n" % group for group in groups))
     time.sleep(1.0)
     lost = 0
-    for flow in range(FLOWS):
-        group = "225.5.9.%d" % (flow + 1)
+    for group in groups:
         receiver = Receiver(lab, "recv20", "eth0", group)
         send_datagrams(lab, "sender", "eth0", group, count=FLOW_DATAGRAMS, interval=0.001)
         time.sleep(0.2)
@@ -193,13 +230,15 @@ def measure_flow_start(daemon, lab):
 def run_all(lab, kind, workdir):
     """Every measurement for one daemon; a fresh process per measurement."""
     results = {}
-    scenarios = [
-        ("load2k", lambda d: measure_load(d, 2000)),
-        ("load10k", lambda d: measure_load(d, 10000)),
-        ("reload", lambda d: measure_reload(d, 10000)),
-        ("burst", lambda d: measure_burst(d, lab)),
-        ("flowstart", lambda d: measure_flow_start(d, lab)),
-    ]
+    scenarios = []
+    for family, suffix in ((4, ""), (6, "6")):
+        scenarios += [
+            ("load2k" + suffix, lambda d, family=family: measure_load(d, 2000, family)),
+            ("load10k" + suffix, lambda d, family=family: measure_load(d, 10000, family)),
+            ("reload" + suffix, lambda d, family=family: measure_reload(d, 10000, family)),
+            ("burst" + suffix, lambda d, family=family: measure_burst(d, lab, family)),
+            ("flowstart" + suffix, lambda d, family=family: measure_flow_start(d, lab, family)),
+        ]
     for name, scenario in scenarios:
         daemon = Daemon(kind, lab, workdir)
         try:
@@ -212,7 +251,7 @@ def run_all(lab, kind, workdir):
 
 def _fmt(value, unit):
     if value is None:
-        return "timeout"
+        return "> %d s" % WAIT
     if unit == "s":
         return "%.3f s" % value
     if unit == "MB":
@@ -227,24 +266,35 @@ def _ratio(ours, theirs):
 
 
 def table(mcastd, smcroute):
-    rows = [
-        ("start until 2,000 (S,G) routes in the kernel", mcastd["load2k"], smcroute["load2k"], "s"),
-        ("start until 10,000 (S,G) routes in the kernel", mcastd["load10k"], smcroute["load10k"], "s"),
-        ("reload changing 1 route of 10,000 (new in, old gone)", mcastd["reload"][0], smcroute["reload"][0], "s"),
-        ("burst of %d new sources: (S,G) entries learned" % BURST_SOURCES, mcastd["burst"][0], smcroute["burst"][0], ""),
-        ("burst: time until the last entry was learned", mcastd["burst"][1], smcroute["burst"][1], "s"),
-        ("burst: datagrams forwarded (one per source)", mcastd["burst"][2], smcroute["burst"][2], ""),
-        ("datagrams lost at the start of %d new (*,G) flows" % FLOWS, mcastd["flowstart"], smcroute["flowstart"], ""),
-        ("peak RSS with 10,000 routes", mcastd["reload"][1], smcroute["reload"][1], "MB"),
-    ]
+    rows = []
+    for suffix, name in (("", "IPv4"), ("6", "IPv6")):
+        rows += [
+            ("%s: start until 2,000 (S,G) routes in the kernel" % name, mcastd["load2k" + suffix],
+             smcroute["load2k" + suffix], "s"),
+            ("%s: start until 10,000 (S,G) routes in the kernel" % name, mcastd["load10k" + suffix],
+             smcroute["load10k" + suffix], "s"),
+            ("%s: reload changing 1 route of 10,000 (new in, old gone)" % name, mcastd["reload" + suffix][0],
+             smcroute["reload" + suffix][0], "s"),
+            ("%s: burst of %d new sources: kernel entries that forward it" % (name, BURST_SOURCES),
+             mcastd["burst" + suffix][0], smcroute["burst" + suffix][0], ""),
+            ("%s: burst: time until the last entry was learned" % name, mcastd["burst" + suffix][1],
+             smcroute["burst" + suffix][1], "s"),
+            ("%s: burst: datagrams forwarded (one per source)" % name, mcastd["burst" + suffix][2],
+             smcroute["burst" + suffix][2], ""),
+            ("%s: datagrams lost at the start of %d new (*,G) flows" % (name, FLOWS), mcastd["flowstart" + suffix],
+             smcroute["flowstart" + suffix], ""),
+            ("%s: peak RSS with 10,000 routes" % name, mcastd["reload" + suffix][1], smcroute["reload" + suffix][1],
+             "MB"),
+        ]
     width = max(len(row[0]) for row in rows)
     lines = ["%-*s  %12s  %12s  %15s" % (width, "metric", "mcastd", "smcroute", "mcastd/smcroute")]
     for label, ours, theirs, unit in rows:
         lines.append("%-*s  %12s  %12s  %15s" % (width, label, _fmt(ours, unit), _fmt(theirs, unit), _ratio(ours, theirs)))
     for kind, results in (("mcastd", mcastd), ("smcroute", smcroute)):
-        if results["load2k"] and results["load10k"]:
-            lines.append("%s: time for 10,000 routes / time for 2,000 = %.1f (5 = linear, 25 = quadratic)" % (
-                kind, results["load10k"] / results["load2k"]))
+        for suffix, name in (("", "IPv4"), ("6", "IPv6")):
+            if results["load2k" + suffix] and results["load10k" + suffix]:
+                lines.append("%s %s: time for 10,000 routes / time for 2,000 = %.1f (5 = linear, 25 = quadratic)" % (
+                    kind, name, results["load10k" + suffix] / results["load2k" + suffix]))
     return "\n".join(lines)
 
 
