@@ -13,6 +13,9 @@ the file-format helpers from here, so this is the only place that knows the form
 
     [{"dest": "224.0.0.0/4", "dev": "eth1", "table": 254, "metric": 0, "family": 4}, ...]
 
+IPv6 routes are kept in table local (255), where the kernel looks them up (rule 0, before main)
+and where it has a ``multicast ff00::/8 dev X proto kernel metric 256`` route of its own for every
+interface: those are never replaced, because a file entry that would replace one is refused.
 Kernel state is read as JSON from ``ip -j``; netlink messages are only a trigger.
 """
 
@@ -38,6 +41,9 @@ DEFAULT_ROUTES_FILE = '/etc/mcast-linux/routes.json'
 FIELDS = ('dest', 'dev', 'table', 'metric', 'family')
 MULTICAST = {4: ipaddress.ip_network('224.0.0.0/4'), 6: ipaddress.ip_network('ff00::/8')}
 MAX_U32 = 4294967295
+LOCAL_TABLE = 255
+# The metric of the kernel's own `multicast ff00::/8 dev X proto kernel` route of each interface in table local.
+KERNEL_MULTICAST_METRIC = 256
 # `ip -j route` leaves out an IPv4 metric of 0; IPv6 routes always carry theirs.
 IMPLICIT_METRIC = 0
 EVENTS = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
@@ -50,6 +56,22 @@ class RoutesFileError(KeeperFileError):
 def route_key(route):
     """The kernel's identity of a route within a family: destination, table, metric."""
     return (route['family'], route['dest'], route['table'], route['metric'])
+
+
+def kernel_route_clash(family, network, table, metric):
+    """Why a route would collide with the kernel's own ff00::/8 routes in table local, or None.
+
+    At the kernel's metric, ``ip route replace`` would overwrite the route of another interface (and
+    a delete would remove it); above it, the kernel's routes keep winning. A longer prefix never
+    collides: it wins by its length whatever its metric.
+    """
+    if family != 6 or table != LOCAL_TABLE or network.prefixlen != MULTICAST[6].prefixlen \
+            or metric < KERNEL_MULTICAST_METRIC:
+        return None
+    return ('%s in table local with metric %d meets the kernel\'s own "multicast %s dev IFACE metric %d" route of '
+            'every interface: at metric %d it would replace one of them, above it they keep winning. Use a '
+            'metric below %d' % (network, metric, network, KERNEL_MULTICAST_METRIC, KERNEL_MULTICAST_METRIC,
+                                 KERNEL_MULTICAST_METRIC))
 
 
 def _checked_number(entry, field):
@@ -72,8 +94,11 @@ def validate_route(entry):
     dev = entry['dev']
     if not is_interface_name(dev):
         raise RoutesFileError('dev %r is not an interface name' % (dev,))
-    return {'dest': str(network), 'dev': dev, 'table': _checked_number(entry, 'table'),
-            'metric': _checked_number(entry, 'metric'), 'family': network.version}
+    table, metric = _checked_number(entry, 'table'), _checked_number(entry, 'metric')
+    clash = kernel_route_clash(network.version, network, table, metric)
+    if clash:
+        raise RoutesFileError(clash)
+    return {'dest': str(network), 'dev': dev, 'table': table, 'metric': metric, 'family': network.version}
 
 
 def parse_routes(text):

@@ -21,6 +21,17 @@ description:
     that identity that points elsewhere (another interface, or a gateway) is replaced.
   - A gateway (C(via)) for a multicast prefix is refused, because the kernel would put multicast
     packets into unicast frames addressed to the gateway, which receivers never see.
+  - B(IPv6) prefixes go to table C(local) (255), the only place where the kernel takes them into
+    account. Its rule 0 looks up table C(local) first, and that table holds a C(ff00::/8) multicast
+    route of its own (protocol C(kernel), metric 256) for every interface, so an IPv6 multicast lookup
+    never reaches table C(main). A route there would be ignored, so it is
+    refused with this reason. A prefix longer than C(/8) wins over the kernel's routes by its length,
+    C(ff00::/8) itself by its metric (the default V(255), and anything below 256). The kernel's own
+    routes are never changed nor removed. Like any route, the kernel drops it when the interface
+    goes down; the route keeper (O(persist)) adds it again.
+  - IPv6 prefixes of interface-local and link-local scope (C(ff01::/16), C(ff02::/16) and the like)
+    are refused. Their groups never leave the host or exist once per link, so the program names the
+    interface (a scope ID such as C(ff02::fb%eth1), or C(IPV6_MULTICAST_IF)), not a route.
   - With O(persist=true) the route is also kept in a JSON routes file (O(routes_file)), and a small
     route keeper (O(keeper_file), Python standard library only) runs as the systemd service
     O(unit_file), enabled for C(multi-user.target). The keeper adds every route of the file whose
@@ -56,13 +67,19 @@ options:
     type: str
   table:
     description:
-      - Routing table, V(main), V(default) or a number from 1 to 4294967295 other than 255 (C(local)).
+      - Routing table. For IPv4, V(main) (the default), V(default) or a number from 1 to 4294967295
+        other than 255 (C(local), which belongs to the kernel's own addresses).
+      - For IPv6, V(local) (255), the default. With O(state=present) another table is refused, because
+        the kernel would never use a route there (see the description). With O(state=absent) any table
+        is accepted, to remove a route that an older version of this module put in table V(main).
     type: str
-    default: main
   metric:
     description:
-      - Route priority (lower wins). Defaults to the kernel's default for the family, C(0) for
-        IPv4 and C(1024) for IPv6, so that the route reads back the same.
+      - Route priority (lower wins). Defaults to C(0) for IPv4 (the kernel's default, so that the route
+        reads back the same) and to C(255) for IPv6, just below the metric 256 of the kernel's own
+        C(ff00::/8) routes in table C(local).
+      - For O(dest=ff00::/8) (IPv6) a metric of 256 or more is refused, because the kernel's own routes
+        of that prefix would keep winning, and at 256 one of them would be replaced.
     type: int
   state:
     description:
@@ -132,10 +149,22 @@ EXAMPLES = r'''
     table: 100
     metric: 10
 
-- name: IPv6 site-local multicast out of eth1
+- name: IPv6 site-local multicast out of eth1 (the module puts it in table local, metric 255)
   mcast.linux.route:
     dest: ff05::/16
     dev: eth1
+
+- name: All IPv6 multicast without a chosen interface leaves through eth1
+  mcast.linux.route:
+    dest: ff00::/8
+    dev: eth1
+
+- name: Remove an IPv6 route that an older version of this module left, ignored, in table main
+  mcast.linux.route:
+    dest: ff05::/16
+    table: main
+    metric: 1024
+    state: absent
 
 - name: Remove the route again, at once and from the routes the keeper keeps
   mcast.linux.route:
@@ -147,12 +176,16 @@ EXAMPLES = r'''
 
 RETURN = r'''
 route:
-  description: The route the module manages (table and metric as numbers).
+  description:
+    - The route the module manages (table and metric as numbers). An IPv6 route is in table 255
+      (C(local)), with metric 255 unless O(metric) says otherwise.
   returned: always
   type: dict
   sample: {"dest": "224.0.0.0/4", "dev": "eth1", "table": 254, "metric": 0}
 before:
-  description: Routes with the same destination, table and metric before the run.
+  description:
+    - Routes with the same destination, table and metric before the run. The kernel's own routes
+      (protocol C(kernel)) of table C(local) are left out, since the module never manages them.
   returned: always
   type: list
   elements: dict
@@ -198,12 +231,27 @@ from ansible_collections.mcast.linux.plugins.module_utils._keeper_deploy import 
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     IFF_MULTICAST, IFF_UP, NetlinkError, interface_not_found_message, invalid_name_message, is_pattern,
     link_summaries, open_iproute, require_pyroute2, route_summaries)
+from ansible_collections.mcast.linux.plugins.module_utils._sysctl import conf_key, read_value
 
 MULTICAST_NETWORKS = {4: ipaddress.ip_network('224.0.0.0/4'), 6: ipaddress.ip_network('ff00::/8')}
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
-DEFAULT_METRIC = {4: 0, 6: 1024}
+# IPv6: just below the kernel's own ff00::/8 routes in table local, so that even a route for all of ff00::/8 wins.
+DEFAULT_METRIC = {4: 0, 6: route_keeper.KERNEL_MULTICAST_METRIC - 1}
 TABLE_NAMES = {'main': 254, 'default': 253}
-LOCAL_TABLE = 255
+LOCAL_TABLE = route_keeper.LOCAL_TABLE
+RTPROT_KERNEL = 2
+# The scope of an IPv6 multicast address is the low nibble of its second byte (RFC 4291, 2.7).
+REFUSED_IPV6_SCOPES = {
+    1: 'interface-local scope (ffx1): its groups never leave the host, so no route sends them out of an interface',
+    2: 'link-local scope (ffx2): each link has its own groups of that scope, and NDP, MLD and careful programs '
+       'name the link themselves (a scope ID such as ff02::fb%eth1, or IPV6_MULTICAST_IF), so a route would only '
+       'redirect the programs that do not',
+}
+IPV6_TABLE_IGNORED = (
+    "table '%s' is refused for the IPv6 prefix %s: the kernel would ignore the route there. Its rule 0 looks up "
+    "table local first, where every interface has the kernel's own route 'multicast ff00::/8 dev IFACE metric 256', "
+    "so an IPv6 multicast lookup never reaches another table. Leave table out (IPv6 routes go to table local), or "
+    "write table: local.")
 MAX_U32 = 4294967295
 RT_SCOPE_LINK = 253
 # For a delete, scope RT_SCOPE_NOWHERE and protocol 0 mean "any" to the kernel (what `ip route del` sends);
@@ -242,9 +290,26 @@ def parse_destination(text):
     return network
 
 
-def parse_table(text):
-    """The table number for a name or number, or InvalidRoute."""
-    text = str(text).strip()
+def refuse_unroutable_scope(network):
+    """InvalidRoute for an IPv6 prefix of interface-local or link-local scope."""
+    scope = ipv6_scope(network)
+    if scope in REFUSED_IPV6_SCOPES:
+        raise InvalidRoute("dest '%s' has %s. Name the interface in the program, or route a wider scope, such as "
+                           "ff05::/16 (site) or ff0e::/16 (global)." % (network, REFUSED_IPV6_SCOPES[scope]))
+
+
+def ipv6_scope(network):
+    """The scope shared by every group of an IPv6 prefix, or None (IPv4, or a prefix shorter than /16)."""
+    if network.version != 6 or network.prefixlen < 16:
+        return None
+    return network.network_address.packed[1] & 0x0f
+
+
+def parse_table(text, network=None, state='present'):
+    """The table number for a name or number (None: the default of the family of ``network``), or InvalidRoute."""
+    if network is not None and network.version == 6:
+        return parse_ipv6_table(text, network, state)
+    text = str(text if text is not None else 'main').strip()
     if text in TABLE_NAMES:
         return TABLE_NAMES[text]
     if text == 'local' or text == str(LOCAL_TABLE):
@@ -255,6 +320,19 @@ def parse_table(text):
     return int(text)
 
 
+def parse_ipv6_table(text, network, state):
+    """Table local for IPv6; another table only to remove a route from it (older versions put routes in main)."""
+    text = str(text if text is not None else 'local').strip()
+    if text in ('local', str(LOCAL_TABLE)):
+        return LOCAL_TABLE
+    if text not in TABLE_NAMES and (not text.isdigit() or not 1 <= int(text) <= MAX_U32):
+        raise InvalidRoute("table '%s' is not a routing table: for IPv6 leave table out (table local is used)."
+                           % text)
+    if state == 'present':
+        raise InvalidRoute(IPV6_TABLE_IGNORED % (text, network))
+    return TABLE_NAMES.get(text) or int(text)
+
+
 def desired_route(params):
     """Validate the options into ``{'dest', 'version', 'dev', 'table', 'metric'}`` (no kernel access)."""
     if params['via']:
@@ -263,6 +341,8 @@ def desired_route(params):
             "frames addressed to the gateway, and receivers never see it. Remove via and give only dev, the "
             "interface the groups leave through." % params['via'])
     network = parse_destination(params['dest'])
+    if params['state'] == 'present':  # absent still removes what an older version of the module added
+        refuse_unroutable_scope(network)
     dev = params['dev']
     if params['state'] == 'present' and not dev:
         raise InvalidRoute('dev is required with state: present: name the interface multicast for %s leaves through.'
@@ -276,8 +356,18 @@ def desired_route(params):
     metric = params['metric'] if params['metric'] is not None else DEFAULT_METRIC[network.version]
     if not 0 <= metric <= MAX_U32:
         raise InvalidRoute('metric %d is out of range: use a number from 0 to %d.' % (metric, MAX_U32))
-    return {'dest': str(network), 'version': network.version, 'dev': dev,
-            'table': parse_table(params['table']), 'metric': metric}
+    table = parse_table(params['table'], network, params['state'])
+    clash = route_keeper.kernel_route_clash(network.version, network, table, metric)
+    if clash:
+        raise InvalidRoute('%s, or leave metric out (%d).' % (clash, DEFAULT_METRIC[6]))
+    return {'dest': str(network), 'version': network.version, 'dev': dev, 'table': table, 'metric': metric}
+
+
+def managed_candidates(existing, version):
+    """The routes the module may replace or remove: for IPv6 never the kernel's own (its ff00::/8 of table local)."""
+    if version != 6:
+        return existing
+    return [route for route in existing if route.get('proto') != RTPROT_KERNEL]
 
 
 def same_identity(route, wanted):
@@ -338,6 +428,14 @@ def keeper_source():
     return keeper_script(KEEPER_HEADER, route_keeper)
 
 
+def ipv6_disabled(dev):
+    """True when the kernel has IPv6 off on ``dev`` (or everywhere: then the conf directory is missing)."""
+    try:
+        return read_value(conf_key(dev, 'disable_ipv6', 'ipv6')) != '0'
+    except (IOError, OSError):
+        return True
+
+
 def describe(route, names):
     via = ' via %s' % route['gateway'] if route['gateway'] else ''
     dev = ' (multipath)' if route['multipath'] else ' dev %s' % names.get(route['oif'], route['oif'])
@@ -367,7 +465,8 @@ class Route(object):
             links = link_summaries(ipr)
             names = dict((link['index'], link['name']) for link in links)
             dev_index = self.check_dev(links)
-            existing = route_summaries(ipr, FAMILIES[self.wanted['version']], self.wanted['table'])
+            existing = managed_candidates(route_summaries(ipr, FAMILIES[self.wanted['version']],
+                                                          self.wanted['table']), self.wanted['version'])
             before, add, to_delete = plan_route(existing, self.wanted, dev_index, self.params['state'])
             after = self.planned_after(before, add, to_delete, dev_index)
             if self.persistence:
@@ -407,6 +506,10 @@ class Route(object):
         if self.params['state'] == 'present' and not link['flags'] & IFF_MULTICAST:
             self.module.fail_json(msg="interface '%s' has multicast disabled (no IFF_MULTICAST): enable it first "
                                       "with mcast.linux.link, then route multicast to it." % dev)
+        if self.params['state'] == 'present' and self.wanted['version'] == 6 and ipv6_disabled(dev):
+            self.module.fail_json(msg="interface '%s' has IPv6 disabled (net.ipv6.conf.%s.disable_ipv6 is 1, or this "
+                                      "host has no IPv6), and the kernel refuses IPv6 routes through it: enable IPv6 "
+                                      "on it first (for example in its network configuration)." % (dev, dev))
         return link['index']
 
     def planned_after(self, before, add, to_delete, dev_index):
@@ -438,10 +541,21 @@ class Route(object):
             for route in to_delete:
                 network = ipaddress.ip_network(route['dest'])
                 ipr.route('del', dst=str(network.network_address), dst_len=network.prefixlen,
-                          **dict(common, **MATCH_ANY))
+                          **dict(common, **delete_match(route, wanted['version'])))
         except NetlinkError as error:
             self.module.fail_json(msg='the kernel refused the route change: %s. Run as root (become: true) and check '
                                       'that the interface is up.' % error, **self.result)
+
+
+def delete_match(route, version):
+    """What a delete matches besides destination, table and metric.
+
+    IPv6 keeps routes of one identity through several interfaces side by side, so the interface is
+    named: only the planned route goes.
+    """
+    if version == 6 and route['oif']:
+        return dict(MATCH_ANY, oif=route['oif'])
+    return MATCH_ANY
 
 
 class Persistence(KeeperDeployment):
@@ -472,7 +586,7 @@ def build_module():
             dest=dict(type='str', default='224.0.0.0/4'),
             dev=dict(type='str'),
             via=dict(type='str'),
-            table=dict(type='str', default='main'),
+            table=dict(type='str'),
             metric=dict(type='int'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             persist=dict(type='bool', default=True),

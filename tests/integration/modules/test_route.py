@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.modules.ipv6_multicast import (
+    add_addresses, egress, kernel_multicast_routes, only, route_get)
+
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces")]
 
@@ -135,12 +138,81 @@ def test_absent_with_another_dev_leaves_the_route(host, files):
     assert multicast_routes(host) == [DEFAULT_ROUTE]
 
 
-def test_ipv6_prefix(host, files):
+def test_ipv6_prefix_goes_to_table_local_and_is_persisted_there(host, files):
     args = dict(files, dest="ff05::/16", dev="trunk.10")
-    assert host.module("route", args)["changed"] is True
-    assert ("ff05::/16", "trunk.10", None, 1024) in host.routes(family=socket.AF_INET6)
+    result = host.module("route", args)
+    assert result["changed"] is True
+    assert result["route"] == {"dest": "ff05::/16", "dev": "trunk.10", "table": 255, "metric": 255}
+    assert host.routes(family=socket.AF_INET6, table=255) == [("ff05::/16", "trunk.10", None, 255)]
+    assert multicast_routes(host, family=socket.AF_INET6) == [], "table main was touched"
     assert host.module("route", args)["changed"] is False
-    assert persisted(files) == [persisted_route("ff05::/16", "trunk.10", metric=1024, family=6)]
+    assert persisted(files) == [persisted_route("ff05::/16", "trunk.10", table=255, metric=255, family=6)]
+
+
+def ipv6_routes(host):
+    """The module's IPv6 routes (table local without the kernel's own) and table main's."""
+    return host.routes(family=socket.AF_INET6, table=255), multicast_routes(host, family=socket.AF_INET6)
+
+
+def test_ipv6_multicast_leaves_through_the_routed_interface_check_apply_idempotent_absent(host, files):
+    add_addresses(host)
+    group = "ff0e::db8:1"
+    first = route_get(host, group)
+    assert first != "trunk.20", "pick another dev: the kernel's first interface is already trunk.20"
+    assert egress(host, group) == only(first), "before the module the kernel's first interface sends"
+    kernel_own = kernel_multicast_routes(host)
+    args = dict(files, dest="ff0e::/16", dev="trunk.20")
+
+    preview = host.module("route", args, check=True, diff=True)
+    assert preview["changed"] is True
+    assert preview["after"] == [{"dest": "ff0e::/16", "dev": "trunk.20", "gateway": None, "table": 255, "metric": 255}]
+    assert preview["diff"][0]["after"] == "ff0e::/16 dev trunk.20 table 255 metric 255\n"
+    assert ipv6_routes(host) == ([], []) and route_get(host, group) == first, "check mode changed the kernel"
+    assert not any(Path(path).exists() for path in files.values())
+
+    assert host.module("route", args)["changed"] is True
+    assert ipv6_routes(host) == ([("ff0e::/16", "trunk.20", None, 255)], [])
+    assert route_get(host, group) == "trunk.20"
+    assert egress(host, group) == only("trunk.20")
+    assert egress(host, "ff05::db8:1") == only(first), "a group outside the prefix still leaves as before"
+    assert host.module("route", args)["changed"] is False
+
+    gone = host.module("route", dict(args, state="absent"), diff=True)
+    assert gone["changed"] is True and gone["after"] == []
+    assert ipv6_routes(host) == ([], [])
+    assert route_get(host, group) == first and egress(host, group) == only(first)
+    assert not Path(files["routes_file"]).exists()
+    assert host.module("route", dict(args, state="absent"))["changed"] is False
+    assert kernel_multicast_routes(host) == kernel_own, "the kernel's own routes were touched"
+
+
+def test_ipv6_all_multicast_wins_by_its_metric_and_absent_leaves_the_kernels_own_routes(host, files):
+    add_addresses(host)
+    first = route_get(host, "ff0e::1")
+    kernel_own = kernel_multicast_routes(host)
+    assert [metric for _dev, metric in kernel_own] == [256, 256, 256], kernel_own
+    args = dict(files, dest="ff00::/8", dev="trunk.20")
+    assert host.module("route", args)["changed"] is True
+    assert host.routes(family=socket.AF_INET6, table=255) == [("ff00::/8", "trunk.20", None, 255)]
+    assert kernel_multicast_routes(host) == kernel_own
+    assert [route_get(host, group) for group in ("ff0e::1", "ff05::1", "ff08::1")] == ["trunk.20"] * 3
+    assert egress(host, "ff0e::db8:2") == only("trunk.20")
+
+    # absent without dev removes the route of this identity, whatever its interface: never the kernel's
+    assert host.module("route", dict(files, dest="ff00::/8", state="absent"))["changed"] is True
+    assert host.routes(family=socket.AF_INET6, table=255) == []
+    assert kernel_multicast_routes(host) == kernel_own
+    assert route_get(host, "ff0e::1") == first
+
+
+def test_ipv6_route_an_older_version_left_in_table_main_is_removed_with_table_main(host, files):
+    host.ip("-6", "route", "add", "ff05::/16", "dev", "trunk.10", "metric", "1024")
+    Path(files["routes_file"]).parent.mkdir(parents=True)
+    Path(files["routes_file"]).write_text(json.dumps([persisted_route("ff05::/16", "trunk.10", metric=1024, family=6)]))
+    result = host.module("route", dict(files, dest="ff05::/16", table="main", metric=1024, state="absent"))
+    assert result["changed"] is True
+    assert ipv6_routes(host) == ([], [])
+    assert not Path(files["routes_file"]).exists()
 
 
 def test_persist_false_changes_only_the_kernel(host, files):
@@ -192,6 +264,38 @@ BAD_INPUTS = [
 def test_bad_input_fails_with_the_reason_and_changes_nothing(faulty_host, files, args, message, assert_refused):
     def snapshot():
         return (faulty_host.routes(), faulty_host.routes(table=100), faulty_host.routes(family=socket.AF_INET6))
+
+    assert_refused(faulty_host, "route", dict(files, **args), message, snapshot)
+    assert not any(Path(path).exists() for path in files.values())
+
+
+def test_ipv6_through_an_interface_with_ipv6_disabled_is_refused_with_the_reason(host, files, assert_refused):
+    host.write_sysctl("net/ipv6/conf/trunk.10/disable_ipv6", 1)
+    assert_refused(host, "route", dict(files, dest="ff0e::/16", dev="trunk.10"),
+                   "interface 'trunk.10' has IPv6 disabled (net.ipv6.conf.trunk.10.disable_ipv6 is 1",
+                   lambda: host.ip("-6", "-j", "route", "show", "table", "all").stdout)
+    assert host.module("route", dict(files, dev="trunk.10"))["changed"] is True, "IPv4 through it still works"
+
+
+IPV6_BAD_INPUTS = [
+    ({"dest": "ff0e::/16", "dev": "trunk.10", "table": "main"},
+     "table 'main' is refused for the IPv6 prefix ff0e::/16: the kernel would ignore the route there"),
+    ({"dest": "ff0e::/16", "dev": "trunk.10", "table": "100"}, "rule 0 looks up table local first"),
+    ({"dest": "ff02::/16", "dev": "trunk.10"}, "dest 'ff02::/16' has link-local scope (ffx2)"),
+    ({"dest": "ff02::fb", "dev": "trunk.10"}, "a scope ID such as ff02::fb%eth1"),
+    ({"dest": "ff01::/16", "dev": "trunk.10"}, "interface-local scope (ffx1)"),
+    ({"dest": "ff00::/8", "dev": "trunk.10", "metric": 256}, "at metric 256 it would replace one of them"),
+    ({"dest": "ff00::/8", "metric": 256, "state": "absent"}, "meets the kernel's own"),
+    ({"dest": "ff00::/8", "dev": "trunk.10", "metric": 1024}, "Use a metric below 256"),
+    ({"dest": "ff0e::/16", "dev": "trunk.10", "via": "fe80::1"}, "via fe80::1 is refused for a multicast prefix"),
+    ({"dest": "ff0e::/16", "dev": "trunk.20"}, "interface 'trunk.20' is down"),
+]
+
+
+@pytest.mark.parametrize("args, message", IPV6_BAD_INPUTS, ids=[str(i) for i in range(len(IPV6_BAD_INPUTS))])
+def test_ipv6_bad_input_fails_with_the_reason_and_changes_nothing(faulty_host, files, args, message, assert_refused):
+    def snapshot():  # every IPv6 route of every table, the kernel's own included
+        return faulty_host.ip("-6", "-j", "route", "show", "table", "all").stdout
 
     assert_refused(faulty_host, "route", dict(files, **args), message, snapshot)
     assert not any(Path(path).exists() for path in files.values())

@@ -15,8 +15,7 @@ def test_defaults_describe_the_classic_dev_scoped_route():
                                              "metric": 0}
 
 
-def test_ipv6_gets_the_kernel_default_metric_and_a_host_group_is_a_single_address():
-    assert route.desired_route(params(dest="ff05::/16"))["metric"] == 1024
+def test_a_host_group_is_a_single_address():
     assert route.desired_route(params(dest="239.1.2.3"))["dest"] == "239.1.2.3/32"
 
 
