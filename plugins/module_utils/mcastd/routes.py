@@ -81,17 +81,27 @@ class RouteTable:
         self.static = {}
         self.joined_static = {}  # group -> keys of if-joined (S,G) routes: what a membership change touches
         templates = []
+        star_g = {}  # group -> the IPv6 (*,G) routes that a kernel (*,G) entry could serve
         for route in config.mroutes:  # one pass: Config.static_routes and .templates would make two
             if route.group.family != family:
                 continue
-            if route.is_template and not is_kernel_star_g(route):
-                templates.append(route)
+            if not route.is_template:
+                self._add_static((route.source.addr, route.group.addr), route)
+            elif is_kernel_star_g(route):
+                star_g.setdefault(route.group.addr, []).append(route)
             else:
-                key = (0 if route.source is None else route.source.addr, route.group.addr)
-                self.static[key] = route
-                if route.if_joined:
-                    self.joined_static.setdefault(key[1], []).append(key)
+                templates.append(route)
+        for group, found in star_g.items():
+            if len(found) == 1:
+                self._add_static((0, group), found[0])
+            else:
+                templates.extend(found)  # one group from several inputs: learned per flow, on the input it uses
         self.templates = sorted(templates, key=Mroute.specificity)
+
+    def _add_static(self, key, route):
+        self.static[key] = route
+        if route.if_joined:
+            self.joined_static.setdefault(key[1], []).append(key)
 
     def template_for(self, ifname, source, group):
         """The most specific template a new flow fits, or None (it gets a stop entry)."""
@@ -113,7 +123,8 @@ class RouteTable:
 
 
 def is_kernel_star_g(route):
-    """An IPv6 (*,G) route of one group from one named input: served by a kernel (*,G) entry.
+    """An IPv6 (*,G) route of one group from one named input: served by a kernel (*,G) entry
+    (unless another such route names the same group from another input: see RouteTable).
 
     The kernel forwards every source of the group from that entry (MRT6_ADD_MFC_PROXY) with no
     upcall, so not one datagram is lost at the start of a flow.  It never sends a copy back out

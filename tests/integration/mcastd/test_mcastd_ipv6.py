@@ -138,6 +138,16 @@ def _hex(address):
     return socket.inet_pton(socket.AF_INET6, address).hex()
 
 
+def test_more_than_twenty_mld_joins_on_one_interface(lab6, mcastd):
+    daemon = mcastd(lab6, "mgroup from trunk.30 group ff05::600:0/120\n"
+                          "mgroup from trunk.30 source 2001:db8:30::30 group ff35::600:0/123\n")
+    igmp6 = lab6.run("router", ["cat", "/proc/net/igmp6"]).stdout
+    joined = [line.split()[2] for line in igmp6.splitlines() if line.split()[1] == "trunk.30"]
+    assert sum(1 for group in joined if group.startswith(_hex("ff05::600:0")[:28])) == 256
+    assert sum(1 for group in joined if group.startswith(_hex("ff35::600:0")[:30])) == 32
+    assert len(daemon.query("show", "groups")) == 288
+
+
 def _mcfilter6(lab):
     return lab.run("router", ["cat", "/proc/net/mcfilter6"]).stdout
 

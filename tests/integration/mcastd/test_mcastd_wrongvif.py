@@ -127,3 +127,43 @@ def test_an_entry_whose_flow_only_arrives_elsewhere_counts_as_idle_and_expires(l
     assert daemon.mfc() == {(SOURCE, GROUP): ("up2", [])}  # a stop entry on the new input
     status = daemon.query("status")
     assert (status["counters"]["expired"], status["counters"]["upcalls"], status["stop_entries"]) == (1, 2, 1)
+
+
+SOURCE6 = "2001:db8:10::10"
+GROUP6 = "ff0e::1:1"
+TOPOLOGY6 = {
+    "hosts": dict(TOPOLOGY["hosts"], recv={"groups": ["receivers"]}),
+    "segments": {
+        "upstream1": {"ends": [{"host": "router", "iface": "up1", "address6": "2001:db8:10::1/64"},
+                               {"host": "src1", "iface": "eth0", "address6": f"{SOURCE6}/64"}]},
+        "upstream2": {"ends": [{"host": "router", "iface": "up2", "address6": "2001:db8:10::2/64"},
+                               {"host": "src2", "iface": "eth0", "address6": f"{SOURCE6}/64"}]},
+        "downstream": {"ends": [{"host": "router", "iface": "dn1", "address6": "2001:db8:20::1/64"},
+                                {"host": "recv", "iface": "eth0", "address6": "2001:db8:20::20/64"}]},
+    },
+}
+
+
+def test_an_ipv6_flow_follows_its_source_to_another_upstream_after_wrongmif(make_netns_lab, mcastd):
+    """The IPv6 twin (MRT6MSG_WRONGMIF): one group routed from two inputs is learned per flow (no kernel (*,G)
+    entry could hold both inputs), so the flow moves as an IPv4 one does."""
+    lab = make_netns_lab(TOPOLOGY6)
+    daemon = mcastd(lab, f"mroute from up1 group {GROUP6} to dn1\nmroute from up2 group {GROUP6} to dn1\n")
+    assert daemon.query("status")["ipv6"]["wrongmif_upcalls"] == "pim"
+
+    def received(sender, first):
+        rx = Receiver(lab, "recv", "eth0", GROUP6)
+        send_datagrams(lab, sender, "eth0", GROUP6, count=COUNT, interval=0.01, first=first)
+        time.sleep(0.3)
+        return rx.stop()
+
+    def flow():
+        return [(row["iif"], row["oifs"]) for row in daemon.query("show", "routes") if row["kind"] == "learned"]
+
+    got = received("src1", 1)
+    assert (got["unique"], got["missing"]) == (COUNT, []) and flow() == [("up1", ["dn1"])]
+    got = received("src2", 1001)  # the first datagram on up2 only tells the kernel
+    assert got["unique"] >= COUNT - 1 and got["last"] == 1000 + COUNT, got
+    assert flow() == [("up2", ["dn1"])]
+    assert counters(daemon) == {"upcalls": 1, "wrongvif": 1, "moved": 1, "wrongvif_ignored": 0}
+    assert f"moved ({SOURCE6},{GROUP6}) inbound from up1 to up2 after WRONGVIF" in daemon.log()

@@ -206,3 +206,11 @@ def test_ttl_watch_reads_at_most_its_limit_in_turns():
     watch.candidates(installed, [vif_row(0, 0, 0), vif_row(1, 0, 0)])
     seen = [watch.candidates(installed, [vif_row(0, turn + 1, 0), vif_row(1, 0, 0)]) for turn in range(3)]
     assert seen == [[2, 3], [4, 0], [1, 2]]
+
+
+def test_one_group_from_two_inputs_is_learned_per_flow_not_a_kernel_star_g():
+    config = conf.parse_text("mroute from up1 group ff0e::1 to dn1\nmroute from up2 group ff0e::1 to dn1\n"
+                             "mroute from up1 group ff0e::2 to dn1\n")
+    table = routes.RouteTable(config, 6)
+    assert list(table.static) == [(0, addr("ff0e::2"))]
+    assert sorted(route.iif for route in table.templates) == ["up1", "up2"]
