@@ -171,10 +171,11 @@ class GroupRouter:
         self.addresses = {}  # ifindex -> [(address, prefix length)]
         self.problems = {}  # ifname -> why that querier interface does not query
         self.timers = None  # the configured timers (igmp line), for listeners' validity windows
-        self.counters = dict((self.protocol.counter_prefix + name if name in ("received", "malformed") else name, 0)
-                             for name in COUNTERS)
-        self.received, self.malformed = ("%s%s" % (self.protocol.counter_prefix, name) for name in ("received",
-                                                                                                  "malformed"))
+        # "received" and "malformed" carry the protocol's name (igmp_received, mld_malformed, ...)
+        self.received = self.protocol.counter_prefix + "received"
+        self.malformed = self.protocol.counter_prefix + "malformed"
+        named = {"received": self.received, "malformed": self.malformed}
+        self.counters = dict((named.get(name, name), 0) for name in COUNTERS)
 
     # -- keeping the set of querier interfaces ------------------------------------------------------------
     def sync(self, config, ifaces, addresses):

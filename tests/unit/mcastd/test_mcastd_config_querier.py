@@ -60,8 +60,6 @@ def test_mld_versions_without_a_querier_or_both_are_refused(line, error):
     assert error in raised.value.errors[0]
 
 
-
-
 @pytest.mark.parametrize("text, line, words", [
     ("phyint eth0 address 10.0.0.1", 1, "'address' belongs to the querier: write 'phyint eth0 querier address "
                                         "A.B.C.D'"),
