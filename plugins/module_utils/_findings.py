@@ -10,11 +10,14 @@ Pure functions: :func:`evaluate` takes the ``ansible_facts.mcast`` dictionary th
 conditions the facts cannot rule out), ``subject``, ``summary``, ``evidence`` (sentences quoting
 the facts) and ``fix``. The pitfalls are those of docs/DESIGN: IGMP dropped by the firewall,
 rp_filter on a route's input, a multi-homed host without a dev-scoped multicast route, a
-multicast route via a gateway, link-local groups in the route configuration, the VIF table near
-its 32 slots, another daemon holding the routing API, routes through an interface without
-IFF_MULTICAST, and the IGMP querier pitfalls (no querier where routed multicast leaves, a querier
-address implausible on its segment, a snooping bridge without querier), judged from mcastd's
-querier table and the bridges' own querier state.
+multicast route via a gateway, link-local groups in the route configuration, MLD dropped by the
+firewall, a multi-homed IPv6 host without a multicast route in table local, routes (MFC entries
+of either family, IPv6 configuration lines) for groups the kernel never forwards, routed flows
+whose TTL or hop limit is too low to leave (from two counter readings), the VIF table near its
+32 slots, another daemon holding the routing API, routes through an interface without
+IFF_MULTICAST, and the IGMP querier pitfalls (no querier where routed multicast leaves, a
+querier address implausible on its segment, a snooping bridge without querier), judged from
+mcastd's querier table and the bridges' own querier state.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +31,10 @@ VIF_WARNING = MAX_VIFS - 4
 # The sentence mcastd's grammar gives a route for 224.0.0.0/24 (config.Parser._mroute).
 LINK_LOCAL_SENTENCE = 'is link-local (224.0.0.0/24)'
 LINK_LOCAL_IPV4 = ipaddress.ip_network('169.254.0.0/16')
+LINK_LOCAL_GROUPS_IPV4 = ipaddress.ip_network('224.0.0.0/24')
+LOCAL_TABLE = 255
+# The group mcast.linux.facts looks up (multicast_egress) to show where IPv6 multicast leaves.
+EGRESS_IPV6 = 'ff0e::1'
 
 
 def finding(finding_id, severity, subject, summary, evidence, fix):
@@ -38,8 +45,9 @@ def finding(finding_id, severity, subject, summary, evidence, fix):
 def evaluate(facts, vif_warning=VIF_WARNING):
     """Every finding for the snapshot, in a stable order (check by check, subject by subject)."""
     found = []
-    for check in (igmp_dropped, rp_filter_on_route_input, multihomed_without_route, route_via_gateway,
-                  link_local_in_config, vif_table_near_full, routing_api_held_by_other,
+    for check in (igmp_dropped, mld_dropped, rp_filter_on_route_input, multihomed_without_route,
+                  multihomed_without_ipv6_route, route_via_gateway, link_local_in_config, link_local_group_routed,
+                  ttl_too_low_to_route, vif_table_near_full, routing_api_held_by_other,
                   route_interface_without_multicast, no_querier_on_segment, querier_address_implausible,
                   bridge_snooping_without_querier):
         found.extend(check(facts, vif_warning) if check is vif_table_near_full else check(facts))
@@ -58,6 +66,9 @@ def _expand(pattern, interfaces):
 def route_usage(facts):
     """``{interface: [(role, description)]}`` with role ``input`` or ``output`` for every multicast route.
 
+    The routes of IPv6 groups (the IPv6 MFC, mcastd routes of IPv6 groups) use the roles ``input6``
+    and ``output6``: rp_filter and the IGMP querier concern IPv4 only.
+
     Routes are the kernel's MFC entries, the mcastd configuration, the VIFs and the multicast
     routes of the unicast tables.
     """
@@ -68,18 +79,20 @@ def route_usage(facts):
         if name:
             usage.setdefault(name, []).append((role, description))
 
-    for row in facts.get('mfc') or []:
-        entry = 'MFC entry (%s, %s)' % (row['source'], row['group'])
-        use(row['iif'], 'input', '%s arrives on it' % entry)
-        for oif in row['oifs']:
-            use(oif, 'output', '%s leaves through it' % entry)
+    for key, suffix in (('mfc', ''), ('mfc6', '6')):
+        for row in facts.get(key) or []:
+            entry = 'MFC entry (%s, %s)' % (row['source'], row['group'])
+            use(row['iif'], 'input' + suffix, '%s arrives on it' % entry)
+            for oif in row['oifs']:
+                use(oif, 'output' + suffix, '%s leaves through it' % entry)
     for route in _config(facts).get('routes') or []:
         line = 'mcastd route at %s' % route['origin']
+        suffix = '6' if ':' in route['group'] else ''
         for name in _expand(route['iif'], interfaces):
-            use(name, 'input', '%s takes its input from it' % line)
+            use(name, 'input' + suffix, '%s takes its input from it' % line)
         for oif in route['oifs']:
             for name in _expand(oif, interfaces):
-                use(name, 'output', '%s forwards to it' % line)
+                use(name, 'output' + suffix, '%s forwards to it' % line)
     for vif in facts.get('vifs') or []:
         use(vif['interface'], 'output', 'VIF %d' % vif['index'])
     for route in facts.get('routes') or []:
@@ -101,22 +114,39 @@ def _unique(items):
 
 # --------------------------------------------------------------------------- the checks
 
-def igmp_dropped(facts):
-    """A base chain that drops IGMP at some hook: the host stops answering membership queries."""
+def _dropped_by_firewall(facts, key, finding_id, protocol, fix):
+    """One finding per base chain that drops ``protocol`` (facts[key]['drops']); ``fix`` takes the chain name."""
     found = []
-    for drop in (facts.get('igmp') or {}).get('drops') or []:
+    for drop in (facts.get(key) or {}).get('drops') or []:
         chain = '%s %s %s' % (drop['family'], drop['table'], drop['chain'])
         verb = 'drops' if drop.get('certain', True) else 'may drop'
-        evidence = ['base chain %s (hook %s, priority %s, policy %s) %s IGMP: %s'
-                    % (chain, drop['hook'], drop.get('priority'), drop.get('policy'), verb, drop.get('reason'))]
+        evidence = ['base chain %s (hook %s, priority %s, policy %s) %s %s: %s' % (
+            chain, drop['hook'], drop.get('priority'), drop.get('policy'), verb, protocol, drop.get('reason'))]
         found.append(finding(
-            'igmp-dropped-by-firewall', 'error' if drop.get('certain', True) else 'warning', chain,
-            'nftables %s IGMP in %s at hook %s' % (verb, chain, drop['hook']), evidence,
-            'Accept IGMP before the drop: run mcast.linux.nftables (it inserts "ip protocol igmp accept" at the top '
-            'of every base chain that would drop it), or add that rule at the top of %s yourself. An accept in '
-            'another table does not help. Without it the host stops answering membership queries and snooping '
-            'switches cut its groups after a few minutes.' % chain))
+            finding_id, 'error' if drop.get('certain', True) else 'warning', chain,
+            'nftables %s %s in %s at hook %s' % (verb, protocol, chain, drop['hook']), evidence, fix % chain))
     return found
+
+
+def igmp_dropped(facts):
+    """A base chain that drops IGMP at some hook: the host stops answering membership queries."""
+    return _dropped_by_firewall(
+        facts, 'igmp', 'igmp-dropped-by-firewall', 'IGMP',
+        'Accept IGMP before the drop: run mcast.linux.nftables (it inserts "ip protocol igmp accept" at the top '
+        'of every base chain that would drop it), or add that rule at the top of %s yourself. An accept in '
+        'another table does not help. Without it the host stops answering membership queries and snooping '
+        'switches cut its groups after a few minutes.')
+
+
+def mld_dropped(facts):
+    """A base chain that drops MLD (ICMPv6 130, 131, 132, 143) at some hook: IGMP's twin for IPv6 groups."""
+    return _dropped_by_firewall(
+        facts, 'mld', 'mld-dropped-by-firewall', 'MLD',
+        'Accept MLD before the drop: run mcast.linux.nftables with mld: true (it inserts an accept for the MLD '
+        'types at the top of every base chain that would drop them), or add "icmpv6 type { mld-listener-query, '
+        'mld-listener-report, mld-listener-done, mld2-listener-report } accept" at the top of %s yourself. An '
+        'accept in another table does not help. Without it the host stops answering MLD queries (a router hears '
+        'no reports) and snooping switches cut its IPv6 groups after a few minutes.')
 
 
 def _known_sources(facts, name):
@@ -124,7 +154,8 @@ def _known_sources(facts, name):
     interfaces = facts.get('interfaces') or {}
     sources = [row['source'] for row in facts.get('mfc') or [] if row['iif'] == name and row['source'] != '0.0.0.0']
     sources += [route['source'] for route in _config(facts).get('routes') or []
-                if route.get('source') and '/' not in route['source'] and name in _expand(route['iif'], interfaces)]
+                if route.get('source') and '/' not in route['source'] and ':' not in route['source']
+                and name in _expand(route['iif'], interfaces)]
     return _unique(sources)
 
 
@@ -209,6 +240,53 @@ def multihomed_without_route(facts):
         'interface of the default route.')]
 
 
+def _ipv6_addresses(interface):
+    """Global and ULA IPv6 addresses: every one but link-local (fe80::/10) and loopback."""
+    addresses = []
+    for address in interface.get('addresses') or []:
+        network = ipaddress.ip_interface(address)
+        if network.version == 6 and not (network.ip.is_link_local or network.ip.is_loopback):
+            addresses.append(address)
+    return addresses
+
+
+def multihomed_without_ipv6_route(facts):
+    """Global/ULA IPv6 addresses on several interfaces and no multicast route of its own in table local.
+
+    Rule 0 looks up table local first, and there the kernel has ff00::/8 on every interface: IPv6
+    multicast leaves through whichever comes first, and a route in table main is never consulted.
+    A multicast router (MIFs installed) forwards by its MFC entries and is not reported.
+    """
+    if facts.get('mifs'):
+        return []
+    homes = [(name, _ipv6_addresses(interface)) for name, interface in sorted((facts.get('interfaces') or {}).items())
+             if interface.get('up') and not interface.get('loopback') and _ipv6_addresses(interface)]
+    if len(homes) < 2:
+        return []
+    routes = [route for route in facts.get('routes') or []
+              if route['family'] == 'ipv6' and route.get('dev') and not route.get('gateway')]
+    if any(route['table'] == LOCAL_TABLE for route in routes):
+        return []
+    evidence = ['%d interfaces are up with global or ULA IPv6 addresses: %s'
+                % (len(homes), ', '.join('%s (%s)' % (name, ', '.join(addresses)) for name, addresses in homes)),
+                'table local, which rule 0 looks up first, has no IPv6 multicast route besides the kernel\'s '
+                'own ff00::/8 on every interface (proto kernel)']
+    egress = (facts.get('multicast_egress') or {}).get(EGRESS_IPV6)
+    if egress:
+        evidence.append('ip -6 route get %s answers dev %s: the first of those kernel routes, not a choice'
+                        % (EGRESS_IPV6, egress))
+    evidence += ['route %s dev %s in table %s is ignored: table local answers for multicast before it'
+                 % (route['dest'], route['dev'], route['table']) for route in routes]
+    return [finding(
+        'multihomed-without-ipv6-multicast-route', 'warning', 'host',
+        'multi-homed host without an IPv6 multicast route in table local', evidence,
+        'Say which interface IPv6 multicast leaves through: mcast.linux.route with an IPv6 dest (for example '
+        'dest: ff0e::/16, or ff00::/8, and dev: IFACE), which puts the route in table local, where it takes '
+        'effect; by hand "ip -6 route add multicast ff00::/8 dev IFACE table local metric 10" (gone when the '
+        'link goes down). Or set IPV6_MULTICAST_IF in the sending application. A route in table main is '
+        'ignored for multicast.')]
+
+
 def route_via_gateway(facts):
     """A multicast prefix routed via a gateway: the kernel puts multicast into unicast frames for it."""
     found = []
@@ -240,6 +318,109 @@ def link_local_in_config(facts):
             'Remove the route: groups in 224.0.0.0/24 (OSPF, VRRP, mDNS, IGMP itself, ...) stay on their segment '
             'whatever route is set. To carry a stream across the router, send it to a routable group such as one '
             'in 239.0.0.0/8, with a TTL above 1.'))
+    return found
+
+
+def never_forwarded(group):
+    """Why the kernel never forwards ``group`` (text, a group or prefix), or None."""
+    network = ipaddress.ip_network(group, strict=False)
+    if network.version == 4:
+        return '%s is link-local (224.0.0.0/24)' % group if network.subnet_of(LINK_LOCAL_GROUPS_IPV4) else None
+    address = network.network_address
+    if network.prefixlen >= 16 and address.is_multicast and address.packed[1] & 0xf in (1, 2):
+        scope = address.packed[1] & 0xf
+        return '%s has %s scope (scope %d, as ff0%d::/16 and ffx%d with any flags)' % (
+            group, 'interface-local' if scope == 1 else 'link-local', scope, scope, scope)
+    return None
+
+
+def link_local_group_routed(facts):
+    """An MFC entry, or an IPv6 mroute line, for a group the kernel never forwards: it accepts them all the same.
+
+    IPv4 lines of the mcastd configuration are link-local-group-in-config: mcastd refuses them, and
+    that finding is about the refused file. Here: routes that exist (the kernel's MFC, for instance
+    installed by smcroute) and IPv6 lines, which smcroute installs and an mcastd without IPv6 skips.
+    """
+    found = []
+    for key, family in (('mfc', 'IPv4'), ('mfc6', 'IPv6')):
+        for row in facts.get(key) or []:
+            reason = never_forwarded(row['group'])
+            if reason is None:
+                continue
+            entry = '(%s, %s)' % (row['source'], row['group'])
+            found.append(finding(
+                'link-local-group-routed', 'error', entry, '%s MFC entry %s routes a group the kernel never forwards'
+                % (family, entry),
+                ['%s MFC entry %s from %s to %s: %d packets so far' % (
+                    family, entry, row['iif'], ', '.join(str(oif) for oif in row['oifs']) or 'no output',
+                    row['packets']),
+                 '%s: the kernel accepts the entry and never forwards a datagram of that group' % reason],
+                _LINK_LOCAL_FIX))
+    config = _config(facts)
+    for line in config.get('link_local_routes') or []:
+        evidence = ['%s: %s' % (line['origin'], line['line']), '%s: smcroute installs the route, the kernel '
+                    'accepts it and never forwards a datagram of that group' % never_forwarded(line['group'])]
+        evidence += [error for error in config.get('errors') or [] if error.startswith(line['origin'] + ':')]
+        if len(evidence) > 2:
+            evidence.append('mcastd refuses the whole configuration %s while this line is in it' % config.get('path'))
+        found.append(finding(
+            'link-local-group-routed', 'error', line['origin'], 'route for the link-local-scope group %s at %s'
+            % (line['group'], line['origin']), evidence, _LINK_LOCAL_FIX))
+    return found
+
+
+_LINK_LOCAL_FIX = (
+    'Remove the route: groups of link-local scope (224.0.0.0/24; ff02::/16 and ff01::/16 and any ffx2 or ffx1 '
+    'group: mDNS ff02::fb, all-nodes, OSPF, ...) stay on their segment whatever route is set. To carry a stream '
+    'across the router, send it to a group of wider scope (239.0.0.0/8; ff05::/16 site-local or ff0e::/16 '
+    'global, or ff3e:: for SSM) with a TTL or hop limit above 1.')
+
+
+_TTL_OPTIONS = {
+    'ipv4': 'the IP_MULTICAST_TTL socket option (for example socat ...,ip-multicast-ttl=8, iperf -T 8, VLC --ttl 8, '
+            'GStreamer udpsink ttl-mc=8)',
+    'ipv6': 'the IPV6_MULTICAST_HOPS socket option (most tools call it the TTL: iperf -V -T 8, VLC --ttl 8, '
+            'GStreamer udpsink ttl-mc=8)'}
+
+
+def ttl_too_low_to_route(facts):
+    """A routed flow whose datagrams arrive but never leave: its TTL (hop limit) is 1, or at most the threshold.
+
+    The kernel counts a datagram for its MFC entry before it compares the TTL with each output's
+    threshold (at least 1), so the entry's counter grows while no output's out-packets do. An
+    output that is down explains silence as well: not reported then.
+    """
+    deltas = facts.get('mfc_deltas') or {}
+    interfaces = facts.get('interfaces') or {}
+    found = []
+    for entry in deltas.get('entries') or []:
+        arrived = entry['packets'] - entry['wrong_if']
+        outputs = entry['outputs']
+        if arrived <= 0 or not outputs or any(output['packets_out'] is None or output['packets_out'] > 0 or
+                                              not (interfaces.get(output['interface']) or {}).get('up')
+                                              for output in outputs):
+            continue
+        ipv6 = entry['family'] == 'ipv6'
+        ttl, vif = ('hop limit', 'MIF') if ipv6 else ('TTL', 'VIF')
+        flow = '(%s, %s)' % (entry['source'], entry['group'])
+        evidence = [
+            '%s MFC entry %s arriving on %s: its packet counter grew by %d in %s s (%d of them on a wrong interface)'
+            % ('IPv6' if ipv6 else 'IPv4', flow, entry['iif'], entry['packets'], deltas.get('interval'),
+               entry['wrong_if']),
+            'out-packets of its outputs did not grow meanwhile: %s' % ', '.join(
+                '%s (%s %s) +%d' % (output['interface'], vif, output['vif'], output['packets_out'])
+                for output in outputs),
+            'the kernel counts each datagram for the entry, then forwards it only where its %s exceeds the '
+            "output's threshold (at least 1): these datagrams arrive with %s 1%s" % (
+                ttl, ttl, '' if ipv6 else ' (or at most the ttl-threshold)')]
+        found.append(finding(
+            'ttl-too-low-to-route', 'error', flow, 'routed flow %s arrives on %s but never leaves: %s too low'
+            % (flow, entry['iif'], ttl), evidence,
+            'Make the sender send with a %s above the number of routers to cross: %s. Most applications send '
+            'multicast with 1, the socket default, which never crosses a router.%s' % (
+                ttl, _TTL_OPTIONS[entry['family']],
+                '' if ipv6 else ' If it already does, lower the ttl-threshold of the outputs in the mcastd '
+                'configuration.')))
     return found
 
 

@@ -16,9 +16,11 @@ description:
   - Returns C(ansible_facts.mcast), the whole multicast state of the host (of the network namespace
     the task runs in), read from the kernel. Interfaces with their flags, addresses and group
     memberships; the effective rp_filter mode of every interface; multicast routes in the unicast
-    tables; the multicast routing VIFs and MFC entries with their counters; whether nftables
-    accepts IGMP at each hook and which chain drops it; who holds the multicast routing API; and
-    the state of mcastd.
+    tables; the multicast routing VIFs and MFC entries with their counters, for IPv4 and IPv6 (MIFs,
+    C(mfc6)); MLD memberships with their source filters; whether nftables accepts IGMP and MLD at each
+    hook and which chain drops them; who holds the multicast routing API; and the state of mcastd.
+  - The IPv4 keys keep their names (C(vifs), C(mfc), C(igmp)); their IPv6 twins sit beside them as
+    C(mifs), C(mfc6), C(mld) and C(mld_memberships), in the same shapes.
   - C(ansible_facts.mcast.findings) lists the pitfalls found in that state, each with an C(id), a
     C(severity), the C(evidence) and the C(fix). C(error) means multicast is broken now,
     C(warning) that it breaks under conditions the facts cannot rule out.
@@ -34,16 +36,28 @@ description:
     snooping bridge knows an IGMP querier), C(querier-address-implausible) (a querier heard from an
     address outside the interface's IPv4 subnets, from 0.0.0.0 while the interface has an address, or
     from 169.254/16 while it has a real one; C(error) when this host's own rp_filter drops its
-    queries) and C(bridge-snooping-without-querier) (a bridge snoops, is not querier and hears none)."
+    queries), C(bridge-snooping-without-querier) (a bridge snoops, is not querier and hears none),
+    C(mld-dropped-by-firewall) (a base chain drops MLD, ICMPv6 130, 131, 132 and 143),
+    C(multihomed-without-ipv6-multicast-route) (global or ULA IPv6 addresses on several interfaces and no
+    multicast route of its own in table local, the only table the kernel consults for it),
+    C(link-local-group-routed) (an MFC entry of either family, or an IPv6 mroute line of the mcastd or
+    smcroute configuration, for a group the kernel never forwards: 224.0.0.0/24, ff01::/16, ff02::/16 and
+    every ffx1 or ffx2 group) and C(ttl-too-low-to-route) (a routed flow whose MFC entry counts datagrams
+    while none of its outputs sends any: they arrive with TTL or hop limit 1)."
+  - C(ttl-too-low-to-route) needs two readings of the counters; the module takes the second one
+    O(sample_interval) seconds after the first, and only when an MFC entry has outputs, so a host
+    that does not route pays nothing.
   - The querier heard on each interface comes from mcastd's querier table (while it runs) and, for
     Linux bridges, from the bridge's own C(IFLA_BR_MCAST_QUERIER_STATE), decoded from the netlink
     bytes.
   - The module changes nothing. It does not probe the routing API with C(MRT_INIT) (a probe that
     succeeded would be, for a moment, the namespace's multicast router); it reads
     C(conf/all/mc_forwarding) and the raw IGMP sockets instead.
-  - Group memberships come from C(/proc/net/igmp) and C(/proc/net/igmp6) and the VIFs from
-    C(/proc/net/ip_mr_vif) (what C(ip maddr) and the kernel print); links, addresses, routes and the
-    MFC come from rtnetlink, the nftables ruleset from C(nft -j).
+  - Group memberships come from C(/proc/net/igmp) and C(/proc/net/igmp6) (source filters from
+    C(/proc/net/mcfilter6)), the VIFs from C(/proc/net/ip_mr_vif), the MIFs and the IPv6 MFC from
+    C(/proc/net/ip6_mr_vif) and C(/proc/net/ip6_mr_cache) (readable whatever pyroute2 version the
+    target has); links, addresses, routes and the IPv4 MFC come from rtnetlink, the nftables ruleset
+    from C(nft -j).
 author:
   - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
@@ -51,7 +65,7 @@ extends_documentation_fragment:
   - mcast.linux.attributes.facts
 requirements:
   - pyroute2 (Debian and Ubuntu package C(python3-pyroute2)) on the target.
-  - C(nft) on the target to report IGMP acceptance (without it, C(igmp.checked) is false).
+  - C(nft) on the target to report IGMP and MLD acceptance (without it, C(igmp.checked) and C(mld.checked) are false).
 options:
   mcastd_socket:
     description:
@@ -68,6 +82,14 @@ options:
       - The number of VIFs in use from which C(vif-table-near-full) warns (the kernel offers 32).
     type: int
     default: 28
+  sample_interval:
+    description:
+      - Seconds between the two readings of the MFC and VIF/MIF counters from which
+        C(ttl-too-low-to-route) is judged (see RV(ansible_facts.mcast.mfc_deltas)). The second reading
+        is taken only when an MFC entry has outputs. C(0) takes no second reading (and the finding is
+        never reported); at most C(10).
+    type: float
+    default: 0.5
 seealso:
   - module: mcast.linux.mroute
   - module: mcast.linux.nftables
@@ -98,6 +120,14 @@ EXAMPLES = r'''
   mcast.linux.facts:
     mcastd_socket: /run/mcastd/edge.sock
     vif_warning: 24
+
+- name: Watch the counters for two seconds to tell flows that never leave (TTL 1) from quiet ones
+  mcast.linux.facts:
+    sample_interval: 2
+
+- name: Which IPv6 groups does eth0 hold, and from which sources?
+  ansible.builtin.debug:
+    var: ansible_facts.mcast.mld_memberships.eth0
 '''
 
 RETURN = r'''
@@ -128,7 +158,10 @@ ansible_facts:
           type: dict
           sample: {"all": 0, "default": 1}
         routes:
-          description: Multicast routes (inside 224.0.0.0/4 or ff00::/8) of every table except C(local).
+          description:
+            - Multicast routes (inside 224.0.0.0/4 or ff00::/8) of every table; of table C(local) (255) only
+              those the kernel did not add itself (it adds C(ff00::/8) on every interface). For IPv6 a route in
+              table C(local) is the one that takes effect.
           type: list
           elements: dict
           sample: [{"dest": "224.0.0.0/4", "family": "ipv4", "dev": "eth1", "gateway": null, "table": 254,
@@ -145,6 +178,51 @@ ansible_facts:
           elements: dict
           sample: [{"source": "192.0.2.10", "group": "239.1.1.1", "iif": "trunk.10", "oifs": ["trunk.20"],
                     "packets": 10, "bytes": 1200, "wrong_if": 0}]
+        mifs:
+          description:
+            - The IPv6 multicast routing MIFs with their counters, in the shape of RV(ansible_facts.mcast.vifs).
+          type: list
+          elements: dict
+          sample: [{"index": 0, "interface": "trunk.10", "bytes_in": 620, "packets_in": 10, "bytes_out": 0,
+                    "packets_out": 0, "flags": 0}]
+        mfc6:
+          description:
+            - The IPv6 multicast forwarding cache (what C(ip -6 mroute show) lists) with counters, in the
+              shape of RV(ansible_facts.mcast.mfc). C(source) is C(::) for a (*,G) entry; C(iif) is null for
+              an unresolved entry or a parent MIF that does not exist.
+          type: list
+          elements: dict
+          sample: [{"source": "2001:db8:10::10", "group": "ff0e::1:5", "iif": "trunk.10", "oifs": ["trunk.20"],
+                    "packets": 10, "bytes": 620, "wrong_if": 0}]
+        mfc_deltas:
+          description:
+            - How the counters grew between two readings C(interval) seconds apart (O(sample_interval)).
+              C(sampled) is false, and C(entries) empty, when no MFC entry has outputs or the interval is 0.
+            - Each entry is an MFC entry with outputs (C(family) C(ipv4) or C(ipv6)) with the growth of its
+              C(packets), C(bytes) and C(wrong_if), and for each output its C(interface), C(vif) (VIF or MIF
+              index) and the growth of its C(packets_out) (null when the VIF vanished). A (*,G) entry's input is
+              not one of its outputs.
+          type: dict
+          sample: {"sampled": true, "interval": 0.5,
+                   "entries": [{"family": "ipv4", "source": "192.0.2.10", "group": "239.1.1.1", "iif": "trunk.10",
+                                "packets": 50, "bytes": 3100, "wrong_if": 0,
+                                "outputs": [{"interface": "trunk.20", "vif": 1, "packets_out": 0}]}]}
+        mld_memberships:
+          description:
+            - The IPv6 groups each interface holds (from C(/proc/net/igmp6)), each with C(group), C(users)
+              (the sockets and kernel users holding it), C(reported) (false for the groups MLD never reports, such as
+              C(ff02::1)) and C(sources), the source filters of C(/proc/net/mcfilter6) with the number of
+              sockets that C(include) or C(exclude) each source (an SSM join includes its source).
+          type: dict
+          sample: {"eth0": [{"group": "ff3e::1:3", "users": 1, "reported": true,
+                             "sources": [{"source": "2001:db8:10::10", "include": 1, "exclude": 0}]},
+                            {"group": "ff02::1", "users": 1, "reported": false, "sources": []}]}
+        multicast_egress:
+          description:
+            - The interface the kernel picks for a datagram to C(239.0.0.1) and to C(ff0e::1) when the sender
+              names none (C(ip route get GROUP)), null when it has no route.
+          type: dict
+          sample: {"239.0.0.1": "eth0", "ff0e::1": "eth0"}
         igmp:
           description:
             - Whether nftables accepts IGMP. C(checked) is false (with C(reason)) when C(nft) is missing
@@ -156,6 +234,16 @@ ansible_facts:
                    "hooks": {"input": {"accepted": false, "dropped_by": ["inet filter input"]},
                              "output": {"accepted": true, "dropped_by": []}},
                    "drops": [{"family": "inet", "table": "filter", "chain": "input", "hook": "input",
+                              "priority": 0, "policy": "drop", "certain": true, "reason": "policy drop"}]}
+        mld:
+          description:
+            - Whether nftables accepts MLD (ICMPv6 130, 131, 132, 143), in the shape of
+              RV(ansible_facts.mcast.igmp), for the hooks IPv6 traffic passes.
+          type: dict
+          sample: {"checked": true, "accepted": false,
+                   "hooks": {"input": {"accepted": false, "dropped_by": ["ip6 filter input"]},
+                             "output": {"accepted": true, "dropped_by": []}},
+                   "drops": [{"family": "ip6", "table": "filter", "chain": "input", "hook": "input",
                               "priority": 0, "policy": "drop", "certain": true, "reason": "policy drop"}]}
         routing_api:
           description:
@@ -172,8 +260,10 @@ ansible_facts:
             - C(running) and C(socket); C(status), C(pending), C(queriers) and C(members) (what
               C(mcastctl status) and C(mcastctl show pending|queriers|members) report; the last two are
               empty with a daemon without the IGMP querier) while it runs; C(config) with C(path), C(exists),
-              C(valid), the grammar's C(errors) and C(warnings), and the configured C(routes) and
-              C(mgroups).
+              C(valid), the grammar's C(errors) and C(warnings), the configured C(routes) and
+              C(mgroups), and C(link_local_routes), the mroute lines (of the file and its includes) for an
+              IPv6 group of scope 1 or 2 with their C(origin), C(group) and C(line), found by reading the
+              words whatever the grammar makes of the line.
           type: dict
           sample: {"running": true, "socket": "/run/mcastd/mcastd.sock", "status": {"pid": 901, "vifs": 3},
                    "pending": [], "queriers": [], "members": [],
@@ -181,7 +271,7 @@ ansible_facts:
                    "errors": [], "warnings": [],
                    "routes": [{"iif": "trunk.10", "source": null, "group": "239.1.0.0/16", "oifs": ["trunk.20"],
                                "origin": "/etc/mcastd/mcastd.conf:3"}],
-                   "mgroups": []}}
+                   "mgroups": [], "link_local_routes": []}}
         bridges:
           description:
             - Every Linux bridge by name, with its multicast settings as M(mcast.linux.bridge) names them
@@ -221,10 +311,12 @@ ansible_facts:
                     "fix": "Accept IGMP before the drop: run mcast.linux.nftables ..."}]
 '''
 
+import glob
 import ipaddress
 import os
 import socket
 import struct
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -235,7 +327,7 @@ from ansible_collections.mcast.linux.plugins.module_utils._mcastd_client import 
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     address_summaries, link_summaries, open_iproute, require_pyroute2, route_lookup, route_summaries)
 from ansible_collections.mcast.linux.plugins.module_utils._nft import (
-    CONTROL_HOOKS, FAMILIES_SEEING, NftError, drop_report, igmp_traffic, list_ruleset)
+    CONTROL_HOOKS, FAMILIES_SEEING, NftError, drop_report, igmp_traffic, list_ruleset, mld_traffic)
 from ansible_collections.mcast.linux.plugins.module_utils._sysctl import (
     RP_FILTER_NAMES, conf_key, effective_rp_filter, read_value)
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as mcastd_config
@@ -248,8 +340,20 @@ IFF_NAMES = ('UP', 'BROADCAST', 'DEBUG', 'LOOPBACK', 'POINTOPOINT', 'NOTRAILERS'
              'ECHO')
 MULTICAST_NETWORKS = (ipaddress.ip_network('224.0.0.0/4'), ipaddress.ip_network('ff00::/8'))
 LOCAL_TABLE = 255
+RTPROT_KERNEL = 2
 PROC_IGMP = '/proc/net/igmp'
 PROC_IGMP6 = '/proc/net/igmp6'
+PROC_MCFILTER6 = '/proc/net/mcfilter6'
+# IPv6 multicast routing: the kernel's own tables, readable with any pyroute2 (0.7 decodes none of family 129).
+PROC_MIFS = '/proc/net/ip6_mr_vif'
+PROC_MFC6 = '/proc/net/ip6_mr_cache'
+MAF_NOREPORT = 0x8  # linux/include/net/if_inet6.h: a group MLD never reports (ff02::1, interface-local scope)
+ANY_SOURCE = ('0.0.0.0', '::')
+# The groups whose route lookup tells which interface a sender without IP(V6)_MULTICAST_IF uses.
+EGRESS_GROUPS = ('239.0.0.1', 'ff0e::1')
+SAMPLE_INTERVAL = 0.5
+MAX_SAMPLE_INTERVAL = 10.0
+MAX_INCLUDE_DEPTH = 8
 
 
 def flag_names(flags):
@@ -282,6 +386,71 @@ def parse_igmp6(text):
     return groups
 
 
+def _hex6(text):
+    """An IPv6 address the kernel prints as 32 hex digits (%pi6), or in full with colons (%pI6)."""
+    return str(ipaddress.IPv6Address(bytes.fromhex(text) if ':' not in text else text))
+
+
+def parse_mcfilter6(text):
+    """``{(ifindex, group): [{'source', 'include', 'exclude'}]}`` from /proc/net/mcfilter6 (header, then one
+    line per source filter: index, name cut to 6 characters, group, source, sockets including, excluding)."""
+    filters = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 6:
+            filters.setdefault((int(fields[0]), _hex6(fields[2])), []).append(
+                {'source': _hex6(fields[3]), 'include': int(fields[4]), 'exclude': int(fields[5])})
+    return filters
+
+
+def parse_mld_memberships(igmp6_text, mcfilter6_text=''):
+    """``{ifindex: [{'group', 'users', 'reported', 'sources'}]}`` from /proc/net/igmp6 and /proc/net/mcfilter6.
+
+    ``reported`` is false for the groups MLD never reports (the kernel's MAF_NOREPORT: ff02::1 and the
+    interface-local ones); ``sources`` are the group's source filters (an SSM join includes its source).
+    """
+    filters = parse_mcfilter6(mcfilter6_text)
+    memberships = {}
+    for line in igmp6_text.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        index, group = int(fields[0]), _hex6(fields[2])
+        memberships.setdefault(index, []).append({
+            'group': group, 'users': int(fields[3]), 'reported': not int(fields[4], 16) & MAF_NOREPORT,
+            'sources': filters.get((index, group), [])})
+    return memberships
+
+
+def parse_mfc6(text, mif_names):
+    """The IPv6 MFC from /proc/net/ip6_mr_cache, in the shape of the IPv4 ``mfc`` facts.
+
+    Each line: group and origin (%pI6), the parent MIF, packets, bytes, wrong interface, then ``MIF:TTL``
+    for every output. ``mif_names`` maps MIF indexes to interface names; an unresolved entry (parent -1,
+    waiting for the daemon's answer to its upcall) has no input and no outputs.
+    """
+    rows = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 6:
+            continue
+        parent = int(fields[2])
+        rows.append({'source': _hex6(fields[1]), 'group': _hex6(fields[0]),
+                     'iif': mif_names.get(parent) if parent >= 0 else None,
+                     'oifs': [mif_names.get(mif, mif) for mif in (int(item.split(':')[0]) for item in fields[6:])],
+                     'packets': int(fields[3]), 'bytes': int(fields[4]), 'wrong_if': int(fields[5])})
+    return rows
+
+
+def read_text(path):
+    """The text of a /proc table, or '' when the kernel has none (no IPv6, no multicast routing)."""
+    try:
+        with open(path, encoding='ascii') as stream:
+            return stream.read()
+    except (IOError, OSError):
+        return ''
+
+
 def read_memberships():
     memberships = {}
     for path, parse in ((PROC_IGMP, parse_igmp), (PROC_IGMP6, parse_igmp6)):
@@ -296,15 +465,22 @@ def read_memberships():
 
 
 def is_multicast_route(route):
+    """A route inside 224.0.0.0/4 or ff00::/8, except the kernel's own in table local (ff00::/8 on every link).
+
+    A route added to table local is kept: rule 0 looks that table up first, so for IPv6 it is the
+    one place where a multicast route takes effect.
+    """
     network = ipaddress.ip_network(route['dest'])
-    return route['table'] != LOCAL_TABLE and any(network.version == multicast.version and
-                                                 network.subnet_of(multicast) for multicast in MULTICAST_NETWORKS)
+    if route['table'] == LOCAL_TABLE and route.get('proto', RTPROT_KERNEL) == RTPROT_KERNEL:
+        return False
+    return any(network.version == multicast.version and network.subnet_of(multicast)
+               for multicast in MULTICAST_NETWORKS)
 
 
-def hook_acceptance(drops):
-    """``{hook: {'accepted', 'dropped_by'}}`` for every hook IPv4 control traffic passes."""
+def hook_acceptance(drops, version='ipv4'):
+    """``{hook: {'accepted', 'dropped_by'}}`` for every hook control traffic of ``version`` (ipv4, ipv6) passes."""
     hooks = {}
-    for family in FAMILIES_SEEING['ipv4']:
+    for family in FAMILIES_SEEING[version]:
         for hook in CONTROL_HOOKS[family]:
             hooks.setdefault(hook, {'accepted': True, 'dropped_by': []})
     for drop in drops:
@@ -317,9 +493,10 @@ def hook_acceptance(drops):
 def config_facts(path):
     """The mcastd configuration as the daemon's grammar reads it."""
     facts = {'path': path, 'exists': os.path.exists(path), 'valid': False, 'errors': [], 'warnings': [],
-             'routes': [], 'mgroups': []}
+             'routes': [], 'mgroups': [], 'link_local_routes': []}
     if not facts['exists']:
         return facts
+    facts['link_local_routes'] = link_local_route_lines(path)
     try:
         loaded = mcastd_config.load(path)
     except mcastd_config.ConfigError as error:
@@ -334,6 +511,87 @@ def config_facts(path):
     return facts
 
 
+def link_local_scope_group(word):
+    """The IPv6 group (text) a word names when it is of interface- or link-local scope (ffx1, ffx2), else None."""
+    try:
+        network = ipaddress.ip_network(word, strict=False)
+    except ValueError:
+        return None
+    address = network.network_address
+    if network.version != 6 or network.prefixlen < 16 or not address.is_multicast:
+        return None
+    if address.packed[1] & 0xf not in (1, 2):  # the scope nibble: 1 interface-local, 2 link-local
+        return None
+    return str(address) if network.prefixlen == network.max_prefixlen else str(network)
+
+
+def link_local_route_lines(path, depth=0, seen=None):
+    """``[{'origin', 'group', 'line'}]``: mroute lines for an IPv6 group of scope 1 or 2, in ``path`` and its includes.
+
+    A plain reading of the words, whatever a grammar makes of the line: smcroute installs such a route
+    (the kernel accepts it and never forwards it), an mcastd without IPv6 skips the line, one with IPv6
+    refuses it.
+    """
+    seen = set() if seen is None else seen
+    real = os.path.realpath(path)
+    if depth > MAX_INCLUDE_DEPTH or real in seen:
+        return []
+    seen.add(real)
+    try:
+        with open(path, encoding='utf-8') as stream:
+            lines = stream.read().splitlines()
+    except (IOError, OSError, ValueError):
+        return []
+    found = []
+    for number, raw in enumerate(lines, 1):
+        words = raw.split('#', 1)[0].split()
+        if len(words) > 1 and words[0] == 'include':
+            pattern = words[1] if os.path.isabs(words[1]) else os.path.join(os.path.dirname(path), words[1])
+            for included in sorted(glob.glob(pattern)):
+                found.extend(link_local_route_lines(included, depth + 1, seen))
+        elif words and words[0].startswith('mroute'):  # smcroute reads any word that begins with a keyword as it
+            for group in filter(None, (link_local_scope_group(word) for word in words[1:])):
+                found.append({'origin': '%s:%d' % (path, number), 'group': group, 'line': raw.strip()})
+    return found
+
+
+def outputs_of(row):
+    """Where an MFC entry forwards to: a (*,G) entry never sends a datagram back out of its input."""
+    if row['source'] in ANY_SOURCE:
+        return [oif for oif in row['oifs'] if oif != row['iif']]
+    return list(row['oifs'])
+
+
+def _out_delta(before, after, name):
+    if name not in before or name not in after:
+        return None
+    return after[name]['packets_out'] - before[name]['packets_out']
+
+
+def mfc_deltas(before, after):
+    """How each MFC entry with outputs and its outputs' out-packet counters grew between two readings.
+
+    A reading is ``{'ipv4': {'mfc', 'vifs'}, 'ipv6': {'mfc', 'vifs'}}`` in the facts' shape (for IPv6 the
+    ``vifs`` are the MIFs). Entries present in both readings only.
+    """
+    entries = []
+    for family in ('ipv4', 'ipv6'):
+        first = dict(((row['source'], row['group'], row['iif']), row) for row in before[family]['mfc'])
+        vifs_before = dict((vif['interface'], vif) for vif in before[family]['vifs'])
+        vifs_after = dict((vif['interface'], vif) for vif in after[family]['vifs'])
+        for row in after[family]['mfc']:
+            old = first.get((row['source'], row['group'], row['iif']))
+            if old is None or not outputs_of(row):
+                continue
+            entries.append({
+                'family': family, 'source': row['source'], 'group': row['group'], 'iif': row['iif'],
+                'packets': row['packets'] - old['packets'], 'bytes': row['bytes'] - old['bytes'],
+                'wrong_if': row['wrong_if'] - old['wrong_if'],
+                'outputs': [{'interface': name, 'vif': (vifs_after.get(name) or {}).get('index'),
+                             'packets_out': _out_delta(vifs_before, vifs_after, name)} for name in outputs_of(row)]})
+    return entries
+
+
 def bridge_querier(bridge):
     """The IPv4 querier a bridge knows: ``{'address', 'own', 'port', 'other_querier_expires_in'}``, or None."""
     state = (bridge.get('querier_state') or {}).get('ipv4')
@@ -346,9 +604,15 @@ def bridge_querier(bridge):
 
 
 def queriers_heard(mcastd, bridges):
-    """``{interface: {'mcastd': row, 'bridge': querier or None}}``: each view present only where it exists."""
+    """``{interface: {'mcastd': row, 'bridge': querier or None}}``: each view present only where it exists.
+
+    Only mcastd's IGMP rows: a daemon with the MLD querier also lists MLD rows (``protocol`` MLD) for
+    the same interfaces, and a daemon without it rows without ``protocol``.
+    """
     heard = {}
     for row in mcastd.get('queriers') or []:
+        if row.get('protocol', 'IGMP') != 'IGMP':
+            continue
         heard.setdefault(row['interface'], {})['mcastd'] = row
     for name, bridge in bridges.items():
         heard.setdefault(name, {})['bridge'] = bridge_querier(bridge)
@@ -369,16 +633,22 @@ class McastFacts(object):
             links = link_summaries(ipr)
             self.names = dict((link['index'], link['name']) for link in links)
             facts['vifs'] = self.vifs()
+            facts['mifs'] = self.mifs()
             facts['interfaces'] = self.interfaces(ipr, links, facts['vifs'])
+            facts['mld_memberships'] = self.mld_memberships()
             facts['rp_filter'] = dict((name, int(read_value(conf_key(name, 'rp_filter')))) for name in ('all', 'default'))
             facts['routes'] = self.routes(ipr)
+            facts['multicast_egress'] = dict((group, self.names.get(route_lookup(ipr, group)))
+                                             for group in EGRESS_GROUPS)
             facts['mfc'] = self.mfc()
-            facts['igmp'] = self.igmp()
+            facts['mfc6'] = self.mfc6(facts['mifs'])
+            facts['igmp'], facts['mld'] = self.firewall()
             facts['routing_api'] = routing_api()
             facts['mcastd'] = self.mcastd()
             facts['bridges'] = bridge_facts(ipr, self.names)
             facts['queriers'] = queriers_heard(facts['mcastd'], facts['bridges'])
             facts['reverse_paths'] = self.reverse_paths(ipr, facts)
+        facts['mfc_deltas'] = self.sample_counters(facts)
         facts['findings'] = evaluate(facts, self.params['vif_warning'])
         return {'changed': False, 'ansible_facts': {'mcast': facts}}
 
@@ -425,32 +695,62 @@ class McastFacts(object):
                                    'multipath': route['multipath']})
         return routes
 
-    def mfc(self):
+    def mld_memberships(self):
+        memberships = parse_mld_memberships(read_text(PROC_IGMP6), read_text(PROC_MCFILTER6))
+        return dict((self.names.get(index, str(index)), groups) for index, groups in sorted(memberships.items()))
+
+    def mfc(self, warn=True):
         try:
             rows = kernel.read_mfc()
         except (kernel.KernelError, OSError) as error:
-            self.module.warn('cannot read the multicast forwarding cache: %s' % error)
+            if warn:
+                self.module.warn('cannot read the multicast forwarding cache: %s' % error)
             return []
         return [{'source': mcastd_config.ntoa(row.source), 'group': mcastd_config.ntoa(row.group),
                  'iif': self.names.get(row.iif), 'oifs': [self.names.get(oif, oif) for oif in row.oifs],
                  'packets': row.packets, 'bytes': row.bytes, 'wrong_if': row.wrong_if} for row in rows]
 
     @staticmethod
-    def vifs():
+    def mfc6(mifs):
+        return parse_mfc6(read_text(PROC_MFC6), dict((mif['index'], mif['interface']) for mif in mifs))
+
+    @staticmethod
+    def vifs(path=kernel.PROC_VIFS):
+        """The VIFs, or with ``path`` PROC_MIFS the IPv6 MIFs: both tables have the same columns."""
         return [{'index': row.index, 'interface': row.ifname, 'bytes_in': row.bytes_in, 'packets_in': row.packets_in,
                  'bytes_out': row.bytes_out, 'packets_out': row.packets_out, 'flags': row.flags}
-                for row in kernel.read_vifs()]
+                for row in kernel.read_vifs(path)]
 
-    def igmp(self):
+    def mifs(self):
+        return self.vifs(PROC_MIFS)
+
+    def counters(self):
+        """One reading of both families' MFC and VIF/MIF counters, as close together as they can be read."""
+        vifs, mifs = self.vifs(), self.mifs()
+        return {'ipv4': {'mfc': self.mfc(warn=False), 'vifs': vifs}, 'ipv6': {'mfc': self.mfc6(mifs), 'vifs': mifs}}
+
+    def sample_counters(self, facts):
+        """Two readings ``sample_interval`` apart, only where an MFC entry has outputs: a host pays nothing."""
+        interval = self.params['sample_interval']
+        if not interval or not any(outputs_of(row) for row in facts['mfc'] + facts['mfc6']):
+            return {'sampled': False, 'interval': interval, 'entries': []}
+        before = self.counters()
+        time.sleep(interval)
+        return {'sampled': True, 'interval': interval, 'entries': mfc_deltas(before, self.counters())}
+
+    def firewall(self):
+        """``(igmp, mld)``: whether nftables accepts each, from one listing of the ruleset."""
         nft = self.module.get_bin_path('nft')
         if nft is None:
-            return {'checked': False, 'reason': 'nft is not installed (Debian: apt install nftables)'}
+            reason = 'nft is not installed (Debian: apt install nftables)'
+            return {'checked': False, 'reason': reason}, {'checked': False, 'reason': reason}
         try:
             ruleset = list_ruleset(self.module.run_command, nft)
         except NftError as error:
-            return {'checked': False, 'reason': str(error)}
-        drops = drop_report(ruleset, [igmp_traffic()], skip=lambda rule: False)['igmp']
-        return {'checked': True, 'accepted': not drops, 'hooks': hook_acceptance(drops), 'drops': drops}
+            return {'checked': False, 'reason': str(error)}, {'checked': False, 'reason': str(error)}
+        report = drop_report(ruleset, [igmp_traffic(), mld_traffic()], skip=lambda rule: False)
+        return tuple({'checked': True, 'accepted': not report[kind], 'hooks': hook_acceptance(report[kind], family),
+                      'drops': report[kind]} for kind, family in (('igmp', 'ipv4'), ('mld', 'ipv6')))
 
     def mcastd(self):
         path = self.params['mcastd_socket']
@@ -470,7 +770,7 @@ class McastFacts(object):
         """Where the route back to each known source leaves: what rp_filter checks."""
         sources = set(row['source'] for row in facts['mfc'] if row['source'] != '0.0.0.0')
         sources.update(route['source'] for route in facts['mcastd']['config']['routes']
-                       if route['source'] and '/' not in route['source'])
+                       if route['source'] and '/' not in route['source'] and ':' not in route['source'])
         # rp_filter judges a querier's queries like any other source.
         sources.update(address for heard in facts['queriers'].values() for _view, address in querier_views(heard)
                        if address != '0.0.0.0')
@@ -483,6 +783,7 @@ def build_module():
             mcastd_socket=dict(type='path', default=DEFAULT_SOCKET),
             mcastd_config=dict(type='path'),
             vif_warning=dict(type='int', default=VIF_WARNING),
+            sample_interval=dict(type='float', default=SAMPLE_INTERVAL),
         ),
         supports_check_mode=True,
     )
@@ -493,6 +794,9 @@ def main():
     if not 1 <= module.params['vif_warning'] <= MAX_VIFS:
         module.fail_json(msg='vif_warning %d is out of range: use a number from 1 to %d (the kernel offers %d VIFs).'
                          % (module.params['vif_warning'], MAX_VIFS, MAX_VIFS))
+    if not 0 <= module.params['sample_interval'] <= MAX_SAMPLE_INTERVAL:
+        module.fail_json(msg='sample_interval %s is out of range: use a number of seconds from 0 (no second reading, '
+                         'no ttl-too-low-to-route) to %d.' % (module.params['sample_interval'], MAX_SAMPLE_INTERVAL))
     require_pyroute2(module)
     module.exit_json(**McastFacts(module).run())
 

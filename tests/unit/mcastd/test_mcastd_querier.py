@@ -354,7 +354,8 @@ def test_state_reports_what_show_queriers_needs():
 
 @pytest.mark.parametrize(
     "args, message",
-    [((0,), "IPv4 address as an integer"), (("10.0.0.1",), "IPv4 address as an integer"), ((US, 4), "version must be 1, 2 or 3")],
+    [((0,), "IPv4 or IPv6 address as an integer"), (("10.0.0.1",), "IPv4 or IPv6 address as an integer"),
+     ((1 << 128,), "IPv4 or IPv6 address as an integer"), ((US, 4), "version must be 1, 2 or 3")],
 )
 def test_bad_querier_arguments_are_refused(args, message):
     with pytest.raises(ValueError, match=message):

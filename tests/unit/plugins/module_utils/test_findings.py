@@ -341,3 +341,178 @@ def test_implausible_querier_in_a_bridges_state():
     own_zero = {"address": "0.0.0.0", "own": True, "port": None, "other_querier_expires_in": None}
     assert ids(bridged_router(own_zero, querier=True)) == [("querier-address-implausible", "warning", "br0")]
     assert ids(bridged_router(own_zero, querier=True, addresses=())) == []
+
+
+# --------------------------------------------------------------------------- IPv6 and the counters over time
+
+def drop(family="ip6", table="filter", chain="input", certain=True):
+    return {"family": family, "table": table, "chain": chain, "hook": "input", "priority": 0, "policy": "drop",
+            "certain": certain, "reason": "policy drop"}
+
+
+@pytest.mark.parametrize("mld, expected", [
+    ({"checked": True, "drops": [drop()]}, [("error", "ip6 filter input")]),
+    ({"checked": True, "drops": [drop("inet", "fw"), drop("netdev", "edge", "in", certain=False)]},
+     [("error", "inet fw input"), ("warning", "netdev edge in")]),
+    ({"checked": True, "accepted": True, "drops": []}, []),
+    ({"checked": False, "reason": "nft is not installed"}, []),
+    (None, []),
+])
+def test_mld_dropped_by_firewall(mld, expected):
+    facts = healthy_router()
+    if mld is not None:
+        facts["mld"] = mld
+    found = findings.mld_dropped(facts)
+    assert [(item["severity"], item["subject"]) for item in found] == expected
+    for item in found:
+        assert item["id"] == "mld-dropped-by-firewall" and "MLD" in item["evidence"][0]
+        assert "mld: true" in item["fix"] and item["subject"] in item["fix"]
+    assert findings.igmp_dropped(facts) == []  # IGMP is judged apart
+
+
+def ipv6_host(*extra_routes, mifs=()):
+    facts = healthy_router()
+    facts.update(vifs=[], mfc=[], mifs=list(mifs), routes=list(extra_routes),
+                 multicast_egress={"239.0.0.1": None, "ff0e::1": "eth0"})
+    facts["interfaces"] = {"lo": interface(1, ["127.0.0.1/8", "::1/128"], multicast=False, loopback=True),
+                           "eth0": interface(2, ["2001:db8:1::2/64", "fe80::1/64"]),
+                           "eth1": interface(3, ["fd00:1::2/64", "fe80::2/64"])}
+    return facts
+
+
+def v6_route(dest="ff00::/8", dev="eth1", table=255, gateway=None):
+    return {"dest": dest, "family": "ipv6", "dev": dev, "gateway": gateway, "table": table, "metric": 10,
+            "multipath": False}
+
+
+@pytest.mark.parametrize("facts, fires", [
+    (ipv6_host(), True),
+    (ipv6_host(v6_route("ff0e::/16", table=254)), True),  # table main is never consulted for multicast
+    (ipv6_host(v6_route("ff0e::/16", table=255, gateway="fe80::9")), True),
+    (ipv6_host(v6_route()), False),
+    (ipv6_host(v6_route("ff0e::/16")), False),
+    (ipv6_host(mifs=[{"index": 0, "interface": "eth0"}]), False),  # a router forwards by its MFC
+])
+def test_multihomed_without_ipv6_route(facts, fires):
+    found = findings.multihomed_without_ipv6_route(facts)
+    assert [(item["id"], item["subject"]) for item in found] == (
+        [("multihomed-without-ipv6-multicast-route", "host")] if fires else [])
+    if fires:
+        assert found[0]["evidence"][0] == ("2 interfaces are up with global or ULA IPv6 addresses: "
+                                           "eth0 (2001:db8:1::2/64), eth1 (fd00:1::2/64)")
+        assert "ip -6 route get ff0e::1 answers dev eth0" in found[0]["evidence"][2]
+        assert "mcast.linux.route with an IPv6 dest" in found[0]["fix"]
+
+
+def test_link_local_or_down_addresses_do_not_make_a_host_multihomed():
+    facts = ipv6_host()
+    facts["interfaces"]["eth1"]["addresses"] = ["fe80::2/64"]
+    assert findings.multihomed_without_ipv6_route(facts) == []
+    facts = ipv6_host()
+    facts["interfaces"]["eth1"]["up"] = False
+    assert findings.multihomed_without_ipv6_route(facts) == []
+    assert findings.multihomed_without_route(ipv6_host()) == []  # no IPv4 addresses: not the IPv4 finding
+
+
+def mfc_row(source, group, iif="trunk.10", oifs=("trunk.20",), packets=3):
+    return {"source": source, "group": group, "iif": iif, "oifs": list(oifs), "packets": packets, "bytes": 300,
+            "wrong_if": 0}
+
+
+@pytest.mark.parametrize("key, row, subject", [
+    ("mfc6", mfc_row("2001:db8::10", "ff02::fb"), "(2001:db8::10, ff02::fb)"),
+    ("mfc6", mfc_row("2001:db8::10", "ff01::1:3"), "(2001:db8::10, ff01::1:3)"),
+    ("mfc6", mfc_row("::", "ff12::1"), "(::, ff12::1)"),  # transient flag, link-local scope
+    ("mfc6", mfc_row("2001:db8::10", "ff32::1:2"), "(2001:db8::10, ff32::1:2)"),
+    ("mfc", mfc_row("192.0.2.10", "224.0.0.251"), "(192.0.2.10, 224.0.0.251)"),
+    ("mfc6", mfc_row("2001:db8::10", "ff05::1:3"), None),
+    ("mfc6", mfc_row("2001:db8::10", "ff0e::1"), None),
+    ("mfc6", mfc_row("2001:db8::10", "ff3e::8000:1"), None),
+    ("mfc", mfc_row("192.0.2.10", "224.0.1.1"), None),
+    ("mfc", mfc_row("192.0.2.10", "239.1.1.1"), None),
+])
+def test_link_local_group_routed_in_the_mfc(key, row, subject):
+    facts = healthy_router()
+    facts[key] = [row]
+    found = findings.link_local_group_routed(facts)
+    assert [(item["id"], item["severity"], item["subject"]) for item in found] == (
+        [("link-local-group-routed", "error", subject)] if subject else [])
+
+
+def test_link_local_group_routed_in_the_configuration():
+    facts = healthy_router()
+    origin = "/etc/mcastd/mcastd.conf:4"
+    facts["mcastd"]["config"].update(
+        link_local_routes=[{"origin": origin, "group": "ff02::fb", "line": "mroute from a group ff02::fb to b"}],
+        errors=["%s: group ff02::fb has link-local scope" % origin, "/etc/mcastd/mcastd.conf:40: something else"])
+    [found] = findings.link_local_group_routed(facts)
+    assert (found["subject"], found["severity"]) == (origin, "error")
+    assert found["evidence"] == [
+        "%s: mroute from a group ff02::fb to b" % origin,
+        "ff02::fb has link-local scope (scope 2, as ff02::/16 and ffx2 with any flags): smcroute installs the route, "
+        "the kernel accepts it and never forwards a datagram of that group",
+        "%s: group ff02::fb has link-local scope" % origin,
+        "mcastd refuses the whole configuration /etc/mcastd/mcastd.conf while this line is in it"]
+    facts["mcastd"]["config"]["link_local_routes"] = []
+    assert findings.link_local_group_routed(facts) == []
+
+
+def delta(family="ipv4", packets=50, wrong_if=0, outputs=(("trunk.20", 1, 0),)):
+    source, group = ("192.0.2.10", "239.1.1.1") if family == "ipv4" else ("2001:db8::10", "ff0e::1")
+    return {"family": family, "source": source, "group": group, "iif": "trunk.10", "packets": packets,
+            "bytes": packets * 100, "wrong_if": wrong_if,
+            "outputs": [{"interface": name, "vif": vif, "packets_out": out} for name, vif, out in outputs]}
+
+
+@pytest.mark.parametrize("entry, subject", [
+    (delta(), "(192.0.2.10, 239.1.1.1)"),
+    (delta("ipv6"), "(2001:db8::10, ff0e::1)"),
+    (delta(outputs=(("trunk.20", 1, 0), ("trunk.30", 2, 0))), "(192.0.2.10, 239.1.1.1)"),
+    (delta(packets=50, wrong_if=20), "(192.0.2.10, 239.1.1.1)"),
+    (delta(packets=0), None),  # no traffic: nothing to judge
+    (delta(packets=20, wrong_if=20), None),  # all on the wrong interface: not forwarded for that reason
+    (delta(outputs=(("trunk.20", 1, 50),)), None),  # it leaves
+    (delta(outputs=(("trunk.20", 1, 0), ("trunk.30", 2, 50))), None),  # it leaves through one output
+    (delta(outputs=(("trunk.20", None, None),)), None),  # the output's VIF vanished between the readings
+    (delta(outputs=(("trunk.40", 3, 0),)), None),  # an output that is down (or unknown) explains it
+    (delta(outputs=()), None),
+])
+def test_ttl_too_low_to_route(entry, subject):
+    facts = healthy_router()
+    facts["interfaces"]["trunk.30"] = interface(4, ["203.0.113.1/24"])
+    facts["interfaces"]["trunk.40"] = interface(5, ["203.0.114.1/24"], up=False)
+    facts["mfc_deltas"] = {"sampled": True, "interval": 0.5, "entries": [entry]}
+    found = findings.ttl_too_low_to_route(facts)
+    assert [(item["id"], item["severity"], item["subject"]) for item in found] == (
+        [("ttl-too-low-to-route", "error", subject)] if subject else [])
+    if subject:
+        ttl, vif = ("hop limit", "MIF") if entry["family"] == "ipv6" else ("TTL", "VIF")
+        assert "grew by %d in 0.5 s (%d of them on a wrong interface)" % (entry["packets"], entry["wrong_if"]) \
+            in found[0]["evidence"][0]
+        assert "trunk.20 (%s 1) +0" % vif in found[0]["evidence"][1]
+        assert "arrive with %s 1" % ttl in found[0]["evidence"][2]
+        assert ("IPV6_MULTICAST_HOPS" if entry["family"] == "ipv6" else "IP_MULTICAST_TTL") in found[0]["fix"]
+
+
+def test_ttl_too_low_to_route_without_a_second_reading_is_silent():
+    facts = healthy_router()
+    facts["mfc_deltas"] = {"sampled": False, "interval": 0, "entries": []}
+    assert findings.ttl_too_low_to_route(facts) == []
+    del facts["mfc_deltas"]
+    assert findings.ttl_too_low_to_route(facts) == []
+
+
+def test_ipv6_routes_are_not_judged_by_ipv4_rp_filter_or_the_igmp_querier():
+    facts = healthy_router()
+    facts["mfc"] = []
+    facts["interfaces"]["trunk.10"]["rp_filter"] = {"value": 1, "effective": 1, "mode": "strict"}
+    facts["mcastd"]["config"]["routes"] = [{"iif": "trunk.10", "source": "2001:db8::10", "group": "ff0e::1:5",
+                                            "oifs": ["trunk.20"], "origin": "/etc/mcastd/mcastd.conf:1"}]
+    facts["mfc6"] = [mfc_row("2001:db8::10", "ff0e::1:5")]
+    facts["queriers"] = {"trunk.20": {"mcastd": querier_row("trunk.20", role="listener", querier=None, is_us=False)}}
+    facts["routes"] = []
+    assert findings.rp_filter_on_route_input(facts) == []
+    assert [item["subject"] for item in findings.no_querier_on_segment(facts)] == []
+    facts["interfaces"]["trunk.20"]["multicast"] = False  # the multicast flag matters to both families
+    [found] = findings.route_interface_without_multicast(facts)
+    assert "MFC entry (2001:db8::10, ff0e::1:5) leaves through it" in found["evidence"]
