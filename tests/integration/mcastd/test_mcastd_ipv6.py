@@ -96,7 +96,7 @@ def test_star_g_route_is_a_kernel_entry_that_takes_a_burst_of_new_sources_withou
 
 def test_prefix_routes_learn_each_flow_and_idle_entries_expire(lab6, mcastd):
     daemon = mcastd(lab6, "mroute from trunk.10 group ff0e::300:0/112 to trunk.30\n"
-                          "mroute from trunk.10 source 2001:db8:10::/64 group ff05::300:1 to trunk.20\n", "-c", "2")
+                          "mroute from trunk.10 source 2001:db8:10::/64 group ff05::300:1 to trunk.20\n", "-c", "5")
     for group, host in (("ff0e::300:7", "recv30"), ("ff0e::300:ff", "recv30"), ("ff05::300:1", "recv20")):
         assert receive(lab6, group, 20, receivers=(host,))[host]["unique"] == 20, group
     learned = mfc6(lab6)
@@ -105,7 +105,7 @@ def test_prefix_routes_learn_each_flow_and_idle_entries_expire(lab6, mcastd):
         (SENDER, "ff05::300:1"): ("trunk.10", ["trunk.20"])}
     assert {row["kind"] for row in routes_of(daemon, "ff0")} == {"learned", "template"}
     assert daemon.query("status")["counters"]["learned"] == 3
-    assert wait_for(lambda: mfc6(lab6) == {}, timeout=8)  # idle for 2 s: gone
+    assert wait_for(lambda: mfc6(lab6) == {}, timeout=15)  # idle for 5 s: gone
 
 
 def test_unrouted_ipv6_flow_gets_a_stop_entry(lab6, mcastd):

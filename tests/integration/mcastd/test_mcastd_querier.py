@@ -269,10 +269,11 @@ def test_mcastctl_shows_queriers_and_members_as_text(site, start):
     listener = site.listen("recv-a", "225.9.5.5")
     assert wait_until(lambda: daemon.query("show", "members"), 3)
     text = daemon.ctl("show", "queriers").stdout.splitlines()
-    assert text[0].split()[:3] == ["INTERFACE", "ROLE", "QUERIER"]
-    assert sorted(line.split()[:3] for line in text[1:]) == [["src0", "listener", "-"], ["sw0", "querier", ROUTER_DOWN]]
+    assert text[0].split()[:4] == ["INTERFACE", "PROTOCOL", "ROLE", "QUERIER"]
+    igmp = sorted(line.split()[:4] for line in text[1:] if line.split()[1] == "IGMP")
+    assert igmp == [["src0", "IGMP", "listener", "-"], ["sw0", "IGMP", "querier", ROUTER_DOWN]]
     members = daemon.ctl("show", "members").stdout.splitlines()
-    assert members[1].split()[:5] == ["sw0", "225.9.5.5", "*", "exclude", "3"]
+    assert members[1].split()[:6] == ["sw0", "IGMP", "225.9.5.5", "*", "exclude", "3"]
     status = daemon.query("status")
     assert status["igmp"]["queriers"] == 1 and status["igmp"]["queriers_elected"] == 1
     assert status["igmp"]["members"] == 1 and status["counters"]["queries_sent"] >= 1
