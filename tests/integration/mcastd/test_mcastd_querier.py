@@ -6,6 +6,7 @@ a receiver on a direct link.  Queries are captured and decoded here, field by fi
 mcastd's code; datagrams are counted with their arrival times (CLOCK_MONOTONIC is shared by all
 namespaces, so times from different namespaces compare).
 """
+import ipaddress
 import json
 import os
 import sys
@@ -315,3 +316,26 @@ def test_a_receiver_whose_firewall_drops_igmp_is_cut_off_the_finding_says_why_an
     assert min(counts[1:9]) >= 15, counts
     facts = run_module(site.ns("recv-a"), "mcast.linux.facts")["ansible_facts"]["mcast"]
     assert not [item for item in facts["findings"] if item["id"] == "igmp-dropped-by-firewall"]
+
+
+def _mld_row(daemon):
+    rows = [row for row in daemon.query("show", "queriers") if row["protocol"] == "MLD" and row["role"] != "listener"]
+    return rows[0] if rows else None
+
+
+def test_mld_the_lower_link_local_address_queries_and_the_other_takes_over(site, start):
+    """The MLD twin of the election above (RFC 9777 7.6.2): both routers' queriers also query MLD on the switch."""
+    first = start(site, "peer", "phyint eth0 enable querier\n" + TIMERS)
+    second = start(site, "router", "phyint sw0 enable querier\n" + TIMERS)
+    assert wait_until(lambda: _mld_row(first) and _mld_row(second) and
+                      {_mld_row(first)["role"], _mld_row(second)["role"]} == {"querier", "non-querier"}, 10)
+    rows = {"peer": _mld_row(first), "router": _mld_row(second)}
+    winner = min(rows, key=lambda host: ipaddress.IPv6Address(rows[host]["own_address"]))
+    loser = "router" if winner == "peer" else "peer"
+    assert rows[winner]["role"] == "querier" and rows[loser]["role"] == "non-querier"
+    assert rows[loser]["querier"] == rows[winner]["own_address"] and rows[loser]["version"] == 2
+    (first if winner == "peer" else second).stop()
+    stopped = time.monotonic()
+    survivor = second if winner == "peer" else first
+    assert wait_until(lambda: _mld_row(survivor)["role"] == "querier", OTHER_QUERIER_PRESENT + 2.0)
+    assert time.monotonic() - stopped >= OTHER_QUERIER_PRESENT - 2.0 - 0.5  # waited for the other-querier timer
