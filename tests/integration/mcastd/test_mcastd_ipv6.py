@@ -305,3 +305,32 @@ def test_flows_that_arrive_with_ttl_or_hop_limit_1_are_reported_for_both_familie
     assert "(%s, ff0e::c00:1) from trunk.10:" % SENDER in log and "hop limit is 1" in log
     assert "(192.0.2.10, 225.12.0.1) from trunk.10:" in log and "TTL of at least 2" in log
     assert "225.12.0.2) from" not in log  # the healthy flow, whose output trunk.30 the TTL-1 flow shares
+
+
+HOLDER = r"""
+import socket, struct, sys
+sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+sock.setsockopt(socket.IPPROTO_IPV6, 200, struct.pack("i", 1))  # MRT6_INIT: another daemon's IPv6 routing API
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_without_the_ipv6_routing_api_ipv4_is_routed_and_ipv6_routes_wait_with_the_reason(lab6, mcastd):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    holder = lab6.popen("router", [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        daemon = mcastd(lab6, "mroute from trunk.10 source 192.0.2.10 group 225.13.0.1 to trunk.20\n"
+                              "mroute from trunk.10 source %s group ff0e::d00:1 to trunk.20\n" % SENDER)
+        assert "no IPv6 multicast routing: another multicast routing daemon already holds" in daemon.log()
+        [row] = daemon.query("show", "pending")
+        assert row["line"].endswith("group ff0e::d00:1 to trunk.20") and "already holds" in row["reason"]
+        status = daemon.query("status")
+        assert status["ipv6"]["available"] is False and status["mifs"] == 0
+        assert receive(lab6, "225.13.0.1", 20, receivers=("recv20",))["recv20"]["unique"] == 20
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=5)
