@@ -165,7 +165,7 @@ def measure_reload(daemon, count, family=4):
     """Start with ``count`` routes, change one, SIGHUP; seconds until new in and old gone. Also peak RSS."""
     daemon.start(routes_config(count, family=family))
     if daemon.wait_until(lambda: daemon.entries(family) >= count) is None:
-        return None, None
+        return False, None  # never loaded: nothing to reload
     time.sleep(0.5)
     replaced = count // 2
     old = _proc_key(*route_sg(replaced, family), family=family)
@@ -250,6 +250,8 @@ def run_all(lab, kind, workdir):
 
 
 def _fmt(value, unit):
+    if value is False:
+        return "not loaded"
     if value is None:
         return "> %d s" % WAIT
     if unit == "s":
@@ -260,7 +262,7 @@ def _fmt(value, unit):
 
 
 def _ratio(ours, theirs):
-    if ours is None or theirs in (None, 0):
+    if ours is None or ours is False or theirs is None or theirs is False or theirs == 0:
         return "-"
     return "%.3f" % (ours / theirs)
 
