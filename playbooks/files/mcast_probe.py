@@ -3,9 +3,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Send or count numbered multicast datagrams; the lab's proof that routes forward (stdlib only).
 
-    mcast_probe.py send --group 239.1.1.1:5001 [--group ...] --count 20 --ttl 8 [--interval 0.05]
+    mcast_probe.py send --group 239.1.1.1:5001 [--group ff0e::1:1:5011 ...] --count 20 --ttl 8 [--interval 0.05]
     mcast_probe.py recv --group 239.1.1.1:5001 [--group ...] --interface eth0 --seconds 6 [--after 0]
 
+GROUP:PORT is IPv4 or IPv6 (the port follows the last colon; ``[ff0e::1:1]:5011`` works too). IPv6
+datagrams are sent with the hop limit ``--ttl`` and leave through the interface the host's routes
+choose (table local), as the IPv4 ones do; ``recv`` joins IPv6 groups with MLD.
 Each datagram carries "mcast-probe GROUP NUMBER". ``recv`` joins every group on the interface,
 counts the distinct numbers it receives per group for the given time (after waiting ``--after``
 seconds before it joins), and prints one JSON object:
@@ -23,27 +26,51 @@ import time
 PREFIX = b"mcast-probe "
 
 
+def is_ipv6(group):
+    return ":" in group
+
+
 def group_port(text):
-    group, _sep, port = text.partition(":")
+    group, _sep, port = text.rpartition(":")
+    group = group[1:-1] if group.startswith("[") and group.endswith("]") else group
     try:
-        socket.inet_aton(group)
+        socket.inet_pton(socket.AF_INET6 if is_ipv6(group) else socket.AF_INET, group)
         return group, int(port)
     except (OSError, ValueError):
-        raise argparse.ArgumentTypeError("expected GROUP:PORT such as 239.1.1.1:5001, got %r" % text) from None
+        raise argparse.ArgumentTypeError("expected GROUP:PORT such as 239.1.1.1:5001 or ff0e::1:1:5011, got %r"
+                                         % text) from None
+
+
+def sender(family, ttl):
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    # TTL (hop limit) 1 never crosses a router: the default of 1 would prove nothing.
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+    return sock
 
 
 def send(groups, count, ttl, interval):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # TTL 1 never crosses a router: the default of 1 would prove nothing.
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+    sockets = {family: sender(family, ttl) for family in (socket.AF_INET, socket.AF_INET6)
+               if any((family == socket.AF_INET6) == is_ipv6(group) for group, _port in groups)}
     for number in range(1, count + 1):
         for group, port in groups:
+            sock = sockets[socket.AF_INET6 if is_ipv6(group) else socket.AF_INET]
             sock.sendto(PREFIX + ("%s %d" % (group, number)).encode(), (group, port))
         time.sleep(interval)
     return {"groups": {group: {"sent": count} for group, _port in groups}}
 
 
 def listen(group, port, ifindex):
+    if is_ipv6(group):
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((group, port, 0, ifindex))
+        # struct ipv6_mreq: group, interface index (an MLD report goes out at once).
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                        socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", ifindex))
+        return sock
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((group, port))

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: mroute
-short_description: Manage the multicast routes, group joins and IGMP queriers of mcastd, verified against the kernel
+short_description: Manage the IPv4 and IPv6 multicast routes, group joins and IGMP queriers of mcastd, verified against the kernel
 version_added: 0.1.0
 description:
   - Manages a named set of mcastd routes (C(mroute)), group joins (C(mgroup)), interfaces with their
@@ -25,12 +25,23 @@ description:
     sets, and the kernel forwards to the union of their outputs. What the grammar warns about (host bits
     cleared, an output that is also the input, a route without outputs, merged entries) is returned
     as a warning.
+  - IPv4 and IPv6 alike, in the same lists. A route or join is IPv6 when its group is (within C(ff00::/8));
+    its source, if given, must then be IPv6 too. mcastd gives every interface it routes a VIF (IPv4) and
+    a MIF (IPv6), and joins IPv6 groups with MLD. It refuses what the kernel would accept and never
+    forward, and says why. These are IPv6 groups of interface-local or link-local scope (C(ff01::/16),
+    C(ff02::/16), and C(ffx1::) or C(ffx2::) with flags), and a C(ttl-threshold) on an interface that
+    IPv6 routes use.
   - After writing the set the module asks the running daemon to reload (over its control socket;
     mcastd applies only the difference, so unchanged routes keep flowing), then verifies the result.
     An (S,G) route (one source, one group) must show up in the kernel's multicast forwarding cache,
-    read over rtnetlink. A route without a source or with prefixes ((*,G), (*,G/LEN), (S/LEN,G/LEN))
-    is a template; the kernel has no entry for it until a source sends, so the module checks that
-    the daemon holds the template instead. A join must be reported joined by the daemon. An (S,G) route
+    read over rtnetlink for IPv4 and from C(/proc/net/ip6_mr_cache) for IPv6. An IPv6 (*,G) route of
+    one group from one named input (without its input among the outputs) is a kernel (*,G) entry
+    (origin C(::)), which forwards every source of the group without an upcall. It must show up in the
+    IPv6 forwarding cache at once, as kind C(star-g) (unless another line routes the same group from
+    another input, when mcastd learns it per flow, as a template). Any other route without a source or
+    with prefixes ((*,G) in IPv4, (*,G/LEN), (S/LEN,G/LEN), a wildcard input) is a template; the kernel has no entry for
+    it until a source sends, so the module checks that the daemon holds the template instead. A join
+    must be reported joined by the daemon. An (S,G) route
     with O(routes[].if_joined=true) has a kernel entry whose outputs are only those with listeners, or
     none at all while nobody listens; the daemon having loaded it is then what is checked. C(phyint)
     and C(igmp) lines must have been read by the daemon (it started or reloaded after the set file was
@@ -72,14 +83,16 @@ options:
     suboptions:
       source:
         description:
-          - The unicast address of the sender, or a prefix of senders. Omit it (or give C(0.0.0.0)) for any
-            source ((*,G)).
+          - The unicast address of the sender, or a prefix of senders, of the group's family. Omit it (or give
+            C(0.0.0.0), or C(::) for an IPv6 group) for any source ((*,G)).
           - Host bits of a prefix are cleared with a warning, as smcroute masks them (C(10.0.0.1/24) is used
             as C(10.0.0.0/24)).
         type: str
       group:
         description:
-          - The group, or a prefix of groups, inside 224.0.0.0/4 and outside the link-local 224.0.0.0/24.
+          - The group, or a prefix of groups. IPv4 inside 224.0.0.0/4 and outside the link-local 224.0.0.0/24;
+            IPv6 inside C(ff00::/8) with a scope wider than link-local, such as C(ff05::/16) (site) or
+            C(ff0e::/16) (global), never C(ff01::/16), C(ff02::/16) nor C(ffx1::), C(ffx2::) with flags.
           - Host bits of a prefix are cleared with a warning (C(225.1.2.3/24) is used as C(225.1.2.0/24)).
         type: str
         required: true
@@ -103,9 +116,10 @@ options:
       if_joined:
         description:
           - Forward to each output only while it has listeners for the group (and source), as mcastd learns
-            them from IGMP reports (C(mroute ... to OIF ... if-joined)). Without it the route is static and
+            them from IGMP reports (MLD reports for an IPv6 route) (C(mroute ... to OIF ... if-joined)). Without
+            it the route is static and
             forwards to every output at all times.
-          - mcastd sees listeners only on interfaces where it runs an IGMP querier (elected or not), so give each
+          - mcastd sees listeners only on interfaces where it runs a querier (elected or not), so give each
             output an O(interfaces) item with O(interfaces[].querier=true) in this set or in another part of
             the configuration, otherwise the module warns that nothing will be forwarded there.
           - The same route (identity) cannot be given once with and once without O(routes[].if_joined).
@@ -113,7 +127,7 @@ options:
         default: false
   interfaces:
     description:
-      - Interfaces that get a VIF in mcastd and, by default, its IGMP querier, one C(phyint) line each
+      - Interfaces that get a VIF (and a MIF for IPv6) in mcastd and, by default, its IGMP querier, one C(phyint) line each
         (C(phyint NAME enable querier igmpv3 [address A.B.C.D])). An interface is identified by its name.
       - mcastd refuses two different C(phyint) lines for one interface anywhere in its configuration, so an
         interface named here must not have a C(phyint) line in the main configuration or another set.
@@ -133,7 +147,9 @@ options:
             there; by the election of RFC 9776 (and RFC 2236) the querier with the lowest address on the
             segment queries, so a switch or another router with a lower address keeps the role and mcastd
             still tracks the listeners.
-          - With V(false) the interface only gets a VIF (C(phyint NAME enable)).
+          - The same line makes mcastd the MLD querier of the interface for IPv6 (from its lowest link-local
+            address); the module verifies the IGMP querier (C(mcastctl show queriers)).
+          - With V(false) the interface only gets a VIF and a MIF (C(phyint NAME enable)).
         type: bool
         default: true
       version:
@@ -178,8 +194,8 @@ options:
         type: raw
   mgroups:
     description:
-      - Groups mcastd joins (IGMP membership) on an interface, so that snooping switches send the group
-        there. A join is identified by interface, source and group.
+      - Groups mcastd joins (IGMP membership, MLD for an IPv6 group) on an interface, so that snooping switches
+        send the group there. A join is identified by interface, source and group.
     type: list
     elements: dict
     default: []
@@ -192,13 +208,13 @@ options:
         aliases: [interface]
       group:
         description:
-          - The group, or a prefix of groups (at most 4096 joins). Host bits are cleared with a warning, and
-            the joins start at the network address, as smcroute iterates a range.
+          - The group, or a prefix of groups (at most 4096 joins), IPv4 or IPv6. Host bits are cleared with a
+            warning, and the joins start at the network address, as smcroute iterates a range.
         type: str
         required: true
       source:
         description:
-          - Join source-specifically (SSM), only from this address or prefix.
+          - Join source-specifically (SSM), only from this address or prefix (of the group's family).
         type: str
   state:
     description:
@@ -255,6 +271,9 @@ options:
 notes:
   - The set's file is written atomically with mode 0644 (the daemon runs as an unprivileged user).
     It is what makes the routes survive a reboot; the running daemon holds them in the kernel.
+  - The IPv6 forwarding cache is read from C(/proc/net/ip6_mr_cache) and C(/proc/net/ip6_mr_vif), which
+    show the default table (the one mcastd uses) of the module's network namespace, whatever version of
+    pyroute2 the target has.
   - The kernel keeps one entry per source and group whatever the input interface, so two (S,G) routes
     for the same source and group with different input interfaces conflict, in one set or in two, and
     the module refuses the second one. With the same input they are merged, and an installed route
@@ -322,6 +341,25 @@ EXAMPLES = r'''
         oifs: [trunk.20, trunk.30]
         if_joined: true
 
+- name: IPv6 beside IPv4 in one set, an (S,G), a (*,G) (a kernel (*,G) entry) and an MLD join
+  mcast.linux.mroute:
+    set: video
+    routes:
+      - source: 192.0.2.10
+        group: 225.1.2.3
+        iif: trunk.10
+        oifs: [trunk.20, trunk.30]
+      - source: 2001:db8:10::10
+        group: ff0e::1:1
+        iif: trunk.10
+        oifs: [trunk.20, trunk.30]
+      - group: ff0e::2:2
+        iif: trunk.10
+        oifs: [trunk.20]
+    mgroups:
+      - iif: trunk.10
+        group: ff0e::2:2
+
 - name: Shorter IGMP timers (a lab where a lost membership shows in seconds)
   mcast.linux.mroute:
     set: timers
@@ -354,19 +392,24 @@ file:
 entries:
   description:
     - Every entry of the set after the run, with its C(line) in mcastd's grammar, its C(kind) (V(mroute)
-      for an (S,G) route, V(template) for a route matched against new flows, V(mgroup) for a join,
-      V(phyint) for an interface, V(igmp) for the timers), its C(state) and the C(reason).
-    - C(state) is V(installed) (in the kernel's MFC), V(active) (a template the daemon holds, a phyint or
+      for an (S,G) route, V(star-g) for an IPv6 (*,G) route of one group, which is a kernel (*,G) entry
+      (a template when another line routes that group from another input, since a kernel (*,G) entry has
+      one input), V(template) for a route matched against new flows, V(mgroup) for a join, V(phyint) for an interface,
+      V(igmp) for the timers), its C(state) and the C(reason).
+    - C(state) is V(installed) (in the kernel's MFC, IPv4 or IPv6), V(active) (a template the daemon holds, a phyint or
       igmp line it has read, an if-joined (S,G) route it holds while nobody listens), V(joined),
       V(pending) (waits for an interface, or for an address on a querier's interface), V(failed) (the join
       failed, or mcastd runs no querier where one is configured), V(not loaded) (the daemon has not read
-      it), V(not installed) (the daemon has it but the kernel does not show it) or V(daemon not running).
+      it), V(not installed) (the daemon has it but the kernel does not show it, or mcastd cannot route its
+      family, for example IPv6 disabled on the host) or V(daemon not running).
       In check mode, the state before the run.
   returned: always
   type: list
   elements: dict
   sample: [{"line": "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30",
-            "kind": "mroute", "state": "installed", "reason": "in the kernel's MFC"}]
+            "kind": "mroute", "state": "installed", "reason": "in the kernel's MFC"},
+           {"line": "mroute from trunk.10 group ff0e::2:2 to trunk.20", "kind": "star-g", "state": "installed",
+            "reason": "in the kernel's MFC as a (*,G) entry, which forwards every source of the group without an upcall"}]
 added:
   description: Lines added to the set's file.
   returned: always
@@ -427,6 +470,7 @@ from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     address_summaries, interface_not_found_message, link_summaries, open_iproute, require_pyroute2)
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as grammar
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.routes import is_kernel_star_g
 
 SET_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 HEADER = ('# Managed by mcast.linux.mroute, set "%s": changes here are overwritten.\n'
@@ -587,7 +631,7 @@ def parse_entry(line, label, warnings=None):
     try:
         parsed = grammar.parse_text(line, label)
         found = entries_of(parsed, line)
-        reasons = [] if found else parsed.warnings  # an IPv6 line is only skipped
+        reasons = [] if found else parsed.warnings  # a line the grammar only skips (it says why)
     except grammar.ConfigError as error:
         reasons = error.errors
     if reasons:
@@ -822,20 +866,63 @@ def _merged_note(extra):
         if extra else ''
 
 
-def pending_reason(row, daemon, existing):
-    """Why a pending entry waits, from the daemon's tables and the host's interfaces."""
-    left_out = daemon['status'].get('vifs_left_out') or []
+def pending_reason(row, daemon, existing, family=4):
+    """Why a pending entry waits, from the daemon's tables and the host's interfaces (VIFs, or MIFs for IPv6)."""
+    slot, left_out_key = ('VIF', 'vifs_left_out') if family == 4 else ('MIF', 'mifs_left_out')
+    left_out = daemon['status'].get(left_out_key) or []
     reasons = []
     for name in row['missing']:
         if name in left_out:
-            reasons.append('the VIF table is full (the kernel offers %d VIFs): no VIF for %s' % (grammar.MAX_VIFS, name))
+            reasons.append('the %s table is full (the kernel offers %d %ss): no %s for %s'
+                           % (slot, grammar.MAX_VIFS, slot, slot, name))
         elif name.endswith(grammar.WILDCARD):
             reasons.append('no interface matches %s' % name)
         elif name not in existing:
             reasons.append('interface %s does not exist; mcastd activates the entry when it appears' % name)
         else:
-            reasons.append('interface %s has no VIF (see mcastctl show interfaces and the daemon log)' % name)
+            reasons.append('interface %s has no %s (see mcastctl show interfaces and the daemon log)' % (name, slot))
     return '; '.join(reasons)
+
+
+def family_of(entry):
+    """4 or 6: the family of a route's or a join's group; interfaces and timers are of both (4)."""
+    return entry.group.family if isinstance(entry, (grammar.Mroute, grammar.Mgroup)) else 4
+
+
+def flow_key(entry):
+    """A route's kernel entry as the MFC is read here: (source, group) as text, source '::' for a kernel (*,G)."""
+    family = entry.group.family
+    source = '::' if entry.source is None else grammar.ntop(entry.source.addr, family)
+    return source, grammar.ntop(entry.group.addr, family)
+
+
+def is_star_g(entry, daemon=None):
+    """An IPv6 (*,G) route of one group that mcastd serves with a kernel (*,G) entry (no template, no upcall).
+
+    Unless the daemon holds it as a template: it does so when another line routes the same group from
+    another input (a kernel (*,G) entry has one input), which only the whole configuration tells.
+    """
+    if not (isinstance(entry, grammar.Mroute) and is_kernel_star_g(entry)):
+        return False
+    return daemon is None or not any(row['kind'] == 'template' and (row['iif'], row['source'], row['group']) ==
+                                     (entry.iif, '*', str(entry.group)) for row in daemon['routes'])
+
+
+def mfc6_by_flow(rows, mif_names):
+    """The IPv6 MFC (kernel.read_mfc6 rows) by flow_key: (iif name, sorted oif names).
+
+    A kernel (*,G) entry holds its input in its output set (so that it forwards from it); that is
+    no output, as ``mcastctl show routes`` does not show it as one. Unresolved entries (no input
+    yet) are left out: they are no route's.
+    """
+    found = {}
+    for row in rows:
+        if row.iif is None:
+            continue
+        star = row.source == 0
+        oifs = sorted(mif_names.get(mif, 'mif%d' % mif) for mif in row.oifs if not (star and mif == row.iif))
+        found[(grammar.ntop(row.source, 6), grammar.ntop(row.group, 6))] = (mif_names.get(row.iif), oifs)
+    return found
 
 
 def interface_problems(entry, daemon):
@@ -858,7 +945,8 @@ def _if_joined_route_state(entry, installed, loaded):
 
 
 def _route_state(entry, daemon, mfc, existing, loaded=frozenset()):
-    source, group = grammar.ntoa(entry.source.addr), grammar.ntoa(entry.group.addr)
+    """An (S,G) route, or an IPv6 (*,G) route of one group: its kernel entry ((::, G) for the latter)."""
+    source, group = flow_key(entry)
     installed = mfc.get((source, group))
     if entry.if_joined:
         found = _if_joined_route_state(entry, installed, loaded)
@@ -867,8 +955,12 @@ def _route_state(entry, daemon, mfc, existing, loaded=frozenset()):
     if installed is not None and installed[0] == entry.iif:
         oifs = _outputs_of(entry, entry.iif, existing) & set(existing)
         if oifs <= set(installed[1]):
-            return 'installed', "in the kernel's MFC" + _merged_note(sorted(set(installed[1]) - oifs))
-    known = [row for row in daemon['routes'] if row['kind'] == 'static' and (row['source'], row['group']) == (source, group)]
+            star = (" as a (*,G) entry, which forwards every source of the group without an upcall"
+                    if entry.source is None else '')
+            return 'installed', "in the kernel's MFC" + star + _merged_note(sorted(set(installed[1]) - oifs))
+    shown = '*' if entry.source is None else source  # how mcastctl show routes names a kernel (*,G) entry
+    known = [row for row in daemon['routes'] if row['kind'] in ('static', 'star-g') and
+             (row['source'], row['group']) == (shown, group)]
     if known:
         seen = 'no entry' if installed is None else 'iif %s, oifs %s' % (installed[0], ', '.join(installed[1]) or 'none')
         return 'not installed', "mcastd holds the route but the kernel's MFC shows %s" % seen
@@ -888,7 +980,8 @@ def _template_state(entry, daemon):
 
 def _mgroup_state(entry, daemon):
     rows = dict(((row['interface'], row['group'], row['source']), row['state']) for row in daemon['groups'])
-    states = [rows.get((ifname, grammar.ntoa(group), None if source is None else grammar.ntoa(source)))
+    family = entry.group.family
+    states = [rows.get((ifname, grammar.ntop(group, family), None if source is None else grammar.ntop(source, family)))
               for ifname, group, source in entry.memberships()]
     failed = [state for state in states if state and state != 'joined']
     if failed:
@@ -914,7 +1007,9 @@ def _interface_state(entry, daemon, existing, loaded):
         return 'active', 'mcastd has loaded it'
     if daemon.get('queriers') is None:  # a daemon without show queriers: loaded is all there is to see
         return 'active', 'mcastd has loaded it; it queries with IGMPv%d' % entry.phyint.querier
-    return _querier_state(entry, [row for row in daemon['queriers'] if row.get('interface') == name])
+    # the IGMP querier's row (a daemon that also queries MLD shows a row per protocol; an older one has no column)
+    return _querier_state(entry, [row for row in daemon['queriers'] if row.get('interface') == name and
+                                  row.get('protocol', 'IGMP') == 'IGMP'])
 
 
 def _querier_state(entry, rows):
@@ -950,15 +1045,18 @@ def entry_state(entry, daemon, mfc, existing, loaded=frozenset()):
     if daemon is None:
         return 'daemon not running', 'mcastd does not answer on its control socket'
     pending = None if isinstance(entry, (Interface, Igmp)) else _pending_row(entry, daemon)
-    if pending is not None:
-        state, reason = 'pending', pending_reason(pending, daemon, existing)
+    if pending is not None and pending.get('reason') and not pending['missing']:
+        # mcastd could not take the family's routing API (IPv6 off, or another daemon holds it)
+        state, reason = 'not installed', 'mcastd cannot route it: %s' % pending['reason']
+    elif pending is not None:
+        state, reason = 'pending', pending_reason(pending, daemon, existing, family_of(entry))
     elif isinstance(entry, Interface):
         state, reason = _interface_state(entry, daemon, existing, loaded)
     elif isinstance(entry, Igmp):
         state, reason = _igmp_state(entry, loaded)
     elif isinstance(entry, grammar.Mgroup):
         state, reason = _mgroup_state(entry, daemon)
-    elif entry.is_template:
+    elif entry.is_template and not is_star_g(entry, daemon):
         state, reason = _template_state(entry, daemon)
     else:
         state, reason = _route_state(entry, daemon, mfc, existing, loaded)
@@ -967,13 +1065,16 @@ def entry_state(entry, daemon, mfc, existing, loaded=frozenset()):
     return state, reason
 
 
-def kind(entry):
+def kind(entry, daemon=None):
+    """The entry's kind (see RETURN); an IPv6 (*,G) route is a template when the daemon holds it as one."""
     if isinstance(entry, Interface):
         return 'phyint'
     if isinstance(entry, Igmp):
         return 'igmp'
     if isinstance(entry, grammar.Mgroup):
         return 'mgroup'
+    if is_star_g(entry, daemon):
+        return 'star-g'
     return 'template' if entry.is_template else 'mroute'
 
 
@@ -986,7 +1087,7 @@ def entry_report(entries, daemon, mfc, existing, loaded=frozenset()):
     report = []
     for entry in entries:
         state, reason = entry_state(entry, daemon, mfc, existing, loaded)
-        report.append({'line': entry.to_line(), 'kind': kind(entry), 'state': state, 'reason': reason})
+        report.append({'line': entry.to_line(), 'kind': kind(entry, daemon), 'state': state, 'reason': reason})
     return report
 
 
@@ -999,10 +1100,12 @@ def stale_lines(daemon, path, entries):
     if daemon is None:
         return []
     lines = set(entry.to_line() for entry in entries)
-    statics = set((grammar.ntoa(e.source.addr), grammar.ntoa(e.group.addr))
-                  for e in entries if isinstance(e, grammar.Mroute) and not e.is_template)
-    templates = set((e.iif, '*' if e.source is None else str(e.source), str(e.group))
-                    for e in entries if isinstance(e, grammar.Mroute) and e.is_template)
+    routes = [entry for entry in entries if isinstance(entry, grammar.Mroute)]
+    # how mcastctl show routes names them: (S,G) by source and group, a kernel (*,G) with source '*'
+    statics = set(('*' if e.source is None else flow_key(e)[0], flow_key(e)[1])
+                  for e in routes if not e.is_template or is_star_g(e))
+    # an IPv6 (*,G) of one group may be either, as the daemon decides from the whole configuration
+    templates = set((e.iif, '*' if e.source is None else str(e.source), str(e.group)) for e in routes if e.is_template)
     stale = [row['line'] for row in daemon['pending'] if _from_file(row['origin'], path) and row['line'] not in lines
              and _pending_row_is_stale(row, entries)]
     for row in daemon['routes']:
@@ -1010,7 +1113,7 @@ def stale_lines(daemon, path, entries):
             continue
         if row['kind'] == 'template' and (row['iif'], row['source'], row['group']) not in templates:
             stale.append(_row_line(row))
-        elif row['kind'] == 'static' and (row['source'], row['group']) not in statics:
+        elif row['kind'] in ('static', 'star-g') and (row['source'], row['group']) not in statics:
             stale.append(_row_line(row))
     return sorted(set(stale))
 
@@ -1206,14 +1309,26 @@ class Mroute(object):
             self.module.warn('mcastd: %s' % warning)
 
     def read_mfc(self):
-        """The kernel's MFC by (source, group): (iif name, sorted oif names)."""
+        """The kernel's MFC of both families by (source, group) as text: (iif name, sorted oif names)."""
         try:
             rows = kernel.read_mfc()
         except (kernel.KernelError, OSError) as error:
             self.fail('cannot read the kernel multicast forwarding cache over rtnetlink: %s' % error)
-        return dict(((grammar.ntoa(row.source), grammar.ntoa(row.group)),
-                     (self.names.get(row.iif), sorted(self.names.get(oif, str(oif)) for oif in row.oifs)))
-                    for row in rows)
+        mfc = dict(((grammar.ntoa(row.source), grammar.ntoa(row.group)),
+                    (self.names.get(row.iif), sorted(self.names.get(oif, str(oif)) for oif in row.oifs)))
+                   for row in rows)
+        mfc.update(self.read_mfc6())
+        return mfc
+
+    def read_mfc6(self):
+        """The IPv6 MFC, from the kernel's own tables (pyroute2 0.7 decodes nothing of rtnetlink family 129)."""
+        try:
+            mifs = dict((row.index, row.ifname) for row in kernel.read_vifs(kernel.PROC_MIFS))
+            rows = kernel.read_mfc6()
+        except (OSError, ValueError) as error:
+            self.fail('cannot read the kernel IPv6 multicast forwarding cache (%s, %s): %s'
+                      % (kernel.PROC_MFC6, kernel.PROC_MIFS, error))
+        return mfc6_by_flow(rows, mifs)
 
     def observe(self, entries, existing):
         loaded = self.loaded_lines() if any(map(needs_loaded_lines, entries)) else frozenset()

@@ -23,9 +23,12 @@ pytestmark = pytest.mark.integration
 PLAYBOOKS = REPO / "playbooks"
 PROBE = str(PLAYBOOKS / "files" / "mcast_probe.py")
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
-GROUPS = {"239.1.1.1": 5001, "239.2.2.2": 5002, "239.3.3.3": 5003}
-# What the lab plan (playbooks/vars/lab.yml) routes: group -> receivers that must get it.
-EXPECTED = {"239.1.1.1": {"recv20", "recv30"}, "239.2.2.2": {"recv20"}, "239.3.3.3": set()}
+GROUPS = {"239.1.1.1": 5001, "239.2.2.2": 5002, "239.3.3.3": 5003,
+          "ff0e::1:1": 5011, "ff0e::2:2": 5012, "ff0e::3:3": 5013}
+# What the lab plan (playbooks/vars/lab.yml) routes: group -> receivers that must get it. IPv4 and IPv6 side by
+# side: an (S,G), a (*,G) (for IPv6 a kernel (*,G) entry) and a group without a route, each.
+EXPECTED = {"239.1.1.1": {"recv20", "recv30"}, "239.2.2.2": {"recv20"}, "239.3.3.3": set(),
+            "ff0e::1:1": {"recv20", "recv30"}, "ff0e::2:2": {"recv20"}, "ff0e::3:3": set()}
 
 
 # The file name each role persists to, by the suffix of its variable.
@@ -112,9 +115,10 @@ class Fleet:
         return counts
 
     def joined(self, host):
-        """The IPv4 groups joined on the host's eth0 (ip maddr)."""
+        """The IPv4 and IPv6 groups joined on the host's eth0 (ip maddr)."""
         rows = json.loads(self.lab.run(host, ["ip", "-j", "maddr", "show", "dev", "eth0"]).stdout or "[]")
-        return {entry["address"] for row in rows for entry in row.get("maddr", []) if entry.get("family") == "inet"}
+        return {entry["address"] for row in rows for entry in row.get("maddr", [])
+                if entry.get("family") in ("inet", "inet6")}
 
 
 def failures(report):
@@ -143,6 +147,32 @@ def test_converge_changes_then_nothing_and_every_route_forwards_only_where_it_sh
         for host in ("recv20", "recv30"):
             assert counts[host][group] == (10 if host in receivers else 0), (group, host, counts)
     assert fleet.lab.run("sender", ["ip", "-j", "route", "show", "224.0.0.0/4"]).stdout.count('"dev":"eth0"') == 1
+    # the host role's IPv6 route is in table local, where the kernel chooses the interface of IPv6 multicast
+    local = json.loads(fleet.lab.run("sender", ["ip", "-6", "-j", "route", "show", "table", "local", "ff0e::/16"]).stdout)
+    assert [(route["dev"], route.get("metric")) for route in local] == [("eth0", 255)]
+    routed = fleet.lab.run("router", ["ip", "-6", "mroute", "show"]).stdout
+    assert "(2001:db8:10::10,ff0e::1:1)" in routed and "(::,ff0e::2:2)" in routed, routed
+
+
+def test_role_inputs_of_the_wrong_family_or_scope_fail_before_any_change(fleet):
+    """The roles refuse what mcastd (or the kernel) would refuse for IPv6, with the reason, before a task changes anything."""
+    bad = fleet.workdir / "bad.yml"
+    bad.write_text(yaml.safe_dump({
+        "mcast_router_routes": [{"source": "192.0.2.10", "group": "ff0e::1:1", "from": "trunk.10", "to": ["trunk.20"]},
+                                {"group": "ff02::1:3", "from": "trunk.10", "to": ["trunk.20"]}],
+        "mcast_host_route_dest": ["224.0.0.0/4", "ff02::/16"]}))
+    for playbook, words in (("router.yml", ["the route of ff0e::1:1 from trunk.10 has the source 192.0.2.10, of the "
+                                            "other address family", "the route of ff02::1:3 from trunk.10 has an IPv6 "
+                                            "group of interface-local or link-local scope"]),
+                            ("host.yml", ["mcast_host_route_dest ff02::/16 is an IPv6 prefix of interface-local or "
+                                          "link-local scope"])):
+        report, returncode = fleet.play(playbook, "-e", "@%s" % bad)
+        assert returncode != 0
+        failed = failures(report)
+        assert failed and all(task.split(" : ")[-1].startswith("Fail on") for task, _host, _msg in failed), failed
+        for word in words:
+            assert word in failed[0][2], failed
+        assert sum(stats["changed"] for stats in report["stats"].values()) == 0
 
 
 def test_compliance_passes_on_the_converged_lab_and_names_each_drift(fleet):

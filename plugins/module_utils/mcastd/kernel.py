@@ -188,6 +188,25 @@ class _RoutingSocket:
     def counters(self, source, group):  # pragma: no cover - each family has its own
         raise NotImplementedError
 
+    def _remove(self, option, data, gone):
+        """A removal the kernel may have made already (it answers ``gone``): that is not an error."""
+        try:
+            self.sock.setsockopt(self.LEVEL, option, data)
+        except OSError as exc:
+            if exc.errno != gone:
+                raise
+
+    def _counters(self, layout, request_code, source, group):
+        """(packets, bytes, wrong_if) from the SIOCGETSGCNT ioctl of the family, or None without such an entry."""
+        request = bytearray(layout.pack(source, group, 0, 0, 0))
+        try:
+            fcntl.ioctl(self.sock.fileno(), request_code, request)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return None
+            raise
+        return layout.unpack(bytes(request))[2:]
+
     def packets(self, source, group):
         """Packets an (S,G) entry took on its own input, or None if the kernel has no such entry.
 
@@ -231,12 +250,8 @@ class MrouteSocket(_RoutingSocket):
 
     def del_vif(self, vif):
         """Delete a VIF; one whose interface vanished is already gone (not an error)."""
-        data = VIFCTL.pack(vif.index, VIFF_USE_IFINDEX, vif.threshold, 0, vif.ifindex, bytes(4))
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IP, MRT_DEL_VIF, data)
-        except OSError as exc:
-            if exc.errno != errno.EADDRNOTAVAIL:
-                raise
+        self._remove(MRT_DEL_VIF, VIFCTL.pack(vif.index, VIFF_USE_IFINDEX, vif.threshold, 0, vif.ifindex, bytes(4)),
+                     errno.EADDRNOTAVAIL)
 
     # -- MFC ---------------------------------------------------------------------------------
     def add_mfc(self, source, group, entry):
@@ -245,23 +260,12 @@ class MrouteSocket(_RoutingSocket):
         self.sock.setsockopt(socket.IPPROTO_IP, MRT_ADD_MFC, data)
 
     def del_mfc(self, source, group, entry):
-        data = MFCCTL.pack(_in_addr(source), _in_addr(group), entry.parent, bytes(32), 0, 0, 0, 0)
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IP, MRT_DEL_MFC, data)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
+        self._remove(MRT_DEL_MFC, MFCCTL.pack(_in_addr(source), _in_addr(group), entry.parent, bytes(32), 0, 0, 0, 0),
+                     errno.ENOENT)
 
     def counters(self, source, group):
         """(packets, bytes, wrong_if) of an (S,G) entry, or None when the kernel has no such entry."""
-        request = bytearray(SIOC_SG_REQ.pack(_in_addr(source), _in_addr(group), 0, 0, 0))
-        try:
-            fcntl.ioctl(self.sock.fileno(), SIOCGETSGCNT, request)
-        except OSError as exc:
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return None
-            raise
-        return SIOC_SG_REQ.unpack(bytes(request))[2:]
+        return self._counters(SIOC_SG_REQ, SIOCGETSGCNT, _in_addr(source), _in_addr(group))
 
     # -- memberships that route IGMP to this socket ---------------------------------------------------
     def join(self, group, ifindex):
@@ -352,11 +356,7 @@ class Mroute6Socket(_RoutingSocket):
 
     def del_vif(self, vif):
         """Delete a MIF; one whose interface vanished is already gone (not an error)."""
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IPV6, MRT6_DEL_MIF, struct.pack("=H", vif.index))
-        except OSError as exc:
-            if exc.errno != errno.EADDRNOTAVAIL:
-                raise
+        self._remove(MRT6_DEL_MIF, struct.pack("=H", vif.index), errno.EADDRNOTAVAIL)
 
     # -- MFC ---------------------------------------------------------------------------------
     @staticmethod
@@ -374,22 +374,11 @@ class Mroute6Socket(_RoutingSocket):
 
     def del_mfc(self, source, group, entry):
         option = MRT6_DEL_MFC_PROXY if source == 0 else MRT6_DEL_MFC
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IPV6, option, self._mf6cctl(source, group, entry.parent, b""))
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
+        self._remove(option, self._mf6cctl(source, group, entry.parent, b""), errno.ENOENT)
 
     def counters(self, source, group):
         """(packets, bytes, wrong_if) of an (S,G) entry (source 0: the (*,G) entry), or None when there is none."""
-        request = bytearray(SIOC_SG_REQ6.pack(_sockaddr_in6(source), _sockaddr_in6(group), 0, 0, 0))
-        try:
-            fcntl.ioctl(self.sock.fileno(), SIOCGETSGCNT_IN6, request)
-        except OSError as exc:
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return None
-            raise
-        return SIOC_SG_REQ6.unpack(bytes(request))[2:]
+        return self._counters(SIOC_SG_REQ6, SIOCGETSGCNT_IN6, _sockaddr_in6(source), _sockaddr_in6(group))
 
     # -- upcalls -----------------------------------------------------------------------------
     def drain(self, limit=100000):

@@ -1,8 +1,10 @@
 """mcast.linux.mroute against mcastd from the checkout, in the lab's router namespace, through the netns connection.
 
 The daemon reads ``WORKDIR/mcastd.conf``, which includes ``WORKDIR/conf.d/*.conf``; the module writes its
-sets there (never under /etc). The kernel's MFC is read with iproute2, datagrams are counted by receivers.
+sets there (never under /etc). The kernel's MFC of both families is read with iproute2 (``ip mroute``,
+``ip -6 mroute``: another reader than the module's), datagrams (IPv4 and IPv6) are counted by receivers.
 """
+import json
 import os
 import shutil
 import tempfile
@@ -27,6 +29,13 @@ JOIN = {"iif": "trunk.10", "group": "239.10.1.1"}
 QUERIERS = [{"name": "trunk.20"}, {"name": "trunk.30", "version": 2, "address": "203.0.113.1"}]
 TIMERS = {"query_interval": 20, "query_response_interval": 2.5, "robustness": 3}
 JOINED = dict(VIDEO, if_joined=True)
+# IPv6 (the lab's 2001:db8:SEGMENT::/64 on every segment): an (S,G), a (*,G) of one group (a kernel (*,G)
+# entry, origin ::), a prefix (*,G/LEN) that stays a template, and an MLD join.
+SENDER6 = "2001:db8:10::10"
+VIDEO6 = {"source": SENDER6, "group": "ff0e::1:1", "iif": "trunk.10", "oifs": ["trunk.20", "trunk.30"]}
+STAR6 = {"group": "ff0e::2:2", "iif": "trunk.10", "oifs": ["trunk.20"]}
+PREFIX6 = {"group": "ff0e::3:0/112", "iif": "trunk.10", "oifs": ["trunk.30"]}
+JOIN6 = {"iif": "trunk.10", "group": "ff0e::2:2"}
 
 
 class Router:
@@ -52,14 +61,22 @@ class Router:
         path = self.conf_d / (name + ".conf")
         return path.read_text() if path.exists() else None
 
+    def mfc6(self):
+        """The kernel's IPv6 MFC: {(source, group): (iif, sorted oifs)}, read with iproute2 (family 129).
+
+        A kernel (*,G) entry (source ::) lists its input among its outputs, as the kernel holds it."""
+        rows = json.loads(self.lab.run("router", ["ip", "-6", "-j", "mroute", "show"]).stdout or "[]")
+        return {(row["src"], row["dst"]): (row.get("iif"), sorted(hop["oif"] for hop in row.get("multipath", [])))
+                for row in rows}
+
     def state(self):
-        """What a test must see unchanged: the set files, the MFC and the daemon's templates and joins."""
+        """What a test must see unchanged: the set files, both MFCs and the daemon's templates and joins."""
         files = dict((path.name, path.read_text()) for path in sorted(self.conf_d.iterdir()))
         if self.daemon.proc is None or self.daemon.proc.poll() is not None:
-            return files, self.daemon.mfc(), None
+            return files, self.daemon.mfc(), self.mfc6(), None
         routes = sorted((row["iif"], row["source"], row["group"], tuple(row["oifs"]), row["kind"])
                         for row in self.daemon.query("show", "routes"))
-        return files, self.daemon.mfc(), (routes, self.daemon.query("show", "groups"))
+        return files, self.daemon.mfc(), self.mfc6(), (routes, self.daemon.query("show", "groups"))
 
 
 @pytest.fixture(name="router")
@@ -359,6 +376,14 @@ def test_a_set_the_configuration_does_not_include_is_refused(router):
     ({"igmp": {"robustness": "two"}}, "igmp robustness must be a whole number from 1 to 255"),
     ({"igmp": {"query_intervall": 5}}, "query_intervall"),
     ({"routes": [dict(VIDEO, oifs=[], if_joined=True)]}, "'if-joined' needs outputs"),
+    # IPv6: what the kernel would accept and never forward, and mixed families
+    ({"routes": [dict(STAR6, group="ff02::1:3")]}, "group ff02::1:3 has link-local scope"),
+    ({"routes": [dict(STAR6, group="ff31::9")]}, "has interface-local scope"),
+    ({"routes": [dict(VIDEO6, source=SENDER)]}, "source 192.0.2.10 and group ff0e::1:1 are of different families"),
+    ({"routes": [VIDEO6, dict(VIDEO6, iif="trunk.20")]}, "routes[1] gives the (S,G) 2001:db8:10::10, ff0e::1:1 of "
+                                                         "routes[0] another input interface"),
+    ({"routes": [dict(VIDEO6, group="2001:db8:10::1")]}, "not a multicast address"),
+    ({"mgroups": [dict(JOIN6, group="ff0e::/64")]}, "more than mcastd makes for one line (4096)"),
 ])
 def test_bad_input_fails_with_the_reason_and_changes_nothing(router, args, message):
     before = router.state()
@@ -366,3 +391,98 @@ def test_bad_input_fails_with_the_reason_and_changes_nothing(router, args, messa
     assert result.get("failed") is True, result
     assert message in result["msg"]
     assert router.state() == before
+
+
+def received6(lab, group, count=50):
+    """IPv6 datagrams (hop limit 8) from the sender on VLAN 10, counted on VLANs 20 and 30."""
+    listening = {host: Receiver(lab, host, "eth0", group) for host in ("recv20", "recv30")}
+    send_datagrams(lab, "sender", "eth0", group, count=count, interval=0.002)
+    time.sleep(0.2)
+    return dict((host, receiver.stop()["unique"]) for host, receiver in listening.items())
+
+
+def test_ipv6_routes_beside_ipv4_check_apply_verify_idempotent_and_forward(router):
+    args = dict(routes=[VIDEO, VIDEO6, STAR6, PREFIX6], mgroups=[JOIN6])
+    preview = router.module(check=True, diff=True, **args)
+    assert preview["changed"] is True and router.set_file() is None and router.mfc6() == {}, "check mode changed"
+    assert [(row["kind"], row["state"]) for row in preview["entries"]] == [
+        ("mroute", "not loaded"), ("mroute", "not loaded"), ("star-g", "not loaded"), ("template", "not loaded"),
+        ("mgroup", "not loaded")]
+
+    applied = router.module(**args)
+    assert applied["changed"] is True and "failed" not in applied, applied
+    assert router.set_file().splitlines()[2:] == [
+        "mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to trunk.20 trunk.30",
+        "mroute from trunk.10 source 2001:db8:10::10 group ff0e::1:1 to trunk.20 trunk.30",
+        "mroute from trunk.10 group ff0e::2:2 to trunk.20",
+        "mroute from trunk.10 group ff0e::3:0/112 to trunk.30",
+        "mgroup from trunk.10 group ff0e::2:2"]
+    states = [(row["kind"], row["state"]) for row in applied["entries"]]
+    assert states == [("mroute", "installed"), ("mroute", "installed"), ("star-g", "installed"), ("template", "active"),
+                      ("mgroup", "joined")], applied["entries"]
+    assert "as a (*,G) entry" in applied["entries"][2]["reason"]
+    # What iproute2 reads over rtnetlink: both families in one routing table, the (*,G) before any datagram.
+    assert router.daemon.mfc() == {(SENDER, "225.1.2.3"): ("trunk.10", ["trunk.20", "trunk.30"])}
+    assert router.mfc6() == {(SENDER6, "ff0e::1:1"): ("trunk.10", ["trunk.20", "trunk.30"]),
+                             ("::", "ff0e::2:2"): ("trunk.10", ["trunk.10", "trunk.20"])}
+    joined = router.lab.run("router", ["ip", "-6", "maddr", "show", "dev", "trunk.10"]).stdout
+    assert "ff0e::2:2" in joined
+
+    assert received6(router.lab, "ff0e::1:1") == {"recv20": 50, "recv30": 50}
+    assert received6(router.lab, "ff0e::2:2") == {"recv20": 50, "recv30": 0}
+    assert received6(router.lab, "ff0e::3:7", count=20) == {"recv20": 0, "recv30": 20}
+    assert received6(router.lab, "ff0e::4:4", count=20) == {"recv20": 0, "recv30": 0}  # no route
+    assert received(router.lab, "225.1.2.3") == {"recv20": 50, "recv30": 50}
+    # the (*,G) served every datagram from its one kernel entry: no upcall, no learned (S,G) for it
+    assert (SENDER6, "ff0e::2:2") not in router.mfc6()
+
+    again = router.module(**args)
+    assert again["changed"] is False and again["reloaded"] is False, again
+
+
+def test_ipv6_routes_are_replaced_and_removed_by_identity_and_the_kernel_follows(router):
+    router.module(routes=[VIDEO6, STAR6])
+    replaced = router.module(routes=[dict(VIDEO6, oifs=["trunk.30"]), dict(STAR6, oifs=["trunk.30"])])
+    assert replaced["changed"] is True and [row["state"] for row in replaced["entries"]] == ["installed", "installed"]
+    assert router.mfc6() == {(SENDER6, "ff0e::1:1"): ("trunk.10", ["trunk.30"]),
+                             ("::", "ff0e::2:2"): ("trunk.10", ["trunk.10", "trunk.30"])}
+    assert received6(router.lab, "ff0e::2:2", count=20) == {"recv20": 0, "recv30": 20}
+
+    removed = router.module(state="absent", routes=[{"group": "ff0e::2:2", "iif": "trunk.10"}])
+    assert removed["changed"] is True and [row["kind"] for row in removed["entries"]] == ["mroute"]
+    assert router.mfc6() == {(SENDER6, "ff0e::1:1"): ("trunk.10", ["trunk.30"])}
+    assert received6(router.lab, "ff0e::2:2", count=20) == {"recv20": 0, "recv30": 0}
+    assert router.module(state="absent", routes=[{"group": "ff0e::2:2", "iif": "trunk.10"}])["changed"] is False
+
+
+def test_a_hand_edited_ipv6_route_is_drift_and_a_stale_star_g_entry_is_named(router):
+    router.module(routes=[STAR6])
+    (router.conf_d / "video.conf").write_text("mroute from trunk.10 source %s group ff0e::1:1 to trunk.20\n" % SENDER6)
+    preview = router.module(check=True, routes=[STAR6], exclusive=True)
+    drift = preview["drift"]
+    assert drift["desired_vs_configured"] == {"missing": ["mroute from trunk.10 group ff0e::2:2 to trunk.20"],
+                                              "extra": ["mroute from trunk.10 source %s group ff0e::1:1 to trunk.20"
+                                                        % SENDER6]}
+    assert drift["configured_vs_installed"]["stale"] == ["mroute from trunk.10 group ff0e::2:2 to trunk.20"]
+    assert [row["state"] for row in drift["configured_vs_installed"]["missing"]] == ["not loaded"]
+    assert drift["desired_vs_installed"] == {"missing": [], "stale": []}
+    applied = router.module(routes=[STAR6], exclusive=True)
+    assert applied["changed"] is True and applied["entries"][0]["state"] == "installed"
+    assert list(router.mfc6()) == [("::", "ff0e::2:2")]
+
+
+def test_an_ipv6_route_the_daemon_did_not_load_fails_verification_naming_it(router):
+    failed = router.module(routes=[VIDEO6, STAR6], reload=False, timeout=0.5)
+    assert failed.get("failed") is True, failed
+    assert failed["msg"].startswith("after 0.5 s the kernel and mcastd do not show 2 of the 2 entries of set video: "
+                                    "mroute from trunk.10 source 2001:db8:10::10 group ff0e::1:1 to trunk.20 trunk.30 "
+                                    "(not loaded: mcastd has not loaded it); mroute from trunk.10 group ff0e::2:2 to "
+                                    "trunk.20 (not loaded: mcastd has not loaded it)")
+
+
+def test_a_pending_ipv6_route_waits_for_its_interface_with_a_mif_reason(router):
+    pending = router.module(routes=[dict(VIDEO6, oifs=["trunk.20", "late6"])], allow_pending=True)
+    [entry] = pending["entries"]
+    assert (entry["state"], entry["reason"]) == (
+        "pending", "interface late6 does not exist; mcastd activates the entry when it appears"), entry
+    assert router.mfc6() == {(SENDER6, "ff0e::1:1"): ("trunk.10", ["trunk.20"])}  # partial: forwards where it can

@@ -46,7 +46,7 @@ def test_source_zero_is_any_source_as_in_smcroute():
     ({"routes": [dict(VIDEO, group="225.1.2")]}, "is not an IPv4 address"),
     ({"routes": [dict(VIDEO, group="239.1.1.1/0")]}, "is ambiguous: smcroute reads a /0 length as no length"),
     ({"routes": [dict(VIDEO, group="239.1.0.0/33")]}, "invalid prefix length"),
-    ({"routes": [dict(VIDEO, group="ff05::1")]}, "mcastd routes IPv4 only"),
+    ({"routes": [dict(VIDEO, group="ff05::1")]}, "source 192.0.2.10 and group ff05::1 are of different families"),
     ({"routes": [dict(VIDEO, oifs=None)]}, "routes[0] has no oifs: list the interfaces the traffic leaves through, "
                                            "or give oifs: [] for a route that drops the flow"),
     ({"routes": [dict(VIDEO, iif="a-very-long-interface")]}, "longer than 15 characters"),

@@ -111,7 +111,7 @@ def test_the_same_interface_twice_with_the_same_settings_is_used_once():
     ({"interfaces": [{"name": "trunk.20", "address": "224.0.0.1"}]}, "is a multicast group, not an interface address"),
     ({"interfaces": [{"name": "trunk.20", "address": "127.0.0.1"}]}, "is a loopback address"),
     ({"interfaces": [{"name": "trunk+", "address": "10.0.0.1"}]}, "trunk+ matches several interfaces"),
-    ({"interfaces": [{"name": "trunk.20", "address": "fe80::1"}]}, "mcastd routes IPv4 only"),
+    ({"interfaces": [{"name": "trunk.20", "address": "fe80::1"}]}, "querier address 'fe80::1' is not an IPv4 address"),
     ({"interfaces": [{"name": "trunk.20", "version": 4}]}, "unknown keyword 'igmpv4' in phyint"),
     ({"interfaces": [{"name": "a-very-long-interface"}]}, "longer than 15 characters"),
     ({"interfaces": [{"name": "+"}]}, "'+' alone would match every interface"),
@@ -314,6 +314,9 @@ ADDRESSED = {"interfaces": [{"name": "trunk.20", "address": "198.51.100.1"}]}
     (ADDRESSED, [US], "active", "mcastd is the elected querier on trunk.20"),
     (ADDRESSED, [dict(US, own_address="198.51.100.2")], "failed",
      "mcastd queries on trunk.20 from 198.51.100.2, not from the address given"),
+    # a daemon that queries MLD too shows a row per protocol: the IGMP one is judged, whatever the order
+    (ADDRESSED, [dict(US, protocol="MLD", own_address="fe80::1", querier="fe80::1"), dict(US, protocol="IGMP")],
+     "active", "mcastd is the elected querier on trunk.20 (from 198.51.100.1, IGMPv3)"),
 ])
 def test_a_querier_is_verified_with_mcastctl_show_queriers(overrides, queriers, state, reason):
     [entry] = mroute.desired_entries(params(**overrides))[0]
