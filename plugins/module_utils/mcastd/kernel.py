@@ -448,6 +448,15 @@ def read_mfc(netns=None):
         return [_row(msg) for msg in ipr.route("dump", family=RTNL_FAMILY_IPMR)]
 
 
+def _proc_rows(path):
+    """The words of each line of a kernel table in /proc after its heading; none when the file is absent."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return [line.split() for line in handle.read().splitlines()[1:]]
+    except FileNotFoundError:
+        return []
+
+
 def read_vifs(path=PROC_VIFS):
     """The VIF table of the reader's network namespace (default table), as VifRow.
 
@@ -455,14 +464,8 @@ def read_vifs(path=PROC_VIFS):
     own table (what ``cat /proc/net/ip_mr_vif`` shows: index, name, counters, hex flags).
     A kernel without multicast routing has no such file: no VIFs.
     """
-    try:
-        with open(path, encoding="ascii") as handle:
-            lines = handle.read().splitlines()[1:]
-    except FileNotFoundError:
-        return []
     rows = []
-    for line in lines:
-        fields = line.split()
+    for fields in _proc_rows(path):
         if len(fields) >= 7:
             rows.append(VifRow(int(fields[0]), fields[1], int(fields[2]), int(fields[3]), int(fields[4]),
                                int(fields[5]), int(fields[6], 16)))
@@ -478,14 +481,8 @@ def read_mfc6(path=PROC_MFC6):
     (0) and its input among the outputs; an unresolved entry (waiting for the daemon's answer to its
     upcall) has parent -1, read as iif None, and no outputs.  No such file: no IPv6 multicast routing.
     """
-    try:
-        with open(path, encoding="ascii") as handle:
-            lines = handle.read().splitlines()[1:]
-    except FileNotFoundError:
-        return []
     rows = []
-    for line in lines:
-        fields = line.split()
+    for fields in _proc_rows(path):
         if len(fields) >= 6:
             parent = int(fields[2])
             rows.append(MfcRow(_hex_addr(fields[1]), _hex_addr(fields[0]), parent if parent >= 0 else None,
