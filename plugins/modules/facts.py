@@ -345,8 +345,8 @@ PROC_IGMP = '/proc/net/igmp'
 PROC_IGMP6 = '/proc/net/igmp6'
 PROC_MCFILTER6 = '/proc/net/mcfilter6'
 # IPv6 multicast routing: the kernel's own tables, readable with any pyroute2 (0.7 decodes none of family 129).
-PROC_MIFS = '/proc/net/ip6_mr_vif'
-PROC_MFC6 = '/proc/net/ip6_mr_cache'
+PROC_MIFS = kernel.PROC_MIFS  # the kernel's tables, named once in mcastd's kernel.py
+PROC_MFC6 = kernel.PROC_MFC6
 MAF_NOREPORT = 0x8  # linux/include/net/if_inet6.h: a group MLD never reports (ff02::1, interface-local scope)
 ANY_SOURCE = ('0.0.0.0', '::')
 # The groups whose route lookup tells which interface a sender without IP(V6)_MULTICAST_IF uses.
