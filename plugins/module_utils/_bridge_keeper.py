@@ -25,16 +25,16 @@ __metaclass__ = type
 import json
 import subprocess
 
-# runtime import: left out of the deployed script, where the runtime's source stands above this file's.
+# runtime import: left out of the deployed script, where linux.py's and the runtime's source stand above this file's.
 # EXIT_CONFIG and EXIT_NO_IP, unused here, stay importable from this keeper: its exit statuses, named in its unit.
 try:
     from ansible_collections.mcast.linux.plugins.module_utils._keeper_runtime import (  # pylint: disable=unused-import
-        EXIT_CONFIG, EXIT_NO_IP, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name, load_file,
-        log, run_keeper)
+        EXIT_CONFIG, EXIT_NO_IP, KeeperFileError, command_line, ip_json, load_file, log, run_keeper)
+    from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import RTMGRP_LINK, interface_name_problem
 except ImportError:  # run as a script from a checkout: the runtime is the file next to this one
     from _keeper_runtime import (  # pylint: disable=unused-import
-        EXIT_CONFIG, EXIT_NO_IP, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name, load_file,
-        log, run_keeper)
+        EXIT_CONFIG, EXIT_NO_IP, KeeperFileError, command_line, ip_json, load_file, log, run_keeper)
+    from mcastd.linux import RTMGRP_LINK, interface_name_problem
 # end of the runtime import
 
 DEFAULT_SETTINGS_FILE = '/etc/mcast-linux/bridges.json'
@@ -107,8 +107,9 @@ def json_key(attribute):
 # --------------------------------------------------------------------------- the settings file
 
 def _checked_name(name, what):
-    if not is_interface_name(name):
-        raise SettingsFileError('%s %r is not an interface name' % (what, name))
+    problem = interface_name_problem(name)
+    if problem:
+        raise SettingsFileError('%s: %s' % (what, problem))
     return name
 
 

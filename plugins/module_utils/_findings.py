@@ -25,7 +25,8 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.config import MAX_VIFS, ifname_matches
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.config import MAX_VIFS
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import name_matches
 
 VIF_WARNING = MAX_VIFS - 4
 # The sentence mcastd's grammar gives a route for 224.0.0.0/24 (config.Parser._mroute).
@@ -60,7 +61,7 @@ def _expand(pattern, interfaces):
     """Interface names an mcastd name or ``eth+`` wildcard stands for (a plain name even if absent)."""
     if not pattern.endswith('+'):
         return [pattern]
-    return sorted(name for name in interfaces if ifname_matches(pattern, name))
+    return sorted(name for name in interfaces if name_matches(pattern, name))
 
 
 def route_usage(facts):

@@ -18,6 +18,7 @@ import inspect
 import os
 
 from ansible_collections.mcast.linux.plugins.module_utils import _keeper_runtime as runtime
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import linux
 from ansible_collections.mcast.linux.plugins.module_utils._files import (
     atomic_symlink, atomic_write, file_diff, read_text, remove_file)
 
@@ -59,7 +60,8 @@ SystemCallErrorNumber=EPERM
 [Install]
 WantedBy=multi-user.target
 """
-# A keeper module_utils file imports the runtime between these lines; the deployed script leaves them out.
+# linux.py, the runtime and each keeper import what stands above them in the deployed script between
+# these lines; the deployed script leaves those lines out.
 RUNTIME_IMPORT_START = '# runtime import: '
 RUNTIME_IMPORT_END = '# end of the runtime import\n'
 FUTURE_IMPORT = 'from __future__ import absolute_import, division, print_function\n'
@@ -73,19 +75,20 @@ def render_unit(header, description, keeper_file, kept_file, kept_file_name):
 
 
 def keeper_script(header, keeper):
-    """The script to deploy for the keeper module_utils ``keeper``: the runtime's source, then the keeper's.
+    """The script to deploy for the keeper module_utils ``keeper``: linux.py's source, the runtime's, the keeper's.
 
-    One file rather than the two module_utils files side by side, because the module's options name
+    One file rather than three module_utils files side by side, because the module's options name
     one keeper file (``keeper_file``) that the unit runs and the module reports, and users upgrade in
-    place. The keeper's own import of the runtime is left out (its names stand above it), and so is
-    its ``from __future__`` line, which is only allowed at the top of a file. The sources come from
-    the imported modules (zipimport serves them inside AnsiballZ).
+    place. Each file's imports of the files above it are left out (their names stand above it), and
+    so are the later ``from __future__`` lines, which are only allowed at the top of a file. The
+    sources come from the imported modules (zipimport serves them inside AnsiballZ).
     """
-    source = inspect.getsource(keeper)
-    start = source.index(RUNTIME_IMPORT_START)
-    end = source.index(RUNTIME_IMPORT_END, start) + len(RUNTIME_IMPORT_END)
-    body = (source[:start] + source[end:]).replace(FUTURE_IMPORT, '', 1)
-    return header + inspect.getsource(runtime) + '\n\n' + body
+    parts = [inspect.getsource(linux)]
+    for source in (inspect.getsource(runtime), inspect.getsource(keeper)):
+        start = source.index(RUNTIME_IMPORT_START)
+        end = source.index(RUNTIME_IMPORT_END, start) + len(RUNTIME_IMPORT_END)
+        parts.append((source[:start] + source[end:]).replace(FUTURE_IMPORT, '', 1))
+    return header + '\n\n'.join(parts)
 
 
 class KeeperDeployment(object):

@@ -8,9 +8,10 @@ line with ``ip``, then waits for rtnetlink events (a link created, brought up, c
 again; SIGHUP re-reads the file, SIGTERM stops it, and systemd (Type=notify) hears when it is ready.
 This file is that loop; ``_route_keeper.py`` and ``_bridge_keeper.py`` say what is kept.
 
-Only the standard library. The module deploys a keeper as one script, this file's source followed
-by the keeper's (see ``_keeper_deploy.keeper_script``), so both share one namespace there: a keeper
-uses this file's names (``log`` too) and defines none of them again.
+Only the standard library and ``mcastd/linux.py`` (what Linux and systemd define, shared with mcastd
+and the modules). The module deploys a keeper as one script, linux.py's source, this file's, then
+the keeper's (see ``_keeper_deploy.keeper_script``), so all three share one namespace there: a
+keeper uses their names (``log`` too) and defines none of them again.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,33 +24,29 @@ import os
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-NETLINK_ROUTE = 0
-RTMGRP_LINK = 0x1
-RTMGRP_IPV4_ROUTE = 0x40
-RTMGRP_IPV6_ROUTE = 0x400
+# runtime import: left out of the deployed script, where linux.py's source stands above this file's.
+try:
+    from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+        STOP_SIGNALS, drain, open_events, sd_notify, watch_signals)
+except ImportError:  # run as a script from a checkout: mcastd/ is next to this file
+    from mcastd.linux import STOP_SIGNALS, drain, open_events, sd_notify, watch_signals
+# end of the runtime import
+
 # A link that comes up or a bridge being set up sends a burst of messages; one look after the burst is enough.
 DEBOUNCE_SECONDS = 0.15
 # Exit statuses that a restart does not heal (the units name them in RestartPreventExitStatus).
 EXIT_CONFIG = 2
 EXIT_NO_IP = 3
-IFNAME_MAX_LENGTH = 15
 
 log = logging.getLogger('mcast-linux-keeper')
 
 
 class KeeperFileError(ValueError):
     """A keeper's file cannot be used; the message names the entry and what is wrong."""
-
-
-def is_interface_name(name):
-    """True for a name the kernel accepts for an interface (at most 15 characters, no slash or space)."""
-    return isinstance(name, str) and 0 < len(name) <= IFNAME_MAX_LENGTH and '/' not in name \
-        and not any(char.isspace() for char in name)
 
 
 def load_file(path, parse, absent):
@@ -73,54 +70,6 @@ def ip_json(ip, *args):
     return json.loads(done.stdout or '[]')
 
 
-def open_events(groups):
-    """A non-blocking rtnetlink socket subscribed to the multicast ``groups`` (RTMGRP_* bits)."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind((0, groups))
-    sock.setblocking(False)
-    return sock
-
-
-def drain(sock):
-    """Read everything queued; return the bytes (signal numbers for the wake-up socket)."""
-    data = b''
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except BlockingIOError:
-            return data
-        except OSError:  # ENOBUFS: events were lost, which is a reason to look again like any event
-            return data + b'\0'
-        if not chunk:
-            return data
-        data += chunk
-
-
-def notify_systemd(**fields):
-    """sd_notify by hand (a keeper is deployed and run alone, so it cannot import mcastd's notify.py)."""
-    path = os.environ.get('NOTIFY_SOCKET')
-    if not path:
-        return
-    address = '\0' + path[1:] if path.startswith('@') else path
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto('\n'.join('%s=%s' % item for item in fields.items()).encode(), address)
-    except OSError as error:
-        log.warning('could not tell systemd: %s', error)
-
-
-def watch_signals():
-    """A socket that receives the number of each SIGHUP/SIGTERM/SIGINT (the handlers do nothing else)."""
-    read, write = socket.socketpair()
-    write.setblocking(False)
-    read.setblocking(False)
-    signal.set_wakeup_fd(write.fileno())
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: None)
-    return read, write
-
-
 def serve(keeper, events, signals, debounce=DEBOUNCE_SECONDS):
     """Reconcile ``debounce`` seconds after the first of a burst of events, until SIGTERM or SIGINT."""
     deadline = None
@@ -129,7 +78,7 @@ def serve(keeper, events, signals, debounce=DEBOUNCE_SECONDS):
         readable = select.select([events, signals], [], [], timeout)[0]
         if signals in readable:
             received = drain(signals)
-            if signal.SIGTERM in received or signal.SIGINT in received:
+            if any(signum in received for signum in STOP_SIGNALS):
                 log.info('stopping')
                 return
             if signal.SIGHUP in received:
@@ -180,6 +129,7 @@ def run_keeper(keeper_class, path, once, event_groups):
         return 0
     signals, _wakeup = watch_signals()  # both ends stay open while serving
     log.info('%s from %s', keeper.status(), path)
-    notify_systemd(READY=1, STATUS=keeper.status())
+    if not sd_notify(READY=1, STATUS=keeper.status()) and os.environ.get('NOTIFY_SOCKET'):
+        log.warning('could not tell systemd that the keeper is ready')
     serve(keeper, events, signals)
     return 0

@@ -18,7 +18,7 @@ import os
 
 from ansible_collections.mcast.linux.plugins.module_utils._sysctl import read_value
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import control
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.main import DEFAULT_CONFIG, DEFAULT_SOCKET
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import DEFAULT_CONFIG, DEFAULT_SOCKET
 
 IPPROTO_IGMP = 2
 MC_FORWARDING_ALL = 'net/ipv4/conf/all/mc_forwarding'

@@ -26,22 +26,23 @@ import ipaddress
 import json
 import subprocess
 
-# runtime import: left out of the deployed script, where the runtime's source stands above this file's.
+# runtime import: left out of the deployed script, where linux.py's and the runtime's source stand above this file's.
 try:
     from ansible_collections.mcast.linux.plugins.module_utils._keeper_runtime import (
-        RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name,
-        load_file, log, run_keeper)
+        KeeperFileError, command_line, ip_json, load_file, log, run_keeper)
+    from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+        LOCAL_TABLE, MAX_U32, MULTICAST_PREFIXES, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK,
+        interface_name_problem, interfaces)
 except ImportError:  # run as a script from a checkout: the runtime is the file next to this one
-    from _keeper_runtime import (
-        RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK, KeeperFileError, command_line, ip_json, is_interface_name,
-        load_file, log, run_keeper)
+    from _keeper_runtime import KeeperFileError, command_line, ip_json, load_file, log, run_keeper
+    from mcastd.linux import (
+        LOCAL_TABLE, MAX_U32, MULTICAST_PREFIXES, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK,
+        interface_name_problem, interfaces)
 # end of the runtime import
 
 DEFAULT_ROUTES_FILE = '/etc/mcast-linux/routes.json'
 FIELDS = ('dest', 'dev', 'table', 'metric', 'family')
-MULTICAST = {4: ipaddress.ip_network('224.0.0.0/4'), 6: ipaddress.ip_network('ff00::/8')}
-MAX_U32 = 4294967295
-LOCAL_TABLE = 255
+MULTICAST = dict((version, ipaddress.ip_network(prefix)) for version, prefix in MULTICAST_PREFIXES.items())
 # The metric of the kernel's own `multicast ff00::/8 dev X proto kernel` route of each interface in table local.
 KERNEL_MULTICAST_METRIC = 256
 # `ip -j route` leaves out an IPv4 metric of 0; IPv6 routes always carry theirs.
@@ -92,8 +93,9 @@ def validate_route(entry):
     if entry['family'] != network.version or not network.subnet_of(MULTICAST[network.version]):
         raise RoutesFileError('dest %s is not a multicast prefix of family %r' % (network, entry['family']))
     dev = entry['dev']
-    if not is_interface_name(dev):
-        raise RoutesFileError('dev %r is not an interface name' % (dev,))
+    problem = interface_name_problem(dev)
+    if problem:
+        raise RoutesFileError('dev: %s' % problem)
     table, metric = _checked_number(entry, 'table'), _checked_number(entry, 'metric')
     clash = kernel_route_clash(network.version, network, table, metric)
     if clash:
@@ -126,9 +128,9 @@ def load_routes(path):
     return load_file(path, parse_routes, [])
 
 
-def up_devices(links):
-    """Names of the interfaces that are administratively up, from ``ip -j link show``."""
-    return set(link['ifname'] for link in links if 'UP' in link.get('flags', ()))
+def up_devices(table):
+    """Names of the interfaces that are administratively up, from ``interfaces()``."""
+    return set(name for name, iface in table.items() if iface.up)
 
 
 def installed_routes(entries):
@@ -202,7 +204,7 @@ class Keeper:
         if not self.routes:
             return 0
         try:
-            missing = missing_routes(self.routes, self.installed(), up_devices(ip_json(self.ip, 'link', 'show')))
+            missing = missing_routes(self.routes, self.installed(), up_devices(interfaces()))
         except (OSError, ValueError) as error:
             log.error('cannot read the kernel state: %s', error)
             return 0

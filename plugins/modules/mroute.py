@@ -470,6 +470,7 @@ from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     address_summaries, interface_not_found_message, link_summaries, open_iproute, require_pyroute2)
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as grammar
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import WILDCARD, name_matches
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.routes import is_kernel_star_g
 
 SET_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
@@ -760,7 +761,7 @@ def check_interfaces(entries, existing):
     missing = []
     for entry in entries:
         for name in entry_names(entry):
-            if not name.endswith(grammar.WILDCARD) and name not in existing and name not in missing:
+            if not name.endswith(WILDCARD) and name not in existing and name not in missing:
                 missing.append(name)
     return missing
 
@@ -826,7 +827,7 @@ def render_set(name, entries):
 # --------------------------------------------------------------------------- what is installed
 
 def _expand(pattern, names, exclude=None):
-    return sorted(name for name in names if grammar.ifname_matches(pattern, name) and name != exclude)
+    return sorted(name for name in names if name_matches(pattern, name) and name != exclude)
 
 
 def _pending_row(entry, daemon):
@@ -853,7 +854,7 @@ def _outputs_of(entry, iif, existing):
     """
     names = set()
     for oif in entry.oifs:
-        if oif.endswith(grammar.WILDCARD):
+        if oif.endswith(WILDCARD):
             names.update(_expand(oif, existing, exclude=iif))
         else:
             names.add(oif)
@@ -875,7 +876,7 @@ def pending_reason(row, daemon, existing, family=4):
         if name in left_out:
             reasons.append('the %s table is full (the kernel offers %d %ss): no %s for %s'
                            % (slot, grammar.MAX_VIFS, slot, slot, name))
-        elif name.endswith(grammar.WILDCARD):
+        elif name.endswith(WILDCARD):
             reasons.append('no interface matches %s' % name)
         elif name not in existing:
             reasons.append('interface %s does not exist; mcastd activates the entry when it appears' % name)
@@ -929,7 +930,7 @@ def interface_problems(entry, daemon):
     names = entry_names(entry)
     return ['interface %s: %s' % (row['name'], ' and '.join(row['problems']))
             for row in daemon['interfaces'] if row.get('problems') and
-            any(grammar.ifname_matches(name, row['name']) for name in names)]
+            any(name_matches(name, row['name']) for name in names)]
 
 
 def _if_joined_route_state(entry, installed, loaded):
@@ -996,7 +997,7 @@ def _interface_state(entry, daemon, existing, loaded):
     if entry.to_line() not in loaded:
         return 'not loaded', 'mcastd has not loaded it'
     name = entry.ifname
-    if name.endswith(grammar.WILDCARD):
+    if name.endswith(WILDCARD):
         return 'active', 'mcastd has loaded it for every interface matching %s' % name
     if name not in existing:
         return 'pending', 'interface %s does not exist; mcastd uses the line when it appears' % name

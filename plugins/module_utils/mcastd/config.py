@@ -58,11 +58,11 @@ import re
 import socket
 from collections import namedtuple
 
+from .linux import MAX_U32, WILDCARD, name_matches, pattern_problem
+
 MAX_VIFS = 32  # MAXVIFS in linux/mroute.h
 MAX_GROUP_JOINS = 4096  # refuse mgroup prefixes that would expand past this
 MAX_INCLUDE_DEPTH = 8
-IFNAMSIZ = 16
-WILDCARD = "+"
 
 
 class Origin(namedtuple("Origin", "file line")):
@@ -123,7 +123,6 @@ class Prefix6(Prefix):
 MULTICAST = Prefix(0xE0000000, 4)  # 224.0.0.0/4
 LINK_LOCAL = Prefix(0xE0000000, 24)  # 224.0.0.0/24, never forwarded by the kernel
 MULTICAST6 = Prefix6(0xFF << 120, 8)  # ff00::/8
-MAX_U32 = 0xFFFFFFFF
 
 
 def group_family(group):
@@ -178,7 +177,7 @@ class Mroute(namedtuple("Mroute", "iif source group oifs origin if_joined", defa
 
     def matches(self, ifname, source, group):
         """True if a flow (source, group) arriving on ``ifname`` fits this route."""
-        if not ifname_matches(self.iif, ifname) or not self.group.contains(group):
+        if not name_matches(self.iif, ifname) or not self.group.contains(group):
             return False
         return self.source is None or self.source.contains(source)
 
@@ -360,24 +359,12 @@ def parse_prefix(text):
     return read_prefix(text)[0]
 
 
-def ifname_matches(pattern, ifname):
-    if pattern.endswith(WILDCARD):
-        return ifname.startswith(pattern[:-1])
-    return pattern == ifname
-
-
 def check_ifname(name):
-    """Return a sentence saying what is wrong with an interface name, or None."""
-    if len(name) >= IFNAMSIZ:
-        return "interface name %r is longer than 15 characters" % name
-    if "/" in name or name in (".", ".."):
-        return "%r is not a valid interface name" % name
+    """Return a sentence saying what is wrong with an interface name or pattern of a directive, or None."""
     if name == WILDCARD:
         return ("'+' alone would match every interface (lo included) and use up the %d VIFs: "
                 "name the interfaces, or a prefix such as eth+" % MAX_VIFS)
-    if WILDCARD in name[:-1]:
-        return "%r: the wildcard '+' may only end an interface name, as in eth+" % name
-    return None
+    return pattern_problem(name)
 
 
 def prefixed_keyword(word, keywords):
@@ -902,7 +889,7 @@ class Parser:
         for oif in route.oifs:
             if oif.endswith(WILDCARD):
                 continue  # a wildcard output never includes the input (routes.TtlCache)
-            if oif == route.iif or ifname_matches(route.iif, oif):
+            if oif == route.iif or name_matches(route.iif, oif):
                 line.warn(_loop_note(route, oif))
                 return
 
@@ -1081,7 +1068,7 @@ class Parser:
             if route.group.family != 6:
                 continue
             for phyint in thresholds:
-                if any(ifname_matches(name, phyint.ifname) or ifname_matches(phyint.ifname, name)
+                if any(name_matches(name, phyint.ifname) or name_matches(phyint.ifname, name)
                        for name in route.oifs):
                     self.errors.append(
                         "%s: ttl-threshold %d on %s (at %s) applies to IPv4 only: the kernel ignores it for IPv6, "

@@ -23,8 +23,7 @@ import sys
 
 from . import control
 from .control import say
-
-DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
+from .linux import DEFAULT_SOCKET
 
 # sysexits(3), as smcrouted uses them; 1 when the daemon refused a request, as smcroutectl.
 EXIT_OK = 0

@@ -17,11 +17,10 @@ import logging
 import os
 import selectors
 import signal
-import socket
 import time
 
 from . import config as conf
-from . import control, groups, ifaces, igmprouter, kernel, mldrouter, mrdisc, notify, plane, routes
+from . import control, groups, ifaces, igmprouter, kernel, linux, mldrouter, mrdisc, notify, plane, routes
 
 VERSION = control.VERSION
 LINK_RESCAN_INTERVAL = 5.0  # safety net behind netlink events; also when failed kernel calls are retried
@@ -88,7 +87,7 @@ class Daemon:
         self.igmp.mroute = self.mroute
         self._open_mld()
         self.links = ifaces.LinkMonitor()
-        self.ifaces = ifaces.scan()
+        self.ifaces = linux.interfaces()
         self.sync_igmp()  # before the routes: if-joined outputs ask it who listens
         stats = self.apply()
         self.sync_groups()
@@ -128,12 +127,7 @@ class Daemon:
             self.log.error("cannot open the MLD listening socket: %s; the MLD querier stays off", exc.strerror or exc)
 
     def _register(self):
-        read, self.wakeup = socket.socketpair()
-        read.setblocking(False)
-        self.wakeup.setblocking(False)
-        signal.set_wakeup_fd(self.wakeup.fileno())
-        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: None)  # handled in the loop, through the wake-up fd
+        read, self.wakeup = linux.watch_signals()  # handled in the loop, through the wake-up fd
         for each in self.available_planes():
             self.selector.register(each.sock, selectors.EVENT_READ, self.on_upcalls)
         if self.mld.mroute is not None:
@@ -258,7 +252,7 @@ class Daemon:
             self.rescan()
 
     def rescan(self):
-        current = ifaces.scan()
+        current = linux.interfaces()
         changes = ifaces.compare(self.ifaces, current)
         self.ifaces = current
         # Addresses change without a link change; the querier's source address follows them.
@@ -270,7 +264,7 @@ class Daemon:
         patterns = self.config.vif_names(4) + self.config.vif_names(6)
         for change in changes:
             name = change.iface.name
-            if name in relevant or any(conf.ifname_matches(pattern, name) for pattern in patterns):
+            if name in relevant or any(linux.name_matches(pattern, name) for pattern in patterns):
                 self._report(change)
         self.apply()
         self.sync_groups()

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcast.linux contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The interface table and rtnetlink link events.
+"""Changes of the interface table (linux.interfaces), interface addresses and rtnetlink link events.
 
 Interfaces come and go under a running daemon (a container restarts, a VLAN is
 re-created, a link is renamed).  A netlink socket subscribed to link events
@@ -14,22 +14,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import fcntl
 import socket
 import struct
 from collections import namedtuple
 
-IFF_UP = 0x1
-IFF_LOOPBACK = 0x8
-IFF_RUNNING = 0x40
-IFF_MULTICAST = 0x1000
-SIOCGIFFLAGS = 0x8913
-RTMGRP_LINK = 0x1
-RTMGRP_IPV4_IFADDR = 0x10
-RTMGRP_IPV6_IFADDR = 0x100
+from .linux import NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, drain, open_events
+
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40  # duplicate address detection still runs: nothing can be sent from it yet
-NETLINK_ROUTE = 0
 RTM_NEWADDR = 20
 RTM_GETADDR = 22
 NLMSG_ERROR = 2
@@ -40,52 +32,9 @@ IFA_LOCAL = 2
 NLMSGHDR = struct.Struct("=IHHII")
 IFADDRMSG = struct.Struct("=BBBBI")
 RTATTR = struct.Struct("=HH")
-IFREQ_FLAGS = struct.Struct("16sH14x")
-
-
-class Iface(namedtuple("Iface", "name index flags")):
-    """One network interface as the kernel sees it now."""
-
-    __slots__ = ()
-
-    @property
-    def up(self):
-        return bool(self.flags & IFF_UP)
-
-    @property
-    def multicast(self):
-        return bool(self.flags & IFF_MULTICAST)
-
-    def problems(self):
-        """Sentences for what stops this interface from carrying multicast."""
-        found = []
-        if not self.up:
-            found.append("down")
-        if not self.multicast:
-            found.append("no MULTICAST flag")
-        return found
 
 
 Change = namedtuple("Change", "kind iface old")  # kind: appeared, disappeared, reindexed, flags
-
-
-def _flags(probe, name):
-    try:
-        data = fcntl.ioctl(probe.fileno(), SIOCGIFFLAGS, IFREQ_FLAGS.pack(name.encode(), 0))
-    except OSError:
-        return None  # vanished between listing and asking
-    return IFREQ_FLAGS.unpack(data)[1]
-
-
-def scan():
-    """{name: Iface} for every interface of this network namespace."""
-    table = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        for index, name in socket.if_nameindex():
-            flags = _flags(probe, name)
-            if flags is not None:
-                table[name] = Iface(name, index, flags)
-    return table
 
 
 def compare(old, new):
@@ -165,25 +114,14 @@ class LinkMonitor:
     """A netlink socket that becomes readable when a link or an address is added, removed or changed."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
-        self.sock.setblocking(False)
+        self.sock = open_events(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
 
     def fileno(self):
         return self.sock.fileno()
 
     def drain(self):
         """Consume pending notifications; True if there were any (or the queue overflowed)."""
-        seen = False
-        while True:
-            try:
-                if not self.sock.recv(65536):
-                    return seen
-                seen = True
-            except (BlockingIOError, InterruptedError):
-                return seen
-            except OSError:  # ENOBUFS: events were lost, a rescan catches up anyway
-                seen = True
+        return bool(drain(self.sock))
 
     def close(self):
         self.sock.close()

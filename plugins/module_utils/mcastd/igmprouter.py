@@ -37,7 +37,8 @@ import time
 from collections import namedtuple
 
 from . import igmp, igmpsock, membership
-from .config import address_text, aton, ifname_matches, ntoa, querier_address_problem, querier_source
+from .config import address_text, aton, ntoa, querier_address_problem, querier_source
+from .linux import name_matches
 from .querier import ElectionChange, Querier, SendQuery, VersionChange
 
 ALL_SYSTEMS = 0xE0000001  # general queries
@@ -206,7 +207,7 @@ class GroupRouter:
             exact = config.phyints.get(iface.name)  # a line naming the interface beats a wildcard line
             if exact is not None and not exact.enable:
                 continue  # "phyint IF disable": no VIF, no querier, whatever a wildcard line says
-            phyint = exact if exact in queriers else next((p for p in queriers if ifname_matches(p.ifname, iface.name)),
+            phyint = exact if exact in queriers else next((p for p in queriers if name_matches(p.ifname, iface.name)),
                                                           None)
             if phyint is None:
                 continue

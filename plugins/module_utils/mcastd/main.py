@@ -16,9 +16,7 @@ import sys
 from . import config as conf
 from . import control, daemon, kernel, mrdisc
 from .control import say
-
-DEFAULT_CONFIG = "/etc/mcastd/mcastd.conf"
-DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
+from .linux import DEFAULT_CONFIG, DEFAULT_SOCKET
 DEFAULT_PIDFILE = "/run/mcastd/mcastd.pid"
 DEFAULT_CACHE_TIMEOUT = 60
 

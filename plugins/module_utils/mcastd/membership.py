@@ -24,7 +24,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from collections import namedtuple
 
-from .config import MAX_U32, address_text, scope6
+from .config import address_text, scope6
+from .linux import MAX_U32
 from .querier import Timers
 
 INCLUDE = "include"

@@ -35,7 +35,7 @@ import time
 from collections import deque
 
 from . import igmp, igmpsock
-from .config import ifname_matches
+from .linux import name_matches
 from .groups import IP_MREQN
 
 DEFAULT_INTERVAL = 20  # AdvertisementInterval, seconds (smcrouted -m)
@@ -68,7 +68,7 @@ def parse_interval(text):
 
 def enabled_on(config, ifname):
     """True if a ``phyint`` line that matches ``ifname`` (wildcards included) says ``mrdisc``."""
-    return any(phyint.mrdisc and phyint.enable and ifname_matches(phyint.ifname, ifname)
+    return any(phyint.mrdisc and phyint.enable and name_matches(phyint.ifname, ifname)
                for phyint in config.phyints.values())
 
 

@@ -16,7 +16,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from collections import namedtuple
 
-from .config import MAX_U32, MAX_VIFS, WILDCARD, Mroute, group_family, group_text, ifname_matches, ntop
+from .config import MAX_VIFS, Mroute, group_family, group_text, ntop
+from .linux import MAX_U32, WILDCARD, name_matches
 
 NO_OUTPUT = bytes(MAX_VIFS)
 
@@ -148,7 +149,7 @@ def wanted_vifs(config, ifaces, family=4):
     present = sorted(ifaces.values(), key=lambda iface: iface.index)
     for pattern in config.vif_names(family):
         for iface in present:
-            if ifname_matches(pattern, iface.name) and iface.name not in wanted:
+            if name_matches(pattern, iface.name) and iface.name not in wanted:
                 phyint = config.phyints.get(iface.name)
                 if phyint is not None and not phyint.enable:
                     continue  # a wildcard never pulls in an interface a phyint line disabled
@@ -212,7 +213,7 @@ class TtlCache:
             for pattern in oifs:
                 wildcard = pattern.endswith(WILDCARD)
                 for name, vif in self.vifs.items():
-                    if ifname_matches(pattern, name) and not (wildcard and name == iif):
+                    if name_matches(pattern, name) and not (wildcard and name == iif):
                         vector[vif.index] = vif.threshold
             ttls = self.cache[key] = bytes(vector)
         return ttls
@@ -497,7 +498,7 @@ def pending(config, ifaces, vifs_of, unavailable=None):
 def _has_vif(pattern, vifs):
     if not pattern.endswith(WILDCARD):
         return pattern in vifs
-    return any(ifname_matches(pattern, name) for name in vifs)
+    return any(name_matches(pattern, name) for name in vifs)
 
 
 def describe_entry(key, entry, vif_names):

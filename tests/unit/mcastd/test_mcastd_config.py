@@ -268,7 +268,13 @@ def test_vif_names_follow_first_mention():
     ("mroute from a0 source 10.0.0.1/0 group 225.1.1.1 to b0", "leave out 'source' for any sender"),
     ("mroute from a0 group 225.1.1.1 group 225.1.1.2 to b0", "'group' is given twice; smcroute silently uses the last"),
     ("mroute from + group 225.1.1.1 to b0", "'+' alone would match every interface"),
-    ("mroute from averyveryverylongname group 225.1.1.1 to b0", "longer than 15 characters"),
+    ("mroute from trunk.* group 225.1.1.1 to b0", "'trunk.*' uses the shell wildcard *: mcast.linux names interfaces as "
+                                                  "smcroute does, with a trailing '+' that matches every name beginning "
+                                                  "with what stands before it (write trunk.+)"),
+    ("phyint eth? enable", "(write eth+)"),
+    ("mroute from a0 group 225.1.1.1 to eth0:1", "a ':' marks an address label"),
+    ("mroute from a0 group 225.1.1.1 to ..", "'..' cannot be an interface name"),
+    ("mroute from averyveryverylongname group 225.1.1.1 to b0", "longer than 15 bytes"),
     ("mroute from e+th group 225.1.1.1 to b0", "wildcard '+' may only end"),
     ("mgroup from a0 group 10.0.0.1", "not a multicast address"),
     ("mgroup from a0 source 232.0.0.1 group 232.1.1.1", "is a multicast address"),

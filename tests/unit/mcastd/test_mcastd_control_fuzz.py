@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd import control, ctl, daemon, ifaces
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import control, ctl, daemon, linux
 
 CONFIG = ("phyint eth3 disable\n"
           "mroute from eth0 source 192.0.2.10 group 225.1.1.1 to eth1\n"
@@ -81,8 +81,8 @@ def make_daemon(tmp_path):
     mcastd = daemon.Daemon(options, LOG)
     mcastd.mroute = FakeKernel()
     mcastd.joins = FakeJoins()
-    up = ifaces.IFF_UP | ifaces.IFF_MULTICAST
-    mcastd.ifaces = {name: ifaces.Iface(name, index, up) for index, name in enumerate(("eth0", "eth1", "eth2", "eth3"), 2)}
+    up = linux.IFF_UP | linux.IFF_MULTICAST
+    mcastd.ifaces = {name: linux.Iface(name, index, up) for index, name in enumerate(("eth0", "eth1", "eth2", "eth3"), 2)}
     config = conf.load(str(path))
     mcastd.config = mcastd.file_config = config
     mcastd.table = daemon.routes.RouteTable(config)

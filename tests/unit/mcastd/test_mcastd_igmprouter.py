@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import igmp, igmprouter, routes
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.ifaces import Iface
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
 
 A = conf.aton
 IFACES = {"sw0": Iface("sw0", 5, 0x1043), "src0": Iface("src0", 4, 0x1043)}

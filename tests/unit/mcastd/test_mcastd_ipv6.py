@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import groups, kernel, routes
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.ifaces import Iface
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
 
 UP_MC = 0x1001
 

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import mld, mldrouter
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.ifaces import Iface
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
 
 A = mld.aton
 IFACES = {"sw0": Iface("sw0", 5, 0x1043), "v4only": Iface("v4only", 6, 0x1043)}

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import igmp, main, mrdisc
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.ifaces import Iface
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.routes import Vif
 
 UP_MC = 0x1 | 0x1000

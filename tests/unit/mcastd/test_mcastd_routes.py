@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import routes
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.ifaces import Iface
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
 
 A = conf.aton
 UP_MC = 0x1 | 0x1000

@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import daemon as mcastd_daemon
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel, routes
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.ifaces import Iface
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
 
 A = conf.aton
 S, G = A("192.0.2.10"), A("239.1.1.1")

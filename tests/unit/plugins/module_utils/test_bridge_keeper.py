@@ -46,7 +46,9 @@ def test_the_file_round_trips_in_a_stable_layout():
 @pytest.mark.parametrize("content, fragment", [
     ("not json", "not JSON"),
     ("[]", "must hold a JSON object of bridge name -> settings"),
-    ('{"br 0": {}}', "bridge 'br 0' is not an interface name"),
+    ('{"br 0": {}}', "bridge: 'br 0' cannot be an interface name"),
+    ('{"br0": {"ports": {"swp1:2": {"mcast_flood": true}}}}',
+     "port of bridge br0: 'swp1:2' cannot be an interface name: a ':' marks an address label"),
     ('{"br0": []}', "bridge br0: its settings must be an object"),
     ('{"br0": {"snoop": true}}', "bridge br0: unknown settings snoop"),
     ('{"br0": {"querier": 1}}', "bridge br0: querier must be true or false, not 1"),

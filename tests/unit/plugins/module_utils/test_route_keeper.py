@@ -4,6 +4,8 @@ import json
 import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils import _route_keeper as keeper
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+    IFF_LOOPBACK, IFF_MULTICAST, IFF_RUNNING, IFF_UP, Iface)
 
 V4 = {"dest": "224.0.0.0/4", "dev": "eth0", "table": 254, "metric": 0, "family": 4}
 V6 = {"dest": "ff05::/16", "dev": "trunk.10", "table": 100, "metric": 1024, "family": 6}
@@ -39,9 +41,10 @@ def test_load_names_the_file_of_an_error(tmp_path):
     (json.dumps([dict(V4, dest="10.0.0.0/8")]), "not a multicast prefix"),
     (json.dumps([dict(V4, family=6)]), "not a multicast prefix of family 6"),
     (json.dumps([dict(V4, dest="239.1.1.1/16")]), "not a prefix"),
-    (json.dumps([dict(V4, dev="eth 0")]), "not an interface name"),
-    (json.dumps([dict(V4, dev="")]), "not an interface name"),
-    (json.dumps([dict(V4, dev="a-very-long-interface")]), "not an interface name"),
+    (json.dumps([dict(V4, dev="eth 0")]), "dev: 'eth 0' cannot be an interface name: .* no whitespace"),
+    (json.dumps([dict(V4, dev="")]), "dev: an interface name is empty"),
+    (json.dumps([dict(V4, dev="a-very-long-interface")]), "dev: .* longer than 15 bytes"),
+    (json.dumps([dict(V4, dev="eth0:1")]), "dev: .* address label"),
     (json.dumps([dict(V4, table="main")]), "table must be a number"),
     (json.dumps([dict(V4, metric=-1)]), "metric must be a number"),
     (json.dumps([dict(V4, metric=True)]), "metric must be a number"),
@@ -52,10 +55,10 @@ def test_bad_files_are_refused_with_the_reason(text, fragment):
         keeper.parse_routes(text)
 
 
-# What `ip -j link show` and `ip -j -4|-6 route show table T` print (iproute2 6.1), trimmed.
-LINKS = [{"ifname": "lo", "flags": ["LOOPBACK", "UP", "LOWER_UP"]},
-         {"ifname": "eth0", "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]},
-         {"ifname": "trunk.10", "flags": ["BROADCAST", "MULTICAST"]}]
+# The interface table (linux.interfaces()) and what `ip -j -4|-6 route show table T` prints (iproute2 6.1), trimmed.
+LINKS = {"lo": Iface("lo", 1, IFF_UP | IFF_LOOPBACK | IFF_RUNNING),
+         "eth0": Iface("eth0", 2, IFF_UP | IFF_MULTICAST | IFF_RUNNING),
+         "trunk.10": Iface("trunk.10", 3, IFF_MULTICAST)}
 MAIN_V4 = [{"dst": "224.0.0.0/4", "dev": "eth0", "scope": "link", "flags": []},
            {"dst": "239.1.2.3", "dev": "eth0", "scope": "link", "metric": 5, "flags": ["linkdown"]},
            {"dst": "default", "gateway": "198.51.100.1", "dev": "eth0", "flags": []},

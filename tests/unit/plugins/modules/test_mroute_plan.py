@@ -49,7 +49,7 @@ def test_source_zero_is_any_source_as_in_smcroute():
     ({"routes": [dict(VIDEO, group="ff05::1")]}, "source 192.0.2.10 and group ff05::1 are of different families"),
     ({"routes": [dict(VIDEO, oifs=None)]}, "routes[0] has no oifs: list the interfaces the traffic leaves through, "
                                            "or give oifs: [] for a route that drops the flow"),
-    ({"routes": [dict(VIDEO, iif="a-very-long-interface")]}, "longer than 15 characters"),
+    ({"routes": [dict(VIDEO, iif="a-very-long-interface")]}, "longer than 15 bytes"),
     ({"routes": [dict(VIDEO, iif="eth+0")]}, "the wildcard '+' may only end an interface name"),
     ({"routes": [dict(VIDEO, iif="trunk.10 to eth9")]}, "must be one word"),
     ({"routes": [dict(VIDEO, oifs=["trunk.20#x"])]}, "must be one word"),
@@ -61,7 +61,7 @@ def test_source_zero_is_any_source_as_in_smcroute():
     ({"mgroups": [dict(JOIN, group="239.0.0.0/8")]}, "more than mcastd makes for one line (4096)"),
     ({"mgroups": [dict(JOIN, group="192.0.2.1")]}, "not a multicast address"),
     ({"state": "absent", "routes": [{"group": "239.1.1.300", "iif": "trunk.10"}]}, "is not an IPv4 address"),
-    ({"state": "absent", "mgroups": [{"group": "239.1.1.1", "iif": "x" * 16}]}, "longer than 15 characters"),
+    ({"state": "absent", "mgroups": [{"group": "239.1.1.1", "iif": "x" * 16}]}, "longer than 15 bytes"),
 ])
 def test_bad_input_is_refused_with_the_reason(overrides, fragment):
     with pytest.raises(mroute.InvalidInput) as caught:

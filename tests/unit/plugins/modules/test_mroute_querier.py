@@ -113,7 +113,7 @@ def test_the_same_interface_twice_with_the_same_settings_is_used_once():
     ({"interfaces": [{"name": "trunk+", "address": "10.0.0.1"}]}, "trunk+ matches several interfaces"),
     ({"interfaces": [{"name": "trunk.20", "address": "fe80::1"}]}, "querier address 'fe80::1' is not an IPv4 address"),
     ({"interfaces": [{"name": "trunk.20", "version": 4}]}, "unknown keyword 'igmpv4' in phyint"),
-    ({"interfaces": [{"name": "a-very-long-interface"}]}, "longer than 15 characters"),
+    ({"interfaces": [{"name": "a-very-long-interface"}]}, "longer than 15 bytes"),
     ({"interfaces": [{"name": "+"}]}, "'+' alone would match every interface"),
     ({"interfaces": [{"name": "trunk.20 mrdisc"}]}, "interfaces[0] name 'trunk.20 mrdisc' must be one word"),
     ({"interfaces": [{"name": ""}]}, "interfaces[0] name is empty"),
@@ -149,7 +149,7 @@ def test_the_same_interface_twice_with_the_same_settings_is_used_once():
      "cannot both forward by membership and always"),
     ({"routes": [dict(ANY_SOURCE, if_joined=True), ANY_SOURCE]}, "but only routes[0] has if_joined: true"),
     # state absent reads names as the grammar does
-    ({"state": "absent", "interfaces": [{"name": "x" * 16}]}, "longer than 15 characters"),
+    ({"state": "absent", "interfaces": [{"name": "x" * 16}]}, "longer than 15 bytes"),
 ])
 def test_bad_input_is_refused_with_the_daemons_sentence(overrides, fragment):
     with pytest.raises(mroute.InvalidInput) as caught:
