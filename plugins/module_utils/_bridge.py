@@ -24,16 +24,14 @@ import struct
 
 from ansible_collections.mcast.linux.plugins.module_utils._bridge_keeper import (
     BRIDGE_OPTIONS, PORT_OPTIONS, from_kernel)
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+    NETLINK_ROUTE, NLMSG_ERROR, NLMSGHDR, netlink_attributes, netlink_messages)
 
-# <linux/rtnetlink.h>, <linux/netlink.h>, <linux/if_link.h>, <linux/if_bridge.h>
+# <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_bridge.h>
 RTM_NEWLINK = 16
 RTM_GETLINK = 18
-NLMSG_ERROR = 2
 NLM_F_REQUEST = 0x1
-NLMSG_HEADER = struct.Struct('=IHHII')
 IFINFOMSG = struct.Struct('=BxHiII')
-NLA_HEADER = struct.Struct('=HH')
-NLA_TYPE_MASK = 0x3fff  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 IFLA_LINKINFO = 18
 IFLA_INFO_DATA = 2
 IFLA_BR_MCAST_QUERIER_STATE = 47
@@ -90,28 +88,15 @@ def link_summaries(ipr):
 
 # --------------------------------------------------------------------------- netlink attributes by hand
 
-def attributes(data):
-    """``{type: payload}`` of a run of netlink attributes (flags masked off; the last of a type wins)."""
-    found = {}
-    offset = 0
-    while offset + NLA_HEADER.size <= len(data):
-        length, kind = NLA_HEADER.unpack_from(data, offset)
-        if length < NLA_HEADER.size or offset + length > len(data):
-            break  # truncated: keep what was read
-        found[kind & NLA_TYPE_MASK] = data[offset + NLA_HEADER.size:offset + length]
-        offset += (length + 3) & ~3
-    return found
-
-
 def querier_state_bytes(message):
     """The payload of IFLA_BR_MCAST_QUERIER_STATE in one RTM_NEWLINK message (header included), or None."""
-    linkinfo = attributes(message[NLMSG_HEADER.size + IFINFOMSG.size:]).get(IFLA_LINKINFO)
+    linkinfo = netlink_attributes(message[NLMSGHDR.size + IFINFOMSG.size:]).get(IFLA_LINKINFO)
     if linkinfo is None:
         return None
-    info_data = attributes(linkinfo).get(IFLA_INFO_DATA)
+    info_data = netlink_attributes(linkinfo).get(IFLA_INFO_DATA)
     if info_data is None:
         return None
-    return attributes(info_data).get(IFLA_BR_MCAST_QUERIER_STATE)
+    return netlink_attributes(info_data).get(IFLA_BR_MCAST_QUERIER_STATE)
 
 
 def decode_querier_state(payload):
@@ -121,7 +106,7 @@ def decode_querier_state(payload):
     expiry (seconds) are set only when another querier was heard; without them the address is
     the bridge's own querier (0.0.0.0 unless ``mcast_query_use_ifaddr``). None: no querier known.
     """
-    nested = attributes(payload or b'')
+    nested = netlink_attributes(payload or b'')
     state = {}
     for family, (address_type, port_type, timer_type, address_family) in QUERIER_ATTRIBUTES.items():
         address = nested.get(address_type)
@@ -143,8 +128,8 @@ def read_querier_state(index):
     """The decoded querier state of the bridge with ifindex ``index`` (this network namespace)."""
     request = IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0)
     sequence = 1
-    header = NLMSG_HEADER.pack(NLMSG_HEADER.size + len(request), RTM_GETLINK, NLM_F_REQUEST, sequence, 0)
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0) as sock:
+    header = NLMSGHDR.pack(NLMSGHDR.size + len(request), RTM_GETLINK, NLM_F_REQUEST, sequence, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE) as sock:
         sock.bind((0, 0))
         sock.sendto(header + request, (0, 0))
         reply = _receive(sock, sequence)
@@ -154,18 +139,11 @@ def read_querier_state(index):
 def _receive(sock, sequence):
     """The RTM_NEWLINK message answering ``sequence``; OSError when the kernel answers with an error."""
     while True:
-        data = sock.recv(1 << 16)
-        offset = 0
-        while offset + NLMSG_HEADER.size <= len(data):
-            length, kind, _flags, seq, _pid = NLMSG_HEADER.unpack_from(data, offset)
-            if length < NLMSG_HEADER.size:
-                raise OSError('malformed netlink answer')
-            message = data[offset:offset + length]
-            offset += (length + 3) & ~3
+        for kind, seq, message in netlink_messages(sock.recv(1 << 16)):
             if seq != sequence:
                 continue
             if kind == NLMSG_ERROR:
-                code = struct.unpack_from('=i', message, NLMSG_HEADER.size)[0]
+                code = struct.unpack_from('=i', message, NLMSGHDR.size)[0]
                 raise OSError(-code, os.strerror(-code))
             if kind == RTM_NEWLINK:
                 return message
@@ -196,5 +174,5 @@ def bridge_facts(ipr, names):
     return bridges
 
 
-__all__ = ['BRIDGE_OPTIONS', 'PORT_OPTIONS', 'attributes', 'bridge_facts', 'decode_querier_state', 'link_summaries',
+__all__ = ['BRIDGE_OPTIONS', 'PORT_OPTIONS', 'bridge_facts', 'decode_querier_state', 'link_summaries',
            'netlink_keyword', 'option_kinds', 'querier_state_bytes', 'read_data', 'read_querier_state', 'shown']

@@ -26,14 +26,14 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.config import MAX_VIFS
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import name_matches
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+    LINK_LOCAL_GROUPS_IPV4 as LINK_LOCAL_GROUPS_IPV4_TEXT, LOCAL_TABLE, name_matches)
 
 VIF_WARNING = MAX_VIFS - 4
 # The sentence mcastd's grammar gives a route for 224.0.0.0/24 (config.Parser._mroute).
 LINK_LOCAL_SENTENCE = 'is link-local (224.0.0.0/24)'
 LINK_LOCAL_IPV4 = ipaddress.ip_network('169.254.0.0/16')
-LINK_LOCAL_GROUPS_IPV4 = ipaddress.ip_network('224.0.0.0/24')
-LOCAL_TABLE = 255
+LINK_LOCAL_GROUPS_IPV4 = ipaddress.ip_network(LINK_LOCAL_GROUPS_IPV4_TEXT)
 # The group mcast.linux.facts looks up (multicast_egress) to show where IPv6 multicast leaves.
 EGRESS_IPV6 = 'ff0e::1'
 

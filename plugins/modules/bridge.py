@@ -277,7 +277,8 @@ from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     NetlinkError, check_interface_names, open_iproute, require_pyroute2)
 
 INTERVALS = [option for option, kind in option_kinds(BRIDGE_OPTIONS).items() if kind == 'interval']
-KEEPER_HEADER = ('# Deployed by mcast.linux.bridge (its module_utils/_keeper_runtime.py, then _bridge_keeper.py). '
+KEEPER_HEADER = ('# Deployed by mcast.linux.bridge (its module_utils/mcastd/linux.py, _keeper_runtime.py, '
+                 'then _bridge_keeper.py). '
                  'Edits are overwritten.\n')
 UNIT_HEADER = """# Managed by mcast.linux.bridge: keeps the bridge multicast settings of %s in the
 # kernel, also when a bridge or port is created (again) after boot. Edits are overwritten.

@@ -333,14 +333,14 @@ from ansible_collections.mcast.linux.plugins.module_utils._sysctl import (
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as mcastd_config
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.config import MAX_VIFS
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+    LOCAL_TABLE, MULTICAST_PREFIXES, RTPROT_KERNEL)
 
 # Interface flags from <linux/if.h>, in bit order, for the readable flag list.
 IFF_NAMES = ('UP', 'BROADCAST', 'DEBUG', 'LOOPBACK', 'POINTOPOINT', 'NOTRAILERS', 'RUNNING', 'NOARP', 'PROMISC',
              'ALLMULTI', 'MASTER', 'SLAVE', 'MULTICAST', 'PORTSEL', 'AUTOMEDIA', 'DYNAMIC', 'LOWER_UP', 'DORMANT',
              'ECHO')
-MULTICAST_NETWORKS = (ipaddress.ip_network('224.0.0.0/4'), ipaddress.ip_network('ff00::/8'))
-LOCAL_TABLE = 255
-RTPROT_KERNEL = 2
+MULTICAST_NETWORKS = tuple(ipaddress.ip_network(prefix) for _version, prefix in sorted(MULTICAST_PREFIXES.items()))
 PROC_IGMP = '/proc/net/igmp'
 PROC_IGMP6 = '/proc/net/igmp6'
 PROC_MCFILTER6 = '/proc/net/mcfilter6'

@@ -232,14 +232,14 @@ from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     IFF_MULTICAST, IFF_UP, NetlinkError, interface_not_found_message, invalid_name_message, is_pattern,
     link_summaries, open_iproute, require_pyroute2, route_summaries)
 from ansible_collections.mcast.linux.plugins.module_utils._sysctl import conf_key, read_value
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+    LOCAL_TABLE, MAX_U32, MULTICAST_PREFIXES, RTPROT_KERNEL)
 
-MULTICAST_NETWORKS = {4: ipaddress.ip_network('224.0.0.0/4'), 6: ipaddress.ip_network('ff00::/8')}
+MULTICAST_NETWORKS = dict((version, ipaddress.ip_network(prefix)) for version, prefix in MULTICAST_PREFIXES.items())
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
 # IPv6: just below the kernel's own ff00::/8 routes in table local, so that even a route for all of ff00::/8 wins.
 DEFAULT_METRIC = {4: 0, 6: route_keeper.KERNEL_MULTICAST_METRIC - 1}
 TABLE_NAMES = {'main': 254, 'default': 253}
-LOCAL_TABLE = route_keeper.LOCAL_TABLE
-RTPROT_KERNEL = 2
 # The scope of an IPv6 multicast address is the low nibble of its second byte (RFC 4291, 2.7).
 REFUSED_IPV6_SCOPES = {
     1: 'interface-local scope (ffx1): its groups never leave the host, so no route sends them out of an interface',
@@ -252,12 +252,12 @@ IPV6_TABLE_IGNORED = (
     "table local first, where every interface has the kernel's own route 'multicast ff00::/8 dev IFACE metric 256', "
     "so an IPv6 multicast lookup never reaches another table. Leave table out (IPv6 routes go to table local), or "
     "write table: local.")
-MAX_U32 = 4294967295
 RT_SCOPE_LINK = 253
 # For a delete, scope RT_SCOPE_NOWHERE and protocol 0 mean "any" to the kernel (what `ip route del` sends);
 # pyroute2's defaults would only match routes of scope universe and protocol static.
 MATCH_ANY = {'scope': 255, 'proto': 0}
-KEEPER_HEADER = ('# Deployed by mcast.linux.route (its module_utils/_keeper_runtime.py, then _route_keeper.py). '
+KEEPER_HEADER = ('# Deployed by mcast.linux.route (its module_utils/mcastd/linux.py, _keeper_runtime.py, '
+                 'then _route_keeper.py). '
                  'Edits are overwritten.\n')
 UNIT_HEADER = """# Managed by mcast.linux.route: keeps the multicast routes of %s in the kernel,
 # also when their interface appears after boot or goes down and up. Edits are overwritten.

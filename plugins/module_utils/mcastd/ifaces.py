@@ -18,20 +18,18 @@ import socket
 import struct
 from collections import namedtuple
 
-from .linux import NETLINK_ROUTE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, drain, open_events
+from .linux import (
+    NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSGHDR, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, drain,
+    netlink_attributes, netlink_messages, open_events)
 
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40  # duplicate address detection still runs: nothing can be sent from it yet
 RTM_NEWADDR = 20
 RTM_GETADDR = 22
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
 NLM_F_REQUEST_DUMP = 0x301
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
-NLMSGHDR = struct.Struct("=IHHII")
 IFADDRMSG = struct.Struct("=BBBBI")
-RTATTR = struct.Struct("=HH")
 
 
 Change = namedtuple("Change", "kind iface old")  # kind: appeared, disappeared, reindexed, flags
@@ -75,35 +73,18 @@ def addresses(family):
         sock.send(NLMSGHDR.pack(NLMSGHDR.size + len(request), RTM_GETADDR, NLM_F_REQUEST_DUMP, 1, 0) + request)
         while True:
             data = sock.recv(65536)
-            for kind, payload in _netlink_messages(data):
+            for kind, _sequence, message in netlink_messages(data):
                 if kind in (NLMSG_DONE, NLMSG_ERROR):
                     return table
                 if kind == RTM_NEWADDR:
-                    _add_address(table, payload, family)
-
-
-def _netlink_messages(data):
-    offset = 0
-    while offset + NLMSGHDR.size <= len(data):
-        length, kind = NLMSGHDR.unpack_from(data, offset)[:2]
-        if length < NLMSGHDR.size:
-            return
-        yield kind, data[offset + NLMSGHDR.size:offset + length]
-        offset += (length + 3) & ~3
+                    _add_address(table, message[NLMSGHDR.size:], family)
 
 
 def _add_address(table, payload, wanted=socket.AF_INET):
     family, prefixlen, flags, _scope, index = IFADDRMSG.unpack_from(payload)
     if family != wanted or flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
         return
-    attributes = {}
-    offset = IFADDRMSG.size
-    while offset + RTATTR.size <= len(payload):
-        length, kind = RTATTR.unpack_from(payload, offset)
-        if length < RTATTR.size:
-            break
-        attributes[kind] = payload[offset + RTATTR.size:offset + length]
-        offset += (length + 3) & ~3
+    attributes = netlink_attributes(payload[IFADDRMSG.size:])
     # IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on point-to-point links
     value = attributes.get(IFA_LOCAL) or attributes.get(IFA_ADDRESS)
     if value and len(value) == (4 if family == socket.AF_INET else 16):

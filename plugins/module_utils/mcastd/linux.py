@@ -29,6 +29,7 @@ DEFAULT_SOCKET = "/run/mcastd/mcastd.sock"
 MAX_U32 = 0xFFFFFFFF
 LOCAL_TABLE = 255  # RT_TABLE_LOCAL: where IPv6 multicast routes take effect (rule 0 looks it up first)
 MAIN_TABLE = 254
+RTPROT_KERNEL = 2  # a route the kernel added itself (proto kernel)
 # Where routed multicast lives, per IP version, and the IPv4 groups the kernel never forwards.
 MULTICAST_PREFIXES = {4: "224.0.0.0/4", 6: "ff00::/8"}
 LINK_LOCAL_GROUPS_IPV4 = "224.0.0.0/24"
@@ -162,6 +163,40 @@ def interfaces():
             if flags is not None:
                 table[name] = Iface(name, index, flags)
     return table
+
+
+# ------------------------------------------------------------------------ netlink by hand
+
+# <linux/netlink.h>: what pyroute2 would decode, for the few questions asked without it.
+NLMSGHDR = struct.Struct("=IHHII")
+NLA_HEADER = struct.Struct("=HH")
+NLA_TYPE_MASK = 0x3fff  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+
+
+def netlink_messages(data):
+    """``(kind, sequence, message)`` of each netlink message in one datagram; ``message`` keeps its header."""
+    offset = 0
+    while offset + NLMSGHDR.size <= len(data):
+        length, kind, _flags, sequence, _pid = NLMSGHDR.unpack_from(data, offset)
+        if length < NLMSGHDR.size:
+            return  # malformed: nothing after it can be framed
+        yield kind, sequence, data[offset:offset + length]
+        offset += (length + 3) & ~3
+
+
+def netlink_attributes(data):
+    """``{type: payload}`` of a run of netlink attributes (flags masked off; the last of a type wins)."""
+    found = {}
+    offset = 0
+    while offset + NLA_HEADER.size <= len(data):
+        length, kind = NLA_HEADER.unpack_from(data, offset)
+        if length < NLA_HEADER.size or offset + length > len(data):
+            break  # truncated: keep what was read
+        found[kind & NLA_TYPE_MASK] = data[offset + NLA_HEADER.size:offset + length]
+        offset += (length + 3) & ~3
+    return found
 
 
 # ------------------------------------------------------------------------ rtnetlink events

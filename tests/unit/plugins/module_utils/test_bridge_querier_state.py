@@ -3,6 +3,7 @@ import socket
 import struct
 
 from ansible_collections.mcast.linux.plugins.module_utils import _bridge
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import linux
 
 NLA_F_NESTED = 0x8000
 
@@ -28,7 +29,7 @@ def newlink(querier_state):
     linkinfo = nla(1, b"bridge\0") + nla(_bridge.IFLA_INFO_DATA | NLA_F_NESTED, info_data)
     header = _bridge.IFINFOMSG.pack(0, 1, 4, 0x1043, 0)
     body = header + nla(3, b"br0\0") + nla(_bridge.IFLA_LINKINFO | NLA_F_NESTED, linkinfo)
-    return _bridge.NLMSG_HEADER.pack(_bridge.NLMSG_HEADER.size + len(body), _bridge.RTM_NEWLINK, 0, 1, 0) + body
+    return linux.NLMSGHDR.pack(linux.NLMSGHDR.size + len(body), _bridge.RTM_NEWLINK, 0, 1, 0) + body
 
 
 def test_another_querier_with_its_port_and_timer():
@@ -49,9 +50,9 @@ def test_no_querier_known_is_an_empty_nest_or_none_at_all():
     assert _bridge.decode_querier_state(b"") == {"ipv4": None, "ipv6": None}
     assert _bridge.decode_querier_state(_bridge.querier_state_bytes(newlink(b""))) == {"ipv4": None, "ipv6": None}
     message = newlink(b"")
-    assert _bridge.querier_state_bytes(message[:_bridge.NLMSG_HEADER.size + _bridge.IFINFOMSG.size]) is None
+    assert _bridge.querier_state_bytes(message[:linux.NLMSGHDR.size + _bridge.IFINFOMSG.size]) is None
 
 
 def test_a_truncated_attribute_run_keeps_what_was_read():
     data = other_querier_state()
-    assert set(_bridge.attributes(data[:-3])) == {1, 4, 3}
+    assert set(linux.netlink_attributes(data[:-3])) == {1, 4, 3}
