@@ -22,6 +22,8 @@ import ipaddress
 import json
 import re
 
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import LINK_LOCAL_GROUPS_IPV4
+
 TAG_PREFIX = 'mcast.linux:'
 # Bump when the rule expressions change, so rules written by an older release get replaced.
 RULE_FORMAT = '1'
@@ -513,7 +515,7 @@ def parse_group(text):
     if not group.is_multicast:
         raise ValueError("forward group '%s' is not multicast: routed groups lie within 224.0.0.0/4 (IPv4) or "
                          "ff00::/8 (IPv6); unicast traffic needs no rule from this module." % text)
-    if group.version == 4 and group.subnet_of(ipaddress.ip_network('224.0.0.0/24')):
+    if group.version == 4 and group.subnet_of(ipaddress.ip_network(LINK_LOCAL_GROUPS_IPV4)):
         raise ValueError("forward group '%s' is link-local (224.0.0.0/24): it is never routed, so a forward rule "
                          "has no effect. IGMP and PIM to these groups are covered by the igmp and pim rules." % text)
     if group.version == 6 and group.prefixlen >= 16 and (int(group.network_address) >> 112) & 0xF in (1, 2):

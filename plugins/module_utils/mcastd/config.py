@@ -120,9 +120,9 @@ class Prefix6(Prefix):
         return MASKS6[self.length]
 
 
-MULTICAST = Prefix(0xE0000000, 4)  # 224.0.0.0/4
-LINK_LOCAL = Prefix(0xE0000000, 24)  # 224.0.0.0/24, never forwarded by the kernel
-MULTICAST6 = Prefix6(0xFF << 120, 8)  # ff00::/8
+MULTICAST = Prefix(0xE0000000, 4)  # linux.MULTICAST_PREFIXES[4] (a unit test holds them equal)
+LINK_LOCAL = Prefix(0xE0000000, 24)  # linux.LINK_LOCAL_GROUPS_IPV4, never forwarded by the kernel
+MULTICAST6 = Prefix6(0xFF << 120, 8)  # linux.MULTICAST_PREFIXES[6]
 
 
 def group_family(group):

@@ -81,3 +81,12 @@ def test_a_signal_only_writes_its_number_to_the_wake_up_socket():
             signal.signal(signum, handler)
         read.close()
         write.close()
+
+
+def test_the_grammars_prefixes_are_the_shared_ones():
+    # config.py builds its typed prefixes before it can parse text; they must say what linux.py says.
+    from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config
+    assert config.address_text(config.MULTICAST.addr) + "/%d" % config.MULTICAST.length == linux.MULTICAST_PREFIXES[4]
+    assert config.address_text(config.LINK_LOCAL.addr) + "/%d" % config.LINK_LOCAL.length == \
+        linux.LINK_LOCAL_GROUPS_IPV4
+    assert config.parse_prefix(linux.MULTICAST_PREFIXES[6]) == config.MULTICAST6
