@@ -17,9 +17,15 @@ ratio mcastd/smcroute for
 The kernel's table is read from /proc/PID/net/ip_mr_cache (ip6_mr_cache) of the daemon (its network
 namespace).
 This is a script that prints numbers, not a timed test: it asserts nothing.
+
+``--results FILE`` also writes the raw numbers as JSON and ``--update-docs`` rewrites the table of
+docs/mcastd.md from them (between its markers); ``--from-results FILE --update-docs`` renders a stored
+run again without measuring.  The docs keep the run they show in docs/bench/bench-mcastd.json, and
+tests/unit/test_doc_claims.py checks that the table is that file's rendering.
 """
 import argparse
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -300,9 +306,99 @@ def table(mcastd, smcroute):
     return "\n".join(lines)
 
 
+DOC = REPO / "docs" / "mcastd.md"
+RESULTS = REPO / "docs" / "bench" / "bench-mcastd.json"
+DOC_BEGIN = "<!-- bench-mcastd table: begin (tests/bench/bench_mcastd.py --update-docs writes it) -->"
+DOC_END = "<!-- bench-mcastd table: end -->"
+
+
+def ratio_text(ours, theirs):
+    """mcastd/smcroute to two significant digits, as docs/mcastd.md shows it ("-" when it means nothing)."""
+    if ours is None or ours is False or theirs is None or theirs is False or theirs == 0:
+        return "-"
+    ratio = ours / theirs
+    if ratio == 0:
+        return "0"
+    if ratio < 0.001:
+        return "< 0.001"
+    return ("%#.2g" % ratio).rstrip(".") if ratio < 10 else "%.0f" % ratio
+
+
+def markdown_table(record):
+    """The table of docs/mcastd.md, IPv4 and IPv6 side by side, from a results record (see results_record)."""
+    mcastd, smcroute = record["mcastd"], record["smcroute"]
+
+    def cells(key, index=None, unit=""):
+        ours = mcastd[key] if index is None else mcastd[key][index]
+        theirs = smcroute[key] if index is None else smcroute[key][index]
+        return [_fmt(ours, unit), _fmt(theirs, unit), ratio_text(ours, theirs)]
+
+    def burst6(index, unit=""):
+        # mcastd serves the IPv6 burst with one kernel (*,G) entry: nothing to learn, so no ratio.
+        ours = mcastd["burst6"][index]
+        shown = "0 (nothing to learn)" if unit == "s" and not ours else _fmt(ours, unit)
+        return [shown, _fmt(smcroute["burst6"][index], unit), "-"]
+
+    rows = [
+        ("start until 2,000 (S,G) routes in the kernel", cells("load2k", unit="s") + cells("load2k6", unit="s")),
+        ("start until 10,000 (S,G) routes in the kernel", cells("load10k", unit="s") + cells("load10k6", unit="s")),
+        ("reload changing 1 route of 10,000 (new in, old gone)",
+         cells("reload", 0, "s") + cells("reload6", 0, "s")),
+        ("burst of {:,} new sources: kernel entries that forward it".format(record["burst_sources"]),
+         cells("burst", 0) + burst6(0)),
+        ("burst: time until the last entry was learned", cells("burst", 1, "s") + burst6(1, "s")),
+        ("burst: datagrams forwarded (one per source)", cells("burst", 2) + cells("burst6", 2)),
+        ("datagrams lost at the start of %d new (*,G) flows (%d each, sent as fast as the sender can)" % (
+            record["flows"], record["flow_datagrams"]), cells("flowstart") + cells("flowstart6")),
+        ("peak RSS with 10,000 routes", cells("reload", 1, "MB") + cells("reload6", 1, "MB")),
+    ]
+    lines = ["| metric | IPv4 mcastd | IPv4 smcroute | ratio | IPv6 mcastd | IPv6 smcroute | ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["| %s | %s |" % (label, " | ".join(values)) for label, values in rows]
+    return "\n".join(lines)
+
+
+def results_record(mcastd, smcroute, smcroute_version):
+    """What a run measured, raw, with what it ran on: the source of the table in docs/mcastd.md."""
+    return {"smcroute_version": smcroute_version, "python": sys.version.split()[0],
+            "date": time.strftime("%Y-%m-%d", time.gmtime()), "load_average_at_end": list(os.getloadavg()),
+            "burst_sources": BURST_SOURCES, "flows": FLOWS, "flow_datagrams": FLOW_DATAGRAMS,
+            "mcastd": mcastd, "smcroute": smcroute}
+
+
+def update_docs(table, doc=DOC):
+    """Replace the table between the markers in docs/mcastd.md (the markers must be there)."""
+    text = doc.read_text(encoding="utf-8")
+    head, begin, rest = text.partition(DOC_BEGIN)
+    _old, end, tail = rest.partition(DOC_END)
+    if not begin or not end:
+        raise SystemExit("bench_mcastd: %s lacks the markers %r and %r around the table" % (doc, DOC_BEGIN, DOC_END))
+    doc.write_text(head + begin + "\n" + table + "\n" + end + tail, encoding="utf-8")
+
+
+def _write_outputs(record, args):
+    if args.results:
+        Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.results).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    if args.update_docs:
+        update_docs(markdown_table(record))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.parse_args(argv)
+    parser.add_argument("--prefix", default=None, help="name prefix of the lab's namespaces (default: mbench...)")
+    parser.add_argument("--results", metavar="FILE", help="write the raw results as JSON (the docs keep %s)" % (
+        RESULTS.relative_to(REPO)))
+    parser.add_argument("--update-docs", action="store_true",
+                        help="rewrite the table in docs/mcastd.md from this run (or from --from-results)")
+    parser.add_argument("--from-results", metavar="FILE",
+                        help="measure nothing: use the results FILE stored by an earlier run (no root needed)")
+    args = parser.parse_args(argv)
+    if args.from_results and not (args.results or args.update_docs):
+        parser.error("--from-results needs --update-docs or --results: alone it would do nothing")
+    if args.from_results:
+        _write_outputs(json.loads(Path(args.from_results).read_text(encoding="utf-8")), args)
+        return 0
     if os.geteuid() != 0:
         print("bench_mcastd: needs root (network namespaces, multicast routing)", file=sys.stderr)
         return 2
@@ -312,7 +408,7 @@ def main(argv=None):
     # Bytecode compiled first, as the router role deploys the package: the unit forbids writing it, and
     # a start that compiles the sources measures the size of the code rather than the daemon.
     subprocess.run([sys.executable, "-m", "compileall", "-q", MCASTD_PACKAGE], check=True)
-    lab = Lab(prefix=unique_prefix("mbench"))
+    lab = Lab(prefix=args.prefix or unique_prefix("mbench"))
     workdir = tempfile.mkdtemp(prefix="mcastd-bench-")
     try:
         lab.up()
@@ -327,6 +423,7 @@ def main(argv=None):
     print("mcastd (tests/bin/mcastd, Python %s, bytecode compiled) vs smcroute %s" % (sys.version.split()[0],
                                                                                       version or "?"))
     print(table(mcastd, smcroute))
+    _write_outputs(results_record(mcastd, smcroute, version), args)
     return 0
 
 
