@@ -12,8 +12,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import binascii
+import grp
 import os
+import pwd
+import stat
 import tempfile
+
+# Configuration that services and unprivileged daemons (mcastd runs as a dynamic user) must read.
+DEFAULT_MODE = 0o644
 
 
 def read_text(path):
@@ -32,18 +38,62 @@ def parent_directory(path):
     return directory
 
 
-def atomic_write(module, path, content, mode=0o644):
-    """Write ``content`` to ``path`` atomically, creating the parent directory if needed."""
+def atomic_write(module, path, content, mode=DEFAULT_MODE, owner=None, group=None):
+    """Write ``content`` to ``path`` atomically, creating the parent directory if needed.
+
+    The file ends up with ``mode`` and, when given, ``owner`` and ``group`` (names or ids), whether
+    it is new or replaces a file. ``module.atomic_move`` alone would not do that: it gives the new
+    text the mode and owner of the file it replaces, and a new file the mode the umask leaves.
+    ``mode=None`` keeps the mode of a file that exists (a file the user owns, such as an
+    executable /etc/nftables.conf) and gives a new one DEFAULT_MODE; ``owner``/``group`` None
+    keep the owner of a file that exists, and a new one belongs to the user running the module.
+    """
     directory = parent_directory(path)
+    uid, gid = _user_id(owner), _group_id(group)
     handle, temporary = tempfile.mkstemp(prefix='.mcast-linux-', dir=directory)
     try:
         with os.fdopen(handle, 'w', encoding='utf-8') as stream:
             stream.write(content)
-        os.chmod(temporary, mode)
+        if os.path.isfile(path):
+            mode = _mode_of(path) if mode is None else mode
+            # atomic_move copies these to the new text, so it never appears with the old ones.
+            _set_attributes(path, mode, uid, gid)
         module.atomic_move(temporary, path)
+        _set_attributes(path, DEFAULT_MODE if mode is None else mode, uid, gid)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _set_attributes(path, mode, uid, gid):
+    if _mode_of(path) != mode:
+        os.chmod(path, mode)
+    if uid != -1 or gid != -1:
+        os.chown(path, uid, gid)
+
+
+def _user_id(owner):
+    """The uid of a user name or id; -1 (keep) for None."""
+    if owner is None:
+        return -1
+    try:
+        return int(owner)
+    except ValueError:
+        return pwd.getpwnam(owner).pw_uid
+
+
+def _group_id(group):
+    """The gid of a group name or id; -1 (keep) for None."""
+    if group is None:
+        return -1
+    try:
+        return int(group)
+    except ValueError:
+        return grp.getgrnam(group).gr_gid
 
 
 def atomic_symlink(target, path):

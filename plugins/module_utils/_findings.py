@@ -617,8 +617,8 @@ def querier_address_implausible(facts):
                 'Make the querier send from an address of the segment\'s subnet (%s): mcastd picks one of the '
                 'interface\'s own addresses unless "phyint %s querier address A" says otherwise; a Linux bridge '
                 'needs an address and mcast.linux.bridge query_use_ifaddr: true (else it sends from 0.0.0.0); '
-                'for a switch or another router, fix its querier address. Hosts with rp_filter (the default on '
-                'multi-homed hosts) drop queries from a source they would not route back through that interface, '
+                'for a switch or another router, fix its querier address. Hosts with rp_filter on (1 on RHEL, 2 where '
+                'systemd\'s 50-default.conf applies) drop queries from a source they cannot route back to, '
                 'stop reporting, and snooping switches prune their groups.'
                 % (', '.join(str(network.network) for network in networks), name)))
     return found

@@ -13,11 +13,13 @@ with pyroute2 0.7.2 (Debian 12) and 0.9.x: only ``IPRoute()`` without arguments,
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import fnmatch
 import socket
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+    interfaces, is_pattern, name_matches, pattern_problem)
 
 try:
     from pyroute2 import IPRoute
@@ -37,15 +39,6 @@ else:
     # The modules catch this one name whether or not pyroute2 is installed.
     NetlinkError = netlink_exceptions.NetlinkError
 
-# Interface flags from <linux/if.h>.
-IFF_UP = 0x1
-IFF_ALLMULTI = 0x200
-IFF_MULTICAST = 0x1000
-
-GLOB_CHARACTERS = frozenset('*?[')
-# dev_valid_name() in net/core/dev.c: at most IFNAMSIZ - 1 bytes, no '/', ':' or whitespace.
-IFNAME_MAX_LENGTH = 15
-
 
 def require_pyroute2(module):
     """Fail the module with installation guidance when pyroute2 cannot be imported."""
@@ -62,23 +55,10 @@ def open_iproute():
     return IPRoute()
 
 
-def is_pattern(name):
-    """True when ``name`` is a shell-style pattern (``trunk.*``) rather than one interface name."""
-    return any(character in GLOB_CHARACTERS for character in name)
-
-
 def invalid_name_message(name):
-    """Why ``name`` can never be an interface name or pattern, or None when it is fine."""
-    if not name or not name.strip():
-        return 'an interface name is empty; remove it or give the name.'
-    bad = [character for character in name if character in '/:"' or character.isspace()]
-    if bad:
-        return ("'%s' cannot be an interface name: Linux names contain no '/', ':', quote or whitespace "
-                "(for an address or a VLAN, give the interface name such as trunk.10)." % name)
-    if not is_pattern(name) and len(name.encode('utf-8')) > IFNAME_MAX_LENGTH:
-        return "'%s' is longer than %d bytes, so no Linux interface can have this name; check the spelling." % (
-            name, IFNAME_MAX_LENGTH)
-    return None
+    """Why ``name`` can never be an interface name or a pattern of the collection's style, or None."""
+    problem = pattern_problem(name)
+    return None if problem is None else problem[0].upper() + problem[1:] + '.'
 
 
 def check_interface_names(module, names):
@@ -90,7 +70,7 @@ def check_interface_names(module, names):
 
 
 def match_interfaces(patterns, existing_names):
-    """Expand names and shell-style patterns against the existing interface names.
+    """Expand names and patterns (``trunk.+``) against the existing interface names.
 
     Returns ``(matched, unmatched)``: the matched names in the order of ``existing_names``
     without duplicates, and the names/patterns that matched nothing, in the order given.
@@ -98,10 +78,7 @@ def match_interfaces(patterns, existing_names):
     matched = []
     unmatched = []
     for pattern in patterns:
-        if is_pattern(pattern):
-            hits = [name for name in existing_names if fnmatch.fnmatchcase(name, pattern)]
-        else:
-            hits = [pattern] if pattern in existing_names else []
+        hits = [name for name in existing_names if name_matches(pattern, name)]
         if not hits:
             unmatched.append(pattern)
         matched.extend(hit for hit in hits if hit not in matched)
@@ -132,11 +109,9 @@ def resolve_interfaces(module, patterns, existing_names, allow_missing=False):
     return matched, unmatched
 
 
-def link_summaries(ipr):
-    """List ``{'name', 'index', 'flags'}`` for every link, in ifindex order."""
-    links = [{'name': msg.get_attr('IFLA_IFNAME'), 'index': msg['index'], 'flags': msg['flags']}
-             for msg in ipr.get_links()]
-    return sorted(links, key=lambda link: link['index'])
+def link_summaries():
+    """List ``{'name', 'index', 'flags'}`` for every link, in ifindex order (``linux.interfaces``)."""
+    return [iface._asdict() for iface in sorted(interfaces().values(), key=lambda iface: iface.index)]
 
 
 def link_flags(ipr, index):

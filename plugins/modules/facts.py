@@ -630,7 +630,7 @@ class McastFacts(object):
     def run(self):
         facts = {}
         with open_iproute() as ipr:
-            links = link_summaries(ipr)
+            links = link_summaries()
             self.names = dict((link['index'], link['name']) for link in links)
             facts['vifs'] = self.vifs()
             facts['mifs'] = self.mifs()

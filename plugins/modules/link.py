@@ -14,7 +14,7 @@ short_description: Set the multicast flags (IFF_MULTICAST, IFF_ALLMULTI) of netw
 version_added: 0.1.0
 description:
   - Makes sure the listed flags are set (O(state=present)) or cleared (O(state=absent)) on one or
-    more interfaces, given by name or by shell-style pattern such as C(trunk.*). Flags that are
+    more interfaces, given by name or by pattern such as C(trunk.+). Flags that are
     not listed are left alone.
   - C(multicast) (IFF_MULTICAST) lets the interface send and join multicast at all; the kernel
     picks no interface without it for multicast routes and group joins.
@@ -33,7 +33,10 @@ requirements:
 options:
   interfaces:
     description:
-      - Interface names or shell-style patterns (C(*), C(?), C([...])).
+      - Interface names or patterns. A pattern ends with C(+) and matches every interface whose name
+        begins with what stands before it (C(trunk.+) matches C(trunk.10) and C(trunk.20); C(+) alone
+        matches every interface), the wildcard of smcroute, mcastd and the rest of this collection.
+      - Shell wildcards (C(*), C(?), C([...])) are refused with the C(+) spelling to use.
       - A name or pattern that matches no interface is an error unless O(ignore_missing=true).
     type: list
     elements: str
@@ -83,7 +86,7 @@ seealso:
 EXAMPLES = r'''
 - name: Make sure the VLAN subinterfaces of a router can do multicast and receive all groups
   mcast.linux.link:
-    interfaces: ['trunk.*']
+    interfaces: ['trunk.+']
     flags: [multicast, allmulti]
 
 - name: Multicast on the receiving interface of a host
@@ -139,8 +142,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcast.linux.plugins.module_utils._files import atomic_write, file_diff, read_text, text_diff
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
-    IFF_ALLMULTI, IFF_MULTICAST, NetlinkError, check_interface_names, link_flags, link_summaries,
-    open_iproute, require_pyroute2, resolve_interfaces, set_link_flags)
+    NetlinkError, check_interface_names, link_flags, link_summaries, open_iproute, require_pyroute2,
+    resolve_interfaces, set_link_flags)
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
+    IFF_ALLMULTI, IFF_MULTICAST, SHELL_WILDCARDS, WILDCARD, is_pattern)
 
 FLAG_BITS = {'multicast': IFF_MULTICAST, 'allmulti': IFF_ALLMULTI}
 # The words `ip link set` uses for each flag.
@@ -169,6 +174,22 @@ def plan_flags(current_flags, wanted_flags, state):
     return new_flags, mask
 
 
+def udev_glob(pattern):
+    """udev's KERNEL match for a name or pattern: ``trunk.+`` -> ``trunk.*`` (udev matches shell globs)."""
+    return pattern[:-1] + '*' if is_pattern(pattern) else pattern
+
+
+def from_udev_glob(glob):
+    """The module's pattern for a KERNEL match it wrote: ``trunk.*`` -> ``trunk.+``.
+
+    Anything else (a glob written by an earlier release, such as ``eth[01]``) is kept as it is, so a
+    rule the module no longer writes is still rendered unchanged.
+    """
+    if glob.endswith('*') and not SHELL_WILDCARDS.intersection(glob[:-1]):
+        return glob[:-1] + WILDCARD
+    return glob
+
+
 def parse_udev_rules(text):
     """Map ``(pattern, flag)`` to ``'on'``/``'off'`` for the rule lines this module writes."""
     rules = {}
@@ -176,13 +197,13 @@ def parse_udev_rules(text):
     for line in (text or '').splitlines():
         match = UDEV_RULE_PATTERN.match(line.strip())
         if match:
-            rules[(match.group('pattern'), words[match.group('word')])] = match.group('value')
+            rules[(from_udev_glob(match.group('pattern')), words[match.group('word')])] = match.group('value')
     return rules
 
 
 def render_udev_rules(rules, ip_path):
     """The whole rules file for ``{(pattern, flag): 'on'|'off'}``, sorted so output is stable."""
-    lines = [UDEV_RULE % (pattern, ip_path, IP_LINK_WORDS[flag], value)
+    lines = [UDEV_RULE % (udev_glob(pattern), ip_path, IP_LINK_WORDS[flag], value)
              for (pattern, flag), value in sorted(rules.items())]
     return UDEV_HEADER + ''.join(line + '\n' for line in lines)
 
@@ -203,20 +224,21 @@ class Link(object):
 
     def run(self):
         with open_iproute() as ipr:
-            links = link_summaries(ipr)
+            links = link_summaries()
             names = [link['name'] for link in links]
             targets, missing = resolve_interfaces(self.module, self.params['interfaces'], names,
                                                   self.params['ignore_missing'])
             self.result['targets'], self.result['missing'] = targets, missing
             plans = self.plan_links([link for link in links if link['name'] in targets])
             file_text, new_file_text = self.plan_rules()
+            # Reported from the plan, so check mode says what a real run would change.
+            self.result['udev_rules_file']['changed'] = new_file_text is not None
             self.result['changed'] = any(plan['mask'] for plan in plans) or new_file_text is not None
             self.describe(plans, file_text, new_file_text)
             if not self.module.check_mode:
                 self.apply_links(ipr, plans)
                 if new_file_text is not None:
                     atomic_write(self.module, self.params['udev_rules_file'], new_file_text)
-                    self.result['udev_rules_file']['changed'] = True
         if self.module._diff:
             self.result['diff'] = self.diff
         return self.result
@@ -297,10 +319,14 @@ def build_module():
 def validate(module):
     params = module.params
     if not params['interfaces']:
-        module.fail_json(msg="interfaces is empty: list interface names or patterns such as 'trunk.*'.")
+        module.fail_json(msg="interfaces is empty: list interface names or patterns such as 'trunk.+'.")
     if not params['flags']:
         module.fail_json(msg='flags is empty: list multicast, allmulti or both.')
     check_interface_names(module, params['interfaces'])
+    quoted = [name for name in params['interfaces'] if '"' in name]
+    if quoted:
+        module.fail_json(msg="'%s' cannot be written into a udev rule (it holds a double quote); rename the "
+                             "interface or use persist: false." % quoted[0])
 
 
 def main():

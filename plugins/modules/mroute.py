@@ -167,9 +167,10 @@ options:
         type: str
   igmp:
     description:
-      - The IGMP timers of every querier of mcastd, an C(igmp) line. The RFC 9776 defaults stand for what is
-        not given. mcastd has one set of timers, so another C(igmp) line in its configuration must agree with
-        this one (lines that give one setting two values are refused).
+      - The IGMP timers of every querier of mcastd, an C(igmp) line; its MLD queriers (IPv6) use the same
+        timers. The RFC 9776 defaults stand for what is not given. mcastd has one set of timers, so another
+        C(igmp) line in its configuration must agree with this one (lines that give one setting two values
+        are refused).
       - With O(state=present) the set's C(igmp) line becomes exactly these settings (an empty dict removes
         it); with O(state=absent) the line is removed, whatever the values. Not given, the line stays as it
         is (unless O(exclusive=true)).
@@ -1211,6 +1212,8 @@ class Mroute(object):
         current = self.read_set(current_text)
         wanted = plan_set(current, self.entries, self.identities, self.params['state'], self.params['exclusive'])
         removing_all = self.params['state'] == 'absent' and (not self.identities or current_text is None)
+        if removing_all:
+            wanted = []  # the file goes, so removed, entries and drift must say that every line goes
         new_text = None if removing_all else render_set(self.params['set'], wanted)
         self.validate_whole(new_text)
         file_changed = new_text != current_text
@@ -1247,7 +1250,7 @@ class Mroute(object):
 
     def read_links(self):
         with open_iproute() as ipr:
-            links = link_summaries(ipr)
+            links = link_summaries()
             addresses = address_summaries(ipr)
         self.names = dict((link['index'], link['name']) for link in links)
         self.addresses = dict((link['name'], []) for link in links)

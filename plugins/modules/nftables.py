@@ -551,6 +551,8 @@ class NftablesAcceptance(object):
     def write(self, path, content):
         if content is None:
             remove_file(path)
+        elif path == self.params['nftables_conf']:
+            atomic_write(self.module, path, content, mode=None)  # the user's file keeps its mode (executable on Debian)
         else:
             atomic_write(self.module, path, content)
 

@@ -229,11 +229,11 @@ from ansible_collections.mcast.linux.plugins.module_utils._files import read_tex
 from ansible_collections.mcast.linux.plugins.module_utils._keeper_deploy import (
     KeeperDeployment, keeper_script, render_unit as render_keeper_unit)
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
-    IFF_MULTICAST, IFF_UP, NetlinkError, interface_not_found_message, invalid_name_message, is_pattern,
-    link_summaries, open_iproute, require_pyroute2, route_summaries)
+    NetlinkError, interface_not_found_message, invalid_name_message, link_summaries, open_iproute,
+    require_pyroute2, route_summaries)
 from ansible_collections.mcast.linux.plugins.module_utils._sysctl import conf_key, read_value
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
-    LOCAL_TABLE, MAX_U32, MULTICAST_PREFIXES, RTPROT_KERNEL)
+    IFF_MULTICAST, IFF_UP, LOCAL_TABLE, MAX_U32, MULTICAST_PREFIXES, RTPROT_KERNEL, SHELL_WILDCARDS, is_pattern)
 
 MULTICAST_NETWORKS = dict((version, ipaddress.ip_network(prefix)) for version, prefix in MULTICAST_PREFIXES.items())
 FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -348,7 +348,7 @@ def desired_route(params):
         raise InvalidRoute('dev is required with state: present: name the interface multicast for %s leaves through.'
                            % network)
     if dev:
-        if is_pattern(dev):
+        if is_pattern(dev) or SHELL_WILDCARDS.intersection(dev):
             raise InvalidRoute("dev '%s' is a pattern; a route has exactly one interface, so give its name." % dev)
         message = invalid_name_message(dev)
         if message:
@@ -462,7 +462,7 @@ class Route(object):
 
     def run(self):
         with open_iproute() as ipr:
-            links = link_summaries(ipr)
+            links = link_summaries()
             names = dict((link['index'], link['name']) for link in links)
             dev_index = self.check_dev(links)
             existing = managed_candidates(route_summaries(ipr, FAMILIES[self.wanted['version']],

@@ -36,9 +36,11 @@ extends_documentation_fragment:
 options:
   interfaces:
     description:
-      - Interfaces to set to O(mode). Names or shell-style patterns such as C(trunk.*).
+      - Interfaces to set to O(mode). Names or patterns such as C(trunk.+). A pattern ends with C(+) and
+        matches every interface whose name begins with what stands before it (the collection's one wildcard,
+        as in smcroute and mcastd). Shell wildcards (C(*), C(?), C([...])) are refused with the C(+) spelling to use.
       - A name or pattern that matches no interface is an error unless O(ignore_missing=true).
-      - C(all) and C(default) are not interfaces; use the pattern C(*) for every current
+      - C(all) and C(default) are not interfaces; use the pattern C(+) for every current
         interface and O(default) for interfaces created later.
     type: list
     elements: str
@@ -89,7 +91,7 @@ seealso:
 EXAMPLES = r'''
 - name: Accept multicast from any source on the VLAN trunks of a router
   mcast.linux.rp_filter:
-    interfaces: ['trunk.*']
+    interfaces: ['trunk.+']
     mode: 'off'
 
 - name: Loose filtering on the upstream interface, only in the running kernel
@@ -246,6 +248,8 @@ class RpFilter(object):
         self.result['changes'] = changes
         file_text, new_file_text = self.plan_file(persistent_values(new_all, new_own, targets, changes))
         self.check_writable(changes, new_file_text is not None)
+        # Reported from the plan, so check mode says what a real run would change.
+        self.result['sysctl_file']['changed'] = new_file_text is not None
         self.result['changed'] = bool(changes) or new_file_text is not None
         if changes:
             self.diff.append(text_diff('rp_filter (running kernel)',
@@ -265,7 +269,7 @@ class RpFilter(object):
         pseudo = [name for name in names if name in CONF_PSEUDO_INTERFACES]
         if pseudo:
             self.module.fail_json(
-                msg="'%s' is not an interface name: use interfaces: ['*'] for every current interface and "
+                msg="'%s' is not an interface name: use interfaces: ['+'] for every current interface and "
                     "the option default for interfaces created later." % pseudo[0])
         matched, missing = resolve_interfaces(self.module, names, interfaces, self.params['ignore_missing'])
         self.result['targets'] = matched
@@ -319,7 +323,6 @@ class RpFilter(object):
                 self.module.fail_json(msg='writing %s failed: %s' % (proc_path(change['key']), error), **self.result)
         if new_file_text is not None:
             atomic_write(self.module, self.params['sysctl_file'], new_file_text)
-            self.result['sysctl_file']['changed'] = True
 
 
 def build_module():
@@ -341,7 +344,7 @@ def validate(module):
     if params['interfaces'] and params['mode'] is None:
         module.fail_json(msg="interfaces needs mode: add mode: 'off', loose or strict (quote 'off' in YAML).")
     if params['mode'] is not None and not params['interfaces']:
-        module.fail_json(msg="mode needs interfaces: list the interfaces (or patterns such as 'trunk.*') to set to %s."
+        module.fail_json(msg="mode needs interfaces: list the interfaces (or patterns such as 'trunk.+') to set to %s."
                              % params['mode'])
     if not params['interfaces'] and params['default'] is None:
         module.fail_json(msg='Nothing to do: give interfaces and mode, or default (the mode for interfaces created later).')

@@ -165,7 +165,7 @@ class Daemon:
 
     # -- making the kernel equal to the plan ---------------------------------------------------------
     def listening_for(self, family):
-        """Who listens where, for if-joined routes: the IGMP querier's memberships (IPv4 only so far)."""
+        """Who listens where, for if-joined routes: the IGMP (IPv4) or MLD (IPv6) querier's memberships."""
         return self.igmp.listening if family == 4 else self.mld.listening
 
     def apply(self):

@@ -65,8 +65,6 @@ def interface_name_problem(name):
     """
     if not isinstance(name, str) or not name:
         return "an interface name is empty: give the name, such as eth1"
-    if len(name.encode("utf-8")) >= IFNAMSIZ:
-        return "interface name %r is longer than 15 bytes, so no Linux interface can have it: check the spelling" % name
     if name in (".", ".."):
         return "%r cannot be an interface name" % name
     if "/" in name or any(character.isspace() for character in name):
@@ -75,6 +73,8 @@ def interface_name_problem(name):
     if ":" in name:
         return ("%r cannot be an interface name: a ':' marks an address label (eth0:1), not an interface; "
                 "give the interface's name (eth0)" % name)
+    if len(name.encode("utf-8")) >= IFNAMSIZ:
+        return "interface name %r is longer than 15 bytes, so no Linux interface can have it: check the spelling" % name
     return None
 
 

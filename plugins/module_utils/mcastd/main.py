@@ -44,7 +44,7 @@ LEVELS = {"none": logging.CRITICAL + 10, "err": logging.ERROR, "error": logging.
 
 
 def parse_args(argv):
-    parser = _ArgumentParser(prog="mcastd", description="IPv4 static multicast routing daemon (smcroute.conf grammar).")
+    parser = _ArgumentParser(prog="mcastd", description="IPv4 and IPv6 static multicast routing daemon (smcroute.conf grammar).")
     parser.add_argument("-f", "--config", default=DEFAULT_CONFIG, help="configuration file (default %(default)s)")
     parser.add_argument("-u", "--socket", default=DEFAULT_SOCKET, help="control socket (default %(default)s)")
     parser.add_argument("-p", "--pidfile", default=DEFAULT_PIDFILE, help="PID file (default %(default)s)")

@@ -16,7 +16,7 @@ def fixture_rules(tmp_path):
 
 def test_allmulti_on_trunks_by_pattern(host, rules):
     before = host.link_flags()
-    args = {"interfaces": ["trunk.*"], "flags": ["multicast", "allmulti"], "udev_rules_file": str(rules)}
+    args = {"interfaces": ["trunk.+"], "flags": ["multicast", "allmulti"], "udev_rules_file": str(rules)}
 
     preview = host.module("link", args, check=True, diff=True)
     assert preview["changed"] is True
@@ -64,11 +64,11 @@ def test_multicast_on_loopback_which_has_none_by_default(host, rules):
 
 
 def test_ignore_missing_reports_and_still_persists_the_pattern(host, rules):
-    result = host.module("link", {"interfaces": ["trunk.10", "vlan*"], "flags": ["allmulti"],
+    result = host.module("link", {"interfaces": ["trunk.10", "vlan+"], "flags": ["allmulti"],
                                   "ignore_missing": True, "udev_rules_file": str(rules)})
     assert result["changed"] is True
-    assert result["missing"] == ["vlan*"]
-    assert 'KERNEL=="vlan*"' in rules.read_text()
+    assert result["missing"] == ["vlan+"]
+    assert 'KERNEL=="vlan*"' in rules.read_text(), "udev matches the pattern's shell glob"
     assert host.link_flags()["trunk.10"] & IFF_ALLMULTI
 
 
@@ -83,7 +83,12 @@ def test_rules_file_change_alone_is_a_change(host, rules):
 BAD_INPUTS = [
     ({"interfaces": ["trunk.99"]},
      "interface 'trunk.99' does not exist on this host; existing interfaces: lo, eth0, trunk.10, trunk.20"),
-    ({"interfaces": ["vlan*"]}, "no interface on this host matches 'vlan*'"),
+    ({"interfaces": ["vlan+"]}, "no interface on this host matches 'vlan+'"),
+    ({"interfaces": ["trunk.*"]}, "'trunk.*' uses the shell wildcard *: mcast.linux names interfaces as smcroute does, "
+                                  "with a trailing '+' that matches every name beginning with what stands before it "
+                                  "(write trunk.+)"),
+    ({"interfaces": ["trunk.1[01]"]}, "(write trunk.1+)"),
+    ({"interfaces": ["tr+unk"]}, "the wildcard '+' may only end an interface name"),
     ({"interfaces": ["trunk.10", "eth9"]}, "'eth9' does not exist"),
     ({"interfaces": ["Trunk.10"]}, "'Trunk.10' does not exist"),
     ({"interfaces": []}, "interfaces is empty"),
@@ -103,3 +108,24 @@ def test_bad_input_fails_with_the_reason_and_changes_nothing(unchanging_host, ru
     assert_refused(unchanging_host, "link", dict({"udev_rules_file": str(rules)}, **args), message,
                    unchanging_host.link_flags)
     assert not rules.exists()
+
+
+def test_rules_of_an_earlier_release_are_read_as_the_same_patterns(host, rules):
+    # Earlier releases took shell patterns and wrote them to udev as they were given.
+    ip_path = host.module("link", {"interfaces": ["trunk.20"], "udev_rules_file": str(rules)})["udev_rules_file"]
+    assert ip_path["changed"] is True
+    written = rules.read_text()
+    ip = written.split('RUN+="')[1].split(" ")[0]
+    legacy = ''.join('ACTION=="add", SUBSYSTEM=="net", KERNEL=="%s", RUN+="%s link set dev $name %s on"\n' % line
+                     for line in (("eth[01]", ip, "multicast"), ("trunk.*", ip, "allmulticast"),
+                                  ("trunk.*", ip, "multicast")))
+    rules.write_text(legacy)
+    again = host.module("link", {"interfaces": ["trunk.+"], "flags": ["multicast", "allmulti"],
+                                 "udev_rules_file": str(rules)})
+    assert again["udev_rules_file"]["changed"] is False, "trunk.* is trunk.+ in the module's words"
+    assert rules.read_text() == legacy
+    more = host.module("link", {"interfaces": ["trunk.1+"], "udev_rules_file": str(rules)})
+    assert more["udev_rules_file"]["changed"] is True
+    text = rules.read_text()
+    assert 'KERNEL=="trunk.1*"' in text and 'KERNEL=="eth[01]"' in text, "a new rule beside the old ones, kept"
+    assert text.count('KERNEL=="trunk.*"') == 2, "no second rule for what trunk.* already says"

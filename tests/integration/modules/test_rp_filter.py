@@ -59,7 +59,7 @@ def test_off_on_one_trunk_keeps_every_other_effective_mode(host, dropin, root_rp
 
 
 def test_loose_under_strict_all_only_sets_the_interface(host, dropin):
-    result = host.module("rp_filter", {"interfaces": ["trunk.*"], "mode": "loose", "sysctl_file": str(dropin)})
+    result = host.module("rp_filter", {"interfaces": ["trunk.+"], "mode": "loose", "sysctl_file": str(dropin)})
     assert result["changed"] is True
     assert result["targets"] == ["trunk.10", "trunk.20"]
     values = host.rp_filters()
@@ -108,7 +108,8 @@ def test_yaml_off_read_as_false_still_means_off(host, dropin):
 BAD_INPUTS = [
     ({"interfaces": ["trunk.99"], "mode": "off"},
      "interface 'trunk.99' does not exist on this host; existing interfaces: eth0, lo, trunk.10, trunk.20"),
-    ({"interfaces": ["vlan*"], "mode": "off"}, "no interface on this host matches 'vlan*'"),
+    ({"interfaces": ["vlan+"], "mode": "off"}, "no interface on this host matches 'vlan+'"),
+    ({"interfaces": ["*"], "mode": "off"}, "'*' uses the shell wildcard *"),
     ({"interfaces": ["trunk.10", "trunk.99"], "mode": "off"}, "'trunk.99' does not exist"),
     ({"interfaces": ["all"], "mode": "off"}, "'all' is not an interface name"),
     ({"interfaces": ["default"], "mode": "loose"}, "'default' is not an interface name"),

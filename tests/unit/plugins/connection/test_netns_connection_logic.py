@@ -111,9 +111,9 @@ def test_ip_executable_is_read_from_its_variable_and_environment(probed):
     assert options(probed, "ip_env")["ip_executable"] == "/opt/ip"
 
 
-def test_defaults_are_ip_from_path_bin_sh_and_no_pipelining(probed):
+def test_defaults_are_ip_from_path_bin_sh_and_pipelining(probed):
     assert options(probed, "defaults") == {
-        "remote_addr": "web1", "netns_name": None, "ip_executable": "ip", "executable": "/bin/sh", "pipelining": False}
+        "remote_addr": "web1", "netns_name": None, "ip_executable": "ip", "executable": "/bin/sh", "pipelining": True}
 
 
 def test_invalid_name_fails_at_connect_before_anything_runs(probed):

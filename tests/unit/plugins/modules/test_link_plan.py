@@ -23,8 +23,10 @@ def test_flag_state_names_the_bits():
 
 
 def test_udev_rules_round_trip_and_stay_sorted():
-    rules = {("trunk.*", "multicast"): "on", ("eth0", "allmulti"): "off"}
+    rules = {("trunk.+", "multicast"): "on", ("eth0", "allmulti"): "off", ("eth[01]", "multicast"): "on"}
     text = link.render_udev_rules(rules, "/usr/sbin/ip")
+    assert 'KERNEL=="trunk.*"' in text, "udev matches shell globs: trunk.+ is written as trunk.*"
+    assert 'KERNEL=="eth[01]"' in text, "a glob an earlier release wrote stays as it was"
     assert 'ACTION=="add", SUBSYSTEM=="net", KERNEL=="eth0", RUN+="/usr/sbin/ip link set dev $name allmulticast off"' in text
     assert text.index('KERNEL=="eth0"') < text.index('KERNEL=="trunk.*"')
     assert link.parse_udev_rules(text) == rules
@@ -43,6 +45,8 @@ def test_stuck_allmulti_message_names_the_routing_daemon():
     ({"interfaces": []}, "interfaces is empty"),
     ({"flags": []}, "flags is empty"),
     ({"interfaces": ["eth0", "192.0.2.1/24"]}, "cannot be an interface name"),
+    ({"interfaces": ['eth"0']}, "cannot be written into a udev rule"),
+    ({"interfaces": ["trunk.*"]}, r"\(write trunk\.\+\)"),
 ])
 def test_validate_explains_bad_input(overrides, fragment):
     values = dict(interfaces=["eth0"], flags=["multicast"], state="present")

@@ -1,0 +1,15 @@
+"""mcast.linux.bridge run through main() against a faked kernel and files, in check mode and for real.
+
+The cases are in test_bridge_main.yaml; tests/unit/plugins/modules/uthelper.py says what each one asserts.
+"""
+import pytest
+
+from ansible_collections.mcast.linux.plugins.modules import bridge
+from tests.unit.plugins.modules.uthelper import case_ids, run_case, table
+
+CASES = table(__file__)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
+def test_bridge(case, tmp_path, monkeypatch):
+    run_case(bridge.main, bridge, case, tmp_path, monkeypatch)
