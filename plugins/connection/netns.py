@@ -62,8 +62,26 @@ options:
       - name: ANSIBLE_EXECUTABLE
     vars:
       - name: ansible_executable
-extends_documentation_fragment:
-  - connection_pipelining
+  pipelining:
+    description:
+      - Pipe each module to the Python interpreter's standard input instead of copying it into a temporary directory
+        first. A module then takes one C(ip netns exec) instead of six (find the home directory, make a directory,
+        copy, change the mode, run, remove), and nothing is written below the remote temporary directory, which the
+        namespaces share with the controller.
+      - On by default, unlike with most connections. The usual reason to keep it off, C(requiretty) of C(sudo), does
+        not apply to a connection that never has a terminal. A become plugin that cannot pipeline, such as
+        P(ansible.builtin.su#become), turns it off for its own tasks.
+    type: boolean
+    default: true
+    env:
+      - name: ANSIBLE_PIPELINING
+    ini:
+      - section: defaults
+        key: pipelining
+      - section: connection
+        key: pipelining
+    vars:
+      - name: ansible_pipelining
 notes:
   - Needs root, or at least the capability C(CAP_SYS_ADMIN) in the process that runs Ansible, because C(ip netns exec)
     calls C(setns(2)) and creates a mount namespace. The connection checks this, the C(ip) command and the namespace

@@ -46,6 +46,11 @@ def flag_names(bits):
     return [name for name, bit in sorted(IFF.items(), key=lambda item: item[1]) if bits & bit]
 
 
+
+def file_mode(text):
+    """A mode as the tables write it, quoted octal ('0644'), as the number os.chmod and os.stat use."""
+    return int(text, 8) if isinstance(text, str) else text
+
 class FakeMessage(dict):
     """A netlink message as pyroute2 decodes it: header fields by key, attributes by get_attr."""
 
@@ -145,7 +150,7 @@ class FakeHost(object):
         content = state["content"] if isinstance(state, dict) else state
         target.write_text(content, encoding="utf-8")
         if isinstance(state, dict) and "mode" in state:
-            os.chmod(path, state["mode"])
+            os.chmod(path, file_mode(state["mode"]))
 
     def files(self):
         """``{path: {'content', 'mode'} or {'link'}}`` of everything below root but the fake /proc."""
@@ -164,7 +169,9 @@ class FakeHost(object):
     @staticmethod
     def file_states(spec):
         """The case's ``files_after`` as ``files()`` shows them: text alone is the content; None: absent."""
-        return dict((path, {"content": state} if isinstance(state, str) else state) for path, state in spec.items())
+        return dict((path, {"content": state} if isinstance(state, str) else
+                     dict(state, mode=file_mode(state["mode"])) if isinstance(state, dict) and "mode" in state else state)
+                    for path, state in spec.items())
 
     def link_by(self, key, value):
         for link in self.links:
