@@ -16,8 +16,8 @@ export ANSIBLE_NOCOLOR := 1
 export CONTAINERS_CONF := $(REPO)/tests/lab/containers.conf
 
 .PHONY: help require-root setup lab lab-up lab-down lab-status build install test test-unit test-integration \
-        test-molecule sanity lint docs-lint bench-mcastd bench-querier bench-nftables bench-modules bench-roles docs \
-        docs-html clean
+        test-molecule sanity lint docs-lint bench-mcastd bench-querier bench-nftables bench-modules bench-roles bench-fleet docs \
+        docs-html clean ee
 
 help:
 	@echo "make lab         set up this machine, bring the container lab up and run the main job"
@@ -28,6 +28,8 @@ help:
 	@echo "make bench-mcastd  mcastd against smcroute, side by side"
 	@echo "make bench-querier mcastd's IGMP querier against igmpproxy and pimd, side by side"
 	@echo "make bench-roles   the router role against a plain playbook, side by side"
+	@echo "make bench-fleet   host role and compliance on 50 namespace hosts, side by side with ansible -m ping"
+	@echo "make ee          build the AWX execution environment (ansible-builder, podman) and run compliance in it"
 
 setup:
 	@tests/tools/setup.sh
@@ -75,8 +77,12 @@ test-unit: setup
 test-integration: require-root setup
 	$(BIN)/python -m pytest tests/integration
 
+# One image per tested Debian release: default is Debian 12, debian11 and debian13 the others.
 test-molecule: require-root setup
-	@set -e; export MCAST_LAB_IMAGE=$$($(LABCTL) build-image); for scenario in molecule/*/molecule.yml; do \
+	@set -e; export MCAST_LAB_IMAGE=$$($(LABCTL) build-image); \
+	export MCAST_LAB_IMAGE_BULLSEYE=$$($(LABCTL) build-image --suite bullseye); \
+	export MCAST_LAB_IMAGE_TRIXIE=$$($(LABCTL) build-image --suite trixie); \
+	for scenario in molecule/*/molecule.yml; do \
 	  name=$$(basename $$(dirname $$scenario)); \
 	  echo "==> molecule test -s $$name"; \
 	  $(BIN)/molecule test -s $$name; \
@@ -106,6 +112,15 @@ bench-modules: require-root setup
 
 bench-roles: require-root setup
 	$(BIN)/python tests/bench/bench_roles.py
+
+# BENCH_FLEET_ARGS, for example: --compare DIR (another mcast.linux below DIR/ansible_collections) --profile
+bench-fleet: require-root setup
+	$(BIN)/python tests/bench/bench_fleet.py $(BENCH_FLEET_ARGS)
+
+# The execution environment of execution-environment.yml, built offline on a local Debian 12 base,
+# then the lab configured and checked from inside it with ansible-runner (docs/execution-environment.md).
+ee: require-root build
+	$(BIN)/python tests/ee/ee.py
 
 docs: setup
 	docs/build.sh

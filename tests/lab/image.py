@@ -5,8 +5,10 @@ all, so the image is bootstrapped from the Debian mirror that the machine's own 
 (read at run time: no mirror host name is written into the repository) and must already contain
 everything the roles and modules need offline (python3-pyroute2, nftables, systemd, ...).
 
-The image is tagged with a hash of its recipe (suite, package list and the code of this module):
-``ensure_image()`` builds only when no image with that tag exists yet.
+One image per Debian release the roles are tested on (``SUITES``: Debian 11, 12 and 13); the
+machine's mirror serves all of them. Each is tagged ``SUITE-HASH``, the hash of its recipe (suite,
+package list and the code of this module): ``ensure_image(suite=...)`` builds only when no image
+with that tag exists yet.
 """
 import contextlib
 import fcntl
@@ -24,7 +26,12 @@ from tests.lab.errors import LabError
 LAB_DIR = Path(__file__).resolve().parent
 CONTAINERS_CONF = LAB_DIR / "containers.conf"
 IMAGE_REPOSITORY = "localhost/mcast-lab"
-SUITE = "bookworm"
+# The releases the roles are tested on (molecule/debian11, default, debian13), oldest first.
+SUITES = ("bullseye", "bookworm", "trixie")
+DEFAULT_SUITE = "bookworm"
+# Debian's own suite names: a machine's apt source that serves one of them is a Debian mirror (the
+# same mirror serves the other releases); third-party sources (cloud-sdk-bookworm, nodistro) are not.
+DEBIAN_SUITES = ("buster", *SUITES, "forky", "sid")
 PACKAGES = (
     "python3",
     "python3-pyroute2",
@@ -60,38 +67,46 @@ def podman(*args, check=True):
     return proc
 
 
-def recipe_hash():
+def check_suite(suite):
+    """Refuse a release the lab has no recipe for, naming those it has."""
+    if suite not in SUITES:
+        raise LabError(f"No lab image recipe for Debian suite {suite!r}: choose one of {', '.join(SUITES)}.")
+    return suite
+
+
+def recipe_hash(suite=DEFAULT_SUITE):
     """Hash of everything that decides the image's content: suite, packages and this module's code."""
     digest = hashlib.sha256()
-    digest.update(SUITE.encode())
+    digest.update(check_suite(suite).encode())
     digest.update("\n".join(PACKAGES).encode())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:12]
 
 
-def image_name():
-    """The image reference for the current recipe."""
-    return f"{IMAGE_REPOSITORY}:{recipe_hash()}"
+def image_name(suite=DEFAULT_SUITE):
+    """The image reference for the current recipe of ``suite``."""
+    return f"{IMAGE_REPOSITORY}:{suite}-{recipe_hash(suite)}"
 
 
 def _deb822_mirrors(text):
-    """URIs of the deb822 stanzas that serve the main suite (not -security or -updates)."""
+    """(URI, suite) of the deb822 stanzas, main suites only (not -security or -updates)."""
     for stanza in re.split(r"\n\s*\n", text):
         fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, flags=re.MULTILINE))
-        if "deb" in fields.get("Types", "").split() and SUITE in fields.get("Suites", "").split():
-            yield from fields.get("URIs", "").split()
+        if "deb" in fields.get("Types", "").split():
+            for suite in set(fields.get("Suites", "").split()) & set(DEBIAN_SUITES):
+                yield from ((uri, suite) for uri in fields.get("URIs", "").split())
 
 
 def _one_line_mirrors(text):
-    """URIs of the one-line ``deb [options] URI SUITE ...`` entries that serve the main suite."""
+    """(URI, suite) of the one-line ``deb [options] URI SUITE ...`` entries, main suites only."""
     for line in text.splitlines():
         match = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
-        if match and match.group(2) == SUITE:
-            yield match.group(1)
+        if match and match.group(2) in DEBIAN_SUITES:
+            yield match.group(1), match.group(2)
 
 
-def apt_mirror():
-    """The Debian mirror the machine's own apt sources name for the main suite."""
+def apt_mirror(suite=DEFAULT_SUITE):
+    """The Debian mirror of the machine's own apt sources, one that names ``suite`` itself if any does."""
     candidates = []
     for path in sorted(APT_SOURCES_DIR.glob("*.sources")):
         candidates.extend(_deb822_mirrors(path.read_text(encoding="utf-8")))
@@ -99,16 +114,17 @@ def apt_mirror():
         if path.is_file():
             candidates.extend(_one_line_mirrors(path.read_text(encoding="utf-8")))
     if not candidates:
-        raise LabError(f"No apt source for Debian {SUITE} found in {APT_SOURCES} or {APT_SOURCES_DIR}/: "
-                       "the lab image is bootstrapped from the machine's own mirror.")
-    return candidates[0]
+        raise LabError(f"No apt source for a Debian release ({', '.join(DEBIAN_SUITES)}) found in {APT_SOURCES} or "
+                       f"{APT_SOURCES_DIR}/: the lab image is bootstrapped from the machine's own mirror.")
+    # A Debian 12 machine names bookworm only; its mirror serves bullseye and trixie as well.
+    return sorted(candidates, key=lambda candidate: candidate[1] != suite)[0][0]
 
 
-def _bootstrap(rootfs, mirror):
-    """Install the minimal Debian with the recipe's packages into ``rootfs``."""
+def _bootstrap(rootfs, mirror, suite):
+    """Install the minimal Debian ``suite`` with the recipe's packages into ``rootfs``."""
     if shutil.which("debootstrap") is None:
         raise LabError("debootstrap is not installed: install it (apt-get install debootstrap) to build the lab image.")
-    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), mirror]
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(rootfs), mirror]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-15:])
@@ -135,19 +151,19 @@ def _prepare_rootfs(rootfs):
     (rootfs / "etc/machine-id").write_text("", encoding="utf-8")
 
 
-def build_image(log=print):
-    """Bootstrap, prepare and import the image for the current recipe; return its name and seconds."""
+def build_image(log=print, suite=DEFAULT_SUITE):
+    """Bootstrap, prepare and import the image for the current recipe of ``suite``; return its name and seconds."""
     started = time.monotonic()
-    name = image_name()
-    mirror = apt_mirror()
-    log(f"building {name} from {mirror} (debootstrap {SUITE}, about a minute)")
+    name = image_name(suite)
+    mirror = apt_mirror(suite)
+    log(f"building {name} from {mirror} (debootstrap {suite}, about a minute)")
     with tempfile.TemporaryDirectory(prefix="mcast-lab-image-", dir="/var/tmp") as workdir:
         rootfs = Path(workdir) / "rootfs"
-        _bootstrap(rootfs, mirror)
+        _bootstrap(rootfs, mirror, suite)
         _prepare_rootfs(rootfs)
         tarball = Path(workdir) / "rootfs.tar"
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
-        podman("import", "--change", "CMD=/sbin/init", "--message", f"mcast.linux lab recipe {recipe_hash()}",
+        podman("import", "--change", "CMD=/sbin/init", "--message", f"mcast.linux lab recipe {suite} {recipe_hash(suite)}",
                str(tarball), name)
     return name, time.monotonic() - started
 
@@ -163,21 +179,29 @@ def _build_lock():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _remove_stale_images(keep):
-    """Drop the images of older recipes; podman refuses (harmlessly) those a container still uses."""
+def _is_stale(reference, keep, suite):
+    """An older recipe of the same suite, or an image tagged before the tags named their suite."""
+    tag = reference.rpartition(":")[2]
+    return reference != keep and (tag.startswith(f"{suite}-") or "-" not in tag)
+
+
+def _remove_stale_images(keep, suite):
+    """Drop the images of older recipes of ``suite`` (the other suites' images stay); podman refuses
+    (harmlessly) those a container still uses."""
     listing = podman("images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPOSITORY, check=False).stdout
-    for reference in set(listing.split()) - {keep}:
-        podman("rmi", reference, check=False)
+    for reference in set(listing.split()):
+        if _is_stale(reference, keep, suite):
+            podman("rmi", reference, check=False)
 
 
-def ensure_image(log=print):
-    """Return the image for the current recipe, building it only when it does not exist yet."""
-    name = image_name()
+def ensure_image(log=print, suite=DEFAULT_SUITE):
+    """Return the image for the current recipe of ``suite``, building it only when it does not exist yet."""
+    name = image_name(suite)
     if podman("image", "exists", name, check=False).returncode == 0:
         return name
     with _build_lock():
         if podman("image", "exists", name, check=False).returncode != 0:
-            seconds = build_image(log)[1]
+            seconds = build_image(log, suite)[1]
             log(f"built {name} in {seconds:.0f} s")
-            _remove_stale_images(keep=name)
+            _remove_stale_images(keep=name, suite=suite)
     return name

@@ -31,7 +31,7 @@ def test_collection_declares_python_and_system_deps_for_ansible_builder():
     assert (REPO / deps["python"]).is_file() and (REPO / deps["system"]).is_file()
     python = [line.split()[0] for line in (REPO / deps["python"]).read_text().splitlines()
               if line.strip() and not line.startswith("#")]
-    assert python == ["pyroute2>=0.7.2"], "targets run Debian 12's python3-pyroute2 0.7.2; keep the floor there"
+    assert python == ["pyroute2>=0.7.2"], "the EE image's own pyroute2: the floor the modules are tested with in the EE"
     system = (REPO / deps["system"]).read_text()
     for package in ("iproute2 [platform:dpkg]", "nftables"):
         assert package in system
