@@ -4,17 +4,22 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Netlink access shared by the mcast.linux modules (private to this collection).
 
-pyroute2 is optional at import time so that ``ansible-doc`` and the sanity import test work
-without it; a module that needs it calls :func:`require_pyroute2` first. Everything here works
-with pyroute2 0.7.2 (Debian 12) and 0.9.x: only ``IPRoute()`` without arguments, ``get_links``,
-``link('set', ...)``, ``get_routes``, ``route(...)`` and ``get_attr`` with full NLA names.
+pyroute2 is imported on first use, by :func:`open_iproute`: its import loads every part of the
+library (about 0.3 s of CPU per module run), which a run that only lists interfaces (they come
+from ``mcastd/linux.py``) or only plans in check mode must not pay. ``ansible-doc`` and the sanity
+import test work without it; a module that needs it calls :func:`require_pyroute2` first.
+Everything here works with pyroute2 0.7.2 (Debian 12) and 0.9.x: only ``IPRoute()`` without
+arguments, ``get_links``, ``link('set', ...)``, ``get_routes``, ``route(...)`` and ``get_attr``
+with full NLA names.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import importlib.util
+import os
 import socket
-import traceback
+import types
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -22,37 +27,67 @@ from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import (
     interfaces, is_pattern, name_matches, pattern_problem)
 
 try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink import exceptions as netlink_exceptions
-except ImportError:
+    HAS_PYROUTE2 = importlib.util.find_spec('pyroute2') is not None
+except (ImportError, ValueError):
     HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-    IPRoute = None
 
-    class NetlinkError(Exception):
-        """Stand-in so ``except NetlinkError`` stays valid when pyroute2 is missing."""
 
-        code = None
-else:
-    HAS_PYROUTE2 = True
-    PYROUTE2_IMPORT_ERROR = None
-    # The modules catch this one name whether or not pyroute2 is installed.
-    NetlinkError = netlink_exceptions.NetlinkError
+class NetlinkError(Exception):
+    """The kernel refused a netlink request made through :func:`open_iproute`; ``code`` is the errno.
+
+    The modules catch this one class, whichever pyroute2 version raised its own.
+    """
+
+    def __init__(self, code, message=None):
+        super(NetlinkError, self).__init__(code, message or '')
+        self.code = code
+
+    def __str__(self):
+        return '(%s, %r)' % (self.code, self.args[1])
 
 
 def require_pyroute2(module):
-    """Fail the module with installation guidance when pyroute2 cannot be imported."""
+    """Fail the module with installation guidance when pyroute2 is not installed."""
     if not HAS_PYROUTE2:
-        module.fail_json(
-            msg=missing_required_lib(
-                'pyroute2',
-                reason='to talk to the kernel over netlink (Debian/Ubuntu: apt install python3-pyroute2)'),
-            exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib(
+            'pyroute2', reason='to talk to the kernel over netlink (Debian/Ubuntu: apt install python3-pyroute2)'))
+
+
+class _IPRoute(object):
+    """pyroute2's IPRoute whose calls raise :class:`NetlinkError` and return lists, not generators."""
+
+    def __init__(self):
+        from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel  (see the module docstring)
+        from pyroute2.netlink.exceptions import NetlinkError as Pyroute2Error  # pylint: disable=import-outside-toplevel
+        self._ipr = IPRoute()
+        self._error = Pyroute2Error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        self._ipr.close()
+
+    def __getattr__(self, name):
+        method = getattr(self._ipr, name)
+
+        def call(*args, **kwargs):
+            try:
+                answer = method(*args, **kwargs)
+                # pyroute2 0.9 answers some requests with a generator: the kernel's error comes while reading it.
+                return list(answer) if isinstance(answer, types.GeneratorType) else answer
+            except self._error as error:
+                raise NetlinkError(error.code, error.args[1] if len(error.args) > 1 else os.strerror(error.code))
+        return call
 
 
 def open_iproute():
-    """Return an IPRoute socket for the current network namespace (use it as a context manager)."""
-    return IPRoute()
+    """A netlink socket for the current network namespace (use it as a context manager)."""
+    return _IPRoute()
 
 
 def invalid_name_message(name):

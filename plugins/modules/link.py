@@ -223,22 +223,21 @@ class Link(object):
         self.diff = []
 
     def run(self):
-        with open_iproute() as ipr:
-            links = link_summaries()
-            names = [link['name'] for link in links]
-            targets, missing = resolve_interfaces(self.module, self.params['interfaces'], names,
-                                                  self.params['ignore_missing'])
-            self.result['targets'], self.result['missing'] = targets, missing
-            plans = self.plan_links([link for link in links if link['name'] in targets])
-            file_text, new_file_text = self.plan_rules()
-            # Reported from the plan, so check mode says what a real run would change.
-            self.result['udev_rules_file']['changed'] = new_file_text is not None
-            self.result['changed'] = any(plan['mask'] for plan in plans) or new_file_text is not None
-            self.describe(plans, file_text, new_file_text)
-            if not self.module.check_mode:
-                self.apply_links(ipr, plans)
-                if new_file_text is not None:
-                    atomic_write(self.module, self.params['udev_rules_file'], new_file_text)
+        links = link_summaries()
+        names = [link['name'] for link in links]
+        targets, missing = resolve_interfaces(self.module, self.params['interfaces'], names,
+                                              self.params['ignore_missing'])
+        self.result['targets'], self.result['missing'] = targets, missing
+        plans = self.plan_links([link for link in links if link['name'] in targets])
+        file_text, new_file_text = self.plan_rules()
+        # Reported from the plan, so check mode says what a real run would change.
+        self.result['udev_rules_file']['changed'] = new_file_text is not None
+        self.result['changed'] = any(plan['mask'] for plan in plans) or new_file_text is not None
+        self.describe(plans, file_text, new_file_text)
+        if not self.module.check_mode:
+            self.apply_links([plan for plan in plans if plan['mask']])
+            if new_file_text is not None:
+                atomic_write(self.module, self.params['udev_rules_file'], new_file_text)
         if self.module._diff:
             self.result['diff'] = self.diff
         return self.result
@@ -279,18 +278,21 @@ class Link(object):
         if new_file_text is not None:
             self.diff.append(file_diff(self.params['udev_rules_file'], file_text, new_file_text))
 
-    def apply_links(self, ipr, plans):
-        for plan in plans:
-            if not plan['mask']:
-                continue
-            try:
-                set_link_flags(ipr, plan['index'], plan['new_flags'], plan['mask'])
-            except NetlinkError as error:
-                self.module.fail_json(msg='setting the flags of %s failed: %s. Run as root (become: true).'
-                                          % (plan['name'], error), **self.result)
-            actual = link_flags(ipr, plan['index'])
-            if (actual ^ plan['new_flags']) & plan['mask']:
-                self.module.fail_json(msg=self.stuck_flag_message(plan['name'], actual, plan['new_flags']), **self.result)
+    def apply_links(self, plans):
+        """Set the planned flags; netlink (and pyroute2's import) only when a flag changes."""
+        if not plans:
+            return
+        with open_iproute() as ipr:
+            for plan in plans:
+                try:
+                    set_link_flags(ipr, plan['index'], plan['new_flags'], plan['mask'])
+                except NetlinkError as error:
+                    self.module.fail_json(msg='setting the flags of %s failed: %s. Run as root (become: true).'
+                                              % (plan['name'], error), **self.result)
+                actual = link_flags(ipr, plan['index'])
+                if (actual ^ plan['new_flags']) & plan['mask']:
+                    self.module.fail_json(msg=self.stuck_flag_message(plan['name'], actual, plan['new_flags']),
+                                          **self.result)
 
     @staticmethod
     def stuck_flag_message(name, actual, wanted):

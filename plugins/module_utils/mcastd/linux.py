@@ -157,7 +157,9 @@ def interfaces():
     in the daemon, the keepers and the modules.
     """
     table = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+    # Any socket answers SIOCGIFFLAGS; AF_UNIX is one that every unit of the collection may open
+    # (the keepers' RestrictAddressFamilies= has no AF_INET).
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as probe:
         for index, name in socket.if_nameindex():
             flags = _flags(probe, name)
             if flags is not None:

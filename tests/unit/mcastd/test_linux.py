@@ -90,3 +90,21 @@ def test_the_grammars_prefixes_are_the_shared_ones():
     assert config.address_text(config.LINK_LOCAL.addr) + "/%d" % config.LINK_LOCAL.length == \
         linux.LINK_LOCAL_GROUPS_IPV4
     assert config.parse_prefix(linux.MULTICAST_PREFIXES[6]) == config.MULTICAST6
+
+
+def test_the_interface_table_opens_only_families_the_keepers_unit_allows(monkeypatch):
+    # The keepers' units say RestrictAddressFamilies=...: a socket of another family fails there with
+    # EAFNOSUPPORT (seen as "cannot read the kernel state: [Errno 97]" once). Refuse them here the same way.
+    from ansible_collections.mcast.linux.plugins.module_utils import _keeper_deploy
+    line = next(line for line in _keeper_deploy.UNIT_TEMPLATE.splitlines() if line.startswith("RestrictAddressFamilies="))
+    allowed = {getattr(socket, name) for name in line.split("=", 1)[1].split()}
+    real_socket = socket.socket
+
+    def restricted(family=socket.AF_INET, *args, **kwargs):
+        if family not in allowed:
+            raise OSError(97, "Address family not supported by protocol")
+        return real_socket(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", restricted)
+    assert "lo" in linux.interfaces()
+    linux.open_events(linux.RTMGRP_LINK).close()
