@@ -57,7 +57,8 @@ class _IPRoute(object):
     """pyroute2's IPRoute whose calls raise :class:`NetlinkError` and return lists, not generators."""
 
     def __init__(self):
-        from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel  (see the module docstring)
+        # Imported here, not at the top: see the module docstring.
+        from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
         from pyroute2.netlink.exceptions import NetlinkError as Pyroute2Error  # pylint: disable=import-outside-toplevel
         self._ipr = IPRoute()
         self._error = Pyroute2Error

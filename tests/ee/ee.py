@@ -18,7 +18,6 @@
 """
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import inspect
@@ -94,17 +93,6 @@ def digest(*parts):
         sha.update(part if isinstance(part, bytes) else str(part).encode())
         sha.update(b"\0")
     return sha.hexdigest()[:12]
-
-
-@contextlib.contextmanager
-def build_lock():
-    """One `make ee` builds at a time: two would bootstrap and tag the same images at once."""
-    with open(BUILD_LOCK, "a", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def image_exists(name):
@@ -397,7 +385,7 @@ def main(argv=None):
         return 2
     started = time.monotonic()
     try:
-        with build_lock():
+        with image.build_lock(BUILD_LOCK):  # one `make ee` builds at a time
             base = ensure_base_image()
             log(f"base image {base}")
             ee = ensure_ee(base, ensure_wheelhouse())

@@ -169,9 +169,9 @@ def build_image(log=print, suite=DEFAULT_SUITE):
 
 
 @contextlib.contextmanager
-def _build_lock():
-    """Serialise builds: parallel test runs must not bootstrap the same image twice at once."""
-    with open(BUILD_LOCK, "a", encoding="utf-8") as lock:
+def build_lock(path=BUILD_LOCK):
+    """Serialise builds: parallel runs must not bootstrap (or tag) the same image twice at once."""
+    with open(path, "a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -199,7 +199,7 @@ def ensure_image(log=print, suite=DEFAULT_SUITE):
     name = image_name(suite)
     if podman("image", "exists", name, check=False).returncode == 0:
         return name
-    with _build_lock():
+    with build_lock():
         if podman("image", "exists", name, check=False).returncode != 0:
             seconds = build_image(log, suite)[1]
             log(f"built {name} in {seconds:.0f} s")

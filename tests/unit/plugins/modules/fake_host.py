@@ -46,10 +46,10 @@ def flag_names(bits):
     return [name for name, bit in sorted(IFF.items(), key=lambda item: item[1]) if bits & bit]
 
 
-
 def file_mode(text):
     """A mode as the tables write it, quoted octal ('0644'), as the number os.chmod and os.stat use."""
     return int(text, 8) if isinstance(text, str) else text
+
 
 class FakeMessage(dict):
     """A netlink message as pyroute2 decodes it: header fields by key, attributes by get_attr."""
