@@ -49,7 +49,8 @@ def atomic_write(module, path, content, mode=DEFAULT_MODE, owner=None, group=Non
     keep the owner of a file that exists, and a new one belongs to the user running the module.
     """
     directory = parent_directory(path)
-    uid, gid = _user_id(owner), _group_id(group)
+    uid = _account_id(owner, lambda name: pwd.getpwnam(name).pw_uid)
+    gid = _account_id(group, lambda name: grp.getgrnam(name).gr_gid)
     handle, temporary = tempfile.mkstemp(prefix='.mcast-linux-', dir=directory)
     try:
         with os.fdopen(handle, 'w', encoding='utf-8') as stream:
@@ -76,24 +77,14 @@ def _set_attributes(path, mode, uid, gid):
         os.chown(path, uid, gid)
 
 
-def _user_id(owner):
-    """The uid of a user name or id; -1 (keep) for None."""
-    if owner is None:
+def _account_id(name, lookup):
+    """The id of a user or group name or id (``lookup`` resolves names); -1 (keep) for None."""
+    if name is None:
         return -1
     try:
-        return int(owner)
+        return int(name)
     except ValueError:
-        return pwd.getpwnam(owner).pw_uid
-
-
-def _group_id(group):
-    """The gid of a group name or id; -1 (keep) for None."""
-    if group is None:
-        return -1
-    try:
-        return int(group)
-    except ValueError:
-        return grp.getgrnam(group).gr_gid
+        return lookup(name)
 
 
 def atomic_symlink(target, path):

@@ -5,16 +5,16 @@ from tests.lab import image
 from tests.lab.errors import LabError
 
 DEB822 = """Types: deb
-URIs: http://mirror.example/debian
+URIs: http://192.0.2.10/debian
 Suites: bookworm bookworm-updates
 Components: main
 
 Types: deb
-URIs: http://security.example/debian-security
+URIs: http://192.0.2.11/debian-security
 Suites: bookworm-security
 Components: main
 """
-THIRD_PARTY = "deb [signed-by=/k.gpg] http://vendor.example/apt cloud-sdk-bookworm main\n"
+THIRD_PARTY = "deb [signed-by=/k.gpg] http://192.0.2.13/apt cloud-sdk-bookworm main\n"
 
 
 @pytest.fixture(name="sources")
@@ -31,14 +31,14 @@ def fixture_sources(tmp_path, monkeypatch):
 def test_every_release_is_bootstrapped_from_the_machines_debian_mirror(sources, suite):
     (sources / "debian.sources").write_text(DEB822)
     (sources / "vendor.list").write_text(THIRD_PARTY)
-    assert image.apt_mirror(suite) == "http://mirror.example/debian"
+    assert image.apt_mirror(suite) == "http://192.0.2.10/debian"
 
 
 def test_a_source_that_names_the_suite_itself_comes_first(sources):
     (sources / "debian.sources").write_text(DEB822)
-    (sources / "trixie.list").write_text("deb http://trixie.example/debian trixie main\n")
-    assert image.apt_mirror("trixie") == "http://trixie.example/debian"
-    assert image.apt_mirror("bookworm") == "http://mirror.example/debian"
+    (sources / "trixie.list").write_text("deb http://192.0.2.12/debian trixie main\n")
+    assert image.apt_mirror("trixie") == "http://192.0.2.12/debian"
+    assert image.apt_mirror("bookworm") == "http://192.0.2.10/debian"
 
 
 def test_no_debian_source_is_refused_with_the_places_looked_at(sources):
