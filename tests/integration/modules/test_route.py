@@ -64,7 +64,7 @@ def test_dev_scoped_route_check_apply_idempotent(host, unit, files):
     kernel_diff, routes_diff, keeper_diff, unit_diff, link_diff = preview["diff"]
     assert kernel_diff["after"] == "224.0.0.0/4 dev trunk.10 table 254 metric 0\n"
     assert json.loads(routes_diff["after"]) == [persisted_route("224.0.0.0/4", "trunk.10")]
-    assert keeper_diff["after"].startswith("route keeper, sha1 ")
+    assert keeper_diff["after"].startswith("route keeper (route_keeper.py), sha1 ")
     assert "ExecStart=/usr/bin/python3 %(keeper_file)s %(routes_file)s\n" % files in unit_diff["after"]
     assert link_diff["after"] == "-> %s\n" % unit
 

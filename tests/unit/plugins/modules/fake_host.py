@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcast.linux.plugins.module_utils import _bridge, _keeper_deploy, _netlink, _sysctl
+from ansible_collections.mcast.linux.plugins.module_utils import _bridge, _netlink, _service_deploy, _sysctl
 from ansible_collections.mcast.linux.plugins.module_utils._bridge_keeper import BRIDGE_OPTIONS, PORT_OPTIONS
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
@@ -209,8 +209,8 @@ class FakeHost(object):
         monkeypatch.setattr(_bridge, "read_querier_state", lambda index: {"ipv4": None, "ipv6": None})
         if self.systemd is not None:
             unit_dir = str(self.root / "etc" / "systemd" / "system")
-            monkeypatch.setattr(_keeper_deploy, "SYSTEMD_UNIT_DIRS", (unit_dir,))
-            monkeypatch.setattr(_keeper_deploy, "os", SystemdOs())
+            monkeypatch.setattr(_service_deploy, "SYSTEMD_UNIT_DIRS", (unit_dir,))
+            monkeypatch.setattr(_service_deploy, "os", SystemdOs())
 
     def interfaces(self):
         """``{name: Iface}`` as mcastd/linux.py reads the interface table."""
@@ -289,7 +289,7 @@ class FakeHost(object):
 
 
 class SystemdOs(object):
-    """``os`` for _keeper_deploy on a host whose init system is systemd (/run/systemd/system exists)."""
+    """``os`` for _service_deploy on a host whose init system is systemd (/run/systemd/system exists)."""
 
     def __init__(self):
         self.path = SystemdPath()

@@ -77,7 +77,7 @@ def test_check_mode_plans_every_file_and_writes_none(tmp_path):
                                  module.params["unit_file"], link], "service": []}
     diff = dict((entry["after_header"], entry) for entry in persistence.diff())
     assert json.loads(diff[module.params["settings_file"]]["after"]) == {"br0": {"ports": {}, "querier": True}}
-    assert diff[module.params["keeper_file"]]["after"].startswith("bridge keeper, sha1 ")
+    assert diff[module.params["keeper_file"]]["after"].startswith("bridge keeper (bridge_keeper.py), sha1 ")
     assert diff[link]["after"] == "-> %s\n" % module.params["unit_file"]
     assert not os.listdir(tmp_path)
 
