@@ -121,8 +121,8 @@ class KeeperDeployment(ServiceDeployment):
             self.require_ip()
         kept, script, unit = texts or (None, None, None)
         return self.plan_daemon([DaemonFile(self.kept_file, kept, effect=CONFIG),
-                          DaemonFile(self.keeper_file, script, effect=PROGRAM),
-                          DaemonFile(self.unit_file, unit, effect=UNIT)], enabled=keep)
+                                 DaemonFile(self.keeper_file, script, effect=PROGRAM),
+                                 DaemonFile(self.unit_file, unit, effect=UNIT)], enabled=keep)
 
     def require_ip(self):
         if self.module.get_bin_path('ip') is None:

@@ -393,17 +393,25 @@ def test_the_figures_the_docs_give_of_mcastd_are_its_constants(doc, phrase):
     assert phrase in " ".join(text_of(REPO / doc).split()), "%s no longer says: %s" % (doc, phrase)
 
 
-def test_the_unit_does_not_restart_on_the_exit_codes_the_doc_names():
-    unit = text_of(REPO / "roles" / "router" / "files" / "mcastd.service")
+def mcastd_unit(tmp_path):
+    """The unit mcast.linux.mcastd writes with its defaults, as a file."""
+    from ansible_collections.mcast.linux.plugins.modules import mcastd
+    path = tmp_path / "mcastd.service"
+    path.write_text(mcastd.render_unit({"libdir": "/usr/lib/mcastd", "config": "/etc/mcastd/mcastd.conf",
+                                        "socket": "/run/mcastd/mcastd.sock"}), encoding="utf-8")
+    return path
+
+
+def test_the_unit_does_not_restart_on_the_exit_codes_the_doc_names(tmp_path):
+    unit = text_of(mcastd_unit(tmp_path))
     prevented = re.search(r"^RestartPreventExitStatus=(.*)$", unit, flags=re.M).group(1).split()
     assert "The unit does not restart on %s and %s" % (", ".join(prevented[:-1]), prevented[-1]) in text_of(
         REPO / "docs" / "mcastd.md")
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
-def test_the_unit_hardening_score_is_the_one_the_doc_gives():
-    result = subprocess.run(["systemd-analyze", "security", "--offline=true",
-                             str(REPO / "roles" / "router" / "files" / "mcastd.service")],
+def test_the_unit_hardening_score_is_the_one_the_doc_gives(tmp_path):
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", str(mcastd_unit(tmp_path))],
                             capture_output=True, text=True, check=False, timeout=60)
     score = re.search(r"Overall exposure level for mcastd.service: ([\d.]+ \w+)", result.stdout)
     assert score, result.stdout[-2000:] + result.stderr[-2000:]

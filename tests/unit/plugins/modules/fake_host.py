@@ -34,7 +34,8 @@ BRIDGE_DEFAULTS = {"snooping": 1, "querier": 0, "igmp_version": 2, "mld_version"
                    "query_response_interval": 1000, "membership_interval": 26000, "querier_interval": 25500,
                    "last_member_interval": 100, "startup_query_interval": 3125, "query_use_ifaddr": 0}
 PORT_DEFAULTS = {"mcast_flood": 1, "mcast_router": 1}
-COMMANDS = {"ip": "/usr/sbin/ip", "nft": "/usr/sbin/nft", "systemctl": "/usr/bin/systemctl"}
+COMMANDS = {"ip": "/usr/sbin/ip", "nft": "/usr/sbin/nft", "systemctl": "/usr/bin/systemctl",
+            "systemd-detect-virt": "/usr/bin/systemd-detect-virt"}
 RTPROT = {"kernel": 2, "boot": 3, "static": 4}
 
 
@@ -91,7 +92,8 @@ class FakeHost(object):
     ``nft``       ``{ruleset: NAME}`` of tests/unit/plugins/module_utils/data/nft; without it nft is never run
     ``systemd``   ``{active: [units]}``: systemd is the init system and {tmp}/etc/systemd/system its unit directory
     ``mcastd``    ``{state, after_reload, mfc}``: what mcastctl status/show answer, before and after a reload
-    ``missing_commands``  commands get_bin_path does not find (ip, nft, systemctl)
+    ``container`` True: systemd-detect-virt --container says the host is a container
+    ``missing_commands``  commands get_bin_path does not find (ip, nft, systemctl, systemd-detect-virt)
     ``files``     ``{path: text or {content, mode} or {link}}``
     """
 
@@ -106,6 +108,7 @@ class FakeHost(object):
         self.nft = spec.get("nft")
         self.systemd = spec.get("systemd")
         self.mcastd = spec.get("mcastd")
+        self.container = bool(spec.get("container"))
         self.proc_sys = self.root / "proc" / "sys"
         self.make_proc(spec.get("sysctl") or {}, spec.get("proc") or {})
         for path, state in (spec.get("files") or {}).items():
@@ -243,6 +246,11 @@ class FakeHost(object):
             return self.run_nft(argv[1:], data)
         if name == "systemctl" and self.systemd is not None:
             return self.run_systemctl(argv[1:])
+        if name == "systemd-detect-virt" and argv[1:] == ["--container"]:
+            return (0, "podman\n", "") if self.container else (1, "none\n", "")
+        if name.startswith("python3") and argv[1:3] == ["-m", "compileall"]:
+            self.writes.append("compileall %s" % argv[-1])
+            return 0, "", ""
         raise AssertionError("the module ran a command this host does not fake: %r" % (argv,))
 
     def run_nft(self, args, data):
