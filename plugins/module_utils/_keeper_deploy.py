@@ -18,7 +18,7 @@ from ansible_collections.mcast.linux.plugins.module_utils import _keeper_runtime
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import linux
 from ansible_collections.mcast.linux.plugins.module_utils._files import read_text
 from ansible_collections.mcast.linux.plugins.module_utils._service_deploy import (
-    CONFIG, PROGRAM, UNIT, DaemonFile, ServiceDeployment)
+    CONFIG, PROGRAM, UNIT, UNIT_TAIL, DaemonFile, ServiceDeployment)
 
 # Everything but the first lines, which say which module manages the unit and what its keeper keeps.
 UNIT_TEMPLATE = """[Unit]
@@ -42,20 +42,8 @@ UMask=0077
 CapabilityBoundingSet=CAP_NET_ADMIN
 NoNewPrivileges=yes
 RestrictAddressFamilies=AF_NETLINK AF_UNIX
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
 ProtectClock=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-
-[Install]
-WantedBy=multi-user.target
-"""
+""" + UNIT_TAIL
 # linux.py, the runtime and each keeper import what stands above them in the deployed script between
 # these lines; the deployed script leaves those lines out.
 RUNTIME_IMPORT_START = '# runtime import: '

@@ -40,6 +40,23 @@ EFFECTS = (UNIT, PROGRAM, CONFIG, PLAIN)
 # Units in these directories are the ones systemd loads; elsewhere (tests) systemctl is never called.
 SYSTEMD_UNIT_DIRS = ('/etc/systemd/system', '/run/systemd/system')
 FILE_MODE = 0o644
+# The end of every unit the collection deploys: the limits each of its daemons runs with whatever it
+# does (no new namespaces, no realtime, no setuid, no W^X pages, only the system calls of an ordinary
+# service, refused with EPERM rather than a kill), and how it is enabled.
+UNIT_TAIL = """\
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+
+[Install]
+WantedBy=multi-user.target
+"""
 
 
 class DaemonFile(namedtuple('DaemonFile', 'path text mode effect')):

@@ -157,7 +157,7 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcast.linux.plugins.module_utils._service_deploy import (
-    CONFIG, PROGRAM, UNIT, DaemonFile, ServiceDeployment)
+    CONFIG, PROGRAM, UNIT, UNIT_TAIL, DaemonFile, ServiceDeployment)
 from ansible_collections.mcast.linux.plugins.module_utils import mcastd as package
 # Every module of the package, so that AnsiballZ ships their sources with this module (it ships what is imported).
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import (  # noqa: F401 pylint: disable=unused-import
@@ -236,20 +236,8 @@ ProtectClock=yes
 ProtectHostname=yes
 ProtectProc=invisible
 ProcSubset=pid
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-MemoryDenyWriteExecute=yes
 RemoveIPC=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-
-[Install]
-WantedBy=multi-user.target
-"""
+""" + UNIT_TAIL
 CONTAINER_DROPIN = """\
 # Drop-in for mcastd.service on targets that are containers (systemd-detect-virt --container):
 # an unprivileged container cannot create mount namespaces, so every sandboxing option that needs
