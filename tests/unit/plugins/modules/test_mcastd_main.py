@@ -51,6 +51,23 @@ def deployed_paths(config=True):
     return paths + ([PATHS["config"]] if config else []) + [LINK]
 
 
+OLD_UNIT = """# mcastd: the IPv4 and IPv6 static multicast routing daemon of mcast.linux (deployed by the router role).
+[Service]
+Type=notify
+ExecStart=/usr/bin/python3 -m mcastd -n -f /etc/mcastd/mcastd.conf -u /run/mcastd/mcastd.sock
+"""
+
+
+def made_by_the_role_before():
+    """An installation the router role made with copy and template before this module: same paths, other texts."""
+    files = installed()
+    for path, entry in command_files().items():
+        files[path] = {"content": entry["content"].replace("Installed by mcast.linux.mcastd.", "Installed by "
+                                                           "mcast.linux.router.\n# Ansible managed"), "mode": "0755"}
+    files[UNIT] = OLD_UNIT
+    return files
+
+
 CASES = [
     {"id": "a-first-deployment-writes-everything-compiles-and-starts",
      "input": dict(PATHS, config_content=CONFIG, sandbox="auto"),
@@ -130,6 +147,14 @@ CASES = [
      "output": {"changed": True, "files": deployed_paths(), "service": []},
      "writes": ["compileall " + PACKAGE],
      "files_after": installed(),
+     "idempotent": True},
+    {"id": "an-installation-of-the-router-role-is-taken-over-in-place",
+     "input": dict(PATHS, config_content=CONFIG, sandbox="full"),
+     "host": {"systemd": {"active": [SERVICE]}, "files": made_by_the_role_before()},
+     "output": {"changed": True, "files": sorted(command_files()) + [UNIT],
+                "service": ["daemon-reload", "restart " + SERVICE]},
+     "writes": ["systemctl daemon-reload", "systemctl restart " + SERVICE],
+     "files_after": dict(command_files(), **{UNIT: {"content": mcastd.render_unit(PATHS), "mode": "0644"}}),
      "idempotent": True},
     {"id": "absent-stops-disables-and-removes-all-but-the-configuration",
      "input": dict(PATHS, state="absent"),
