@@ -29,7 +29,7 @@ description:
     drop-ins it includes as they are on the target. A refused configuration fails the task with every
     error (file and line) and changes nothing.
   - Routes and joins belong in drop-ins of the included directory, one set per file, managed by
-    M(mcast.linux.mroute); the M(mcast.linux.router) role uses both modules.
+    M(mcast.linux.mroute); the role mcast.linux.router uses both modules.
 author:
   - mcast.linux developers (@mcast-linux)
 extends_documentation_fragment:
