@@ -56,7 +56,7 @@ def atomic_write(module, path, content, mode=DEFAULT_MODE, owner=None, group=Non
         with os.fdopen(handle, 'w', encoding='utf-8') as stream:
             stream.write(content)
         if os.path.isfile(path):
-            mode = _mode_of(path) if mode is None else mode
+            mode = file_mode(path) if mode is None else mode
             # atomic_move copies these to the new text, so it never appears with the old ones.
             _set_attributes(path, mode, uid, gid)
         module.atomic_move(temporary, path)
@@ -66,12 +66,16 @@ def atomic_write(module, path, content, mode=DEFAULT_MODE, owner=None, group=Non
             os.unlink(temporary)
 
 
-def _mode_of(path):
-    return stat.S_IMODE(os.stat(path).st_mode)
+def file_mode(path):
+    """The permission bits of ``path``, or None when it does not exist."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
 
 
 def _set_attributes(path, mode, uid, gid):
-    if _mode_of(path) != mode:
+    if file_mode(path) != mode:
         os.chmod(path, mode)
     if uid != -1 or gid != -1:
         os.chown(path, uid, gid)

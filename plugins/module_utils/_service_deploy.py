@@ -24,11 +24,10 @@ __metaclass__ = type
 
 import hashlib
 import os
-import stat
 from collections import namedtuple
 
 from ansible_collections.mcast.linux.plugins.module_utils._files import (
-    atomic_symlink, atomic_write, file_diff, read_text, remove_file)
+    atomic_symlink, atomic_write, file_diff, file_mode, read_text, remove_file)
 
 # What a change of a file means for the running daemon.
 UNIT = 'unit'  # a unit file or drop-in: daemon-reload, then restart
@@ -70,13 +69,6 @@ class DaemonFile(namedtuple('DaemonFile', 'path text mode effect')):
 
 class FileChange(namedtuple('FileChange', 'file before')):
     """A planned change: the wanted ``file`` and the text there now (None: absent)."""
-
-
-def file_mode(path):
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return None
 
 
 def checksum_line(label, text):
