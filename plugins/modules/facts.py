@@ -21,6 +21,10 @@ description:
     hook and which chain drops them; who holds the multicast routing API; and the state of mcastd.
   - The IPv4 keys keep their names (C(vifs), C(mfc), C(igmp)); their IPv6 twins sit beside them as
     C(mifs), C(mfc6), C(mld) and C(mld_memberships), in the same shapes.
+  - With C(platform) in O(gather_subset) it also returns, in the same run, what the roles check before
+    they change anything. That is the distribution facts and the C(python) fact, under the names and
+    from the same code as M(ansible.builtin.setup)'s C(distribution) and C(python) subsets, and the
+    installed version of each package of O(packages) (RV(packages)).
   - C(ansible_facts.mcast.findings) lists the pitfalls found in that state, each with an C(id), a
     C(severity), the C(evidence) and the C(fix). C(error) means multicast is broken now,
     C(warning) that it breaks under conditions the facts cannot rule out.
@@ -64,9 +68,31 @@ extends_documentation_fragment:
   - mcast.linux.attributes
   - mcast.linux.attributes.facts
 requirements:
-  - pyroute2 (Debian and Ubuntu package C(python3-pyroute2)) on the target.
+  - pyroute2 (Debian and Ubuntu package C(python3-pyroute2)) on the target, for the C(multicast) subset.
   - C(nft) on the target to report IGMP and MLD acceptance (without it, C(igmp.checked) and C(mld.checked) are false).
 options:
+  gather_subset:
+    description:
+      - What to gather. C(multicast) is the multicast state with its findings (RV(ansible_facts.mcast));
+        C(platform) the distribution and Python facts and the installed packages of O(packages), which
+        need neither pyroute2 nor the kernel's multicast tables (the roles' platform check uses it alone
+        before the packages are installed, and with C(multicast) in the compliance playbook, so that one
+        run of the module serves both).
+    type: list
+    elements: str
+    choices: [multicast, platform]
+    default: [multicast]
+    version_added: 0.2.0
+  packages:
+    description:
+      - With C(platform) in O(gather_subset), the packages whose installed version to report in
+        RV(packages). The package database is asked with the query tool of the OS family (C(dpkg-query)
+        on Debian, C(rpm) on RedHat and Suse; none elsewhere), without a network and without the package
+        manager's Python bindings. Names the database does not know are left out.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   mcastd_socket:
     description:
       - The control socket of mcastd. When nothing answers there, C(mcastd.running) is false.
@@ -125,20 +151,59 @@ EXAMPLES = r'''
   mcast.linux.facts:
     sample_interval: 2
 
+- name: Learn the OS family, the Python version and whether pyroute2 and nftables are installed
+  mcast.linux.facts:
+    gather_subset: [platform]
+    packages: [python3-pyroute2, nftables]
+  register: platform
+
 - name: Which IPv6 groups does eth0 hold, and from which sources?
   ansible.builtin.debug:
     var: ansible_facts.mcast.mld_memberships.eth0
 '''
 
 RETURN = r'''
+packages:
+  description:
+    - The installed version of each package of O(packages) that is installed (a package the database
+      does not know, or knows as removed, is absent). Empty when RV(packages_checked) is false.
+  returned: when O(gather_subset) has C(platform)
+  type: dict
+  sample: {"python3": "3.11.2-1+b1", "nftables": "1.0.6-2+deb12u2"}
+  version_added: 0.2.0
+packages_checked:
+  description:
+    - Whether the package database answered, that is, the OS family has a query tool, it is installed
+      and it listed at least one package. When false, RV(packages) tells nothing about what is missing.
+  returned: when O(gather_subset) has C(platform)
+  type: bool
+  sample: true
+  version_added: 0.2.0
 ansible_facts:
   description: Facts added to the host.
   returned: always
   type: complex
   contains:
+    os_family:
+      description:
+        - The OS family (C(Debian), C(RedHat), C(Suse), ...). With it, the other facts of
+          M(ansible.builtin.setup)'s C(distribution) subset (C(distribution), C(distribution_version),
+          C(distribution_major_version), C(distribution_release), ...), as that module returns them.
+      returned: when O(gather_subset) has C(platform)
+      type: str
+      sample: Debian
+      version_added: 0.2.0
+    python:
+      description: The Python that runs the module, as M(ansible.builtin.setup)'s C(python) subset returns it.
+      returned: when O(gather_subset) has C(platform)
+      type: dict
+      sample: {"version": {"major": 3, "minor": 11, "micro": 2, "releaselevel": "final", "serial": 0},
+               "version_info": [3, 11, 2, "final", 0], "executable": "/usr/bin/python3",
+               "has_sslcontext": true, "type": "cpython"}
+      version_added: 0.2.0
     mcast:
       description: The multicast state of the host and the findings.
-      returned: always
+      returned: when O(gather_subset) has C(multicast)
       type: complex
       contains:
         interfaces:
@@ -319,6 +384,8 @@ import struct
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.facts.system.distribution import Distribution
+from ansible.module_utils.facts.system.python import PythonFactCollector
 
 from ansible_collections.mcast.linux.plugins.module_utils._bridge import bridge_facts
 from ansible_collections.mcast.linux.plugins.module_utils._findings import VIF_WARNING, evaluate, querier_views
@@ -351,6 +418,14 @@ MAF_NOREPORT = 0x8  # linux/include/net/if_inet6.h: a group MLD never reports (f
 ANY_SOURCE = ('0.0.0.0', '::')
 # The groups whose route lookup tells which interface a sender without IP(V6)_MULTICAST_IF uses.
 EGRESS_GROUPS = ('239.0.0.1', 'ff0e::1')
+# The package database's query tool per OS family, printing "NAME installed VERSION" for each installed package
+# (a package dpkg knows as removed prints another status, one rpm does not know "package NAME is not installed").
+PACKAGE_QUERIES = {
+    'Debian': ['dpkg-query', '--show', '--showformat=${Package} ${db:Status-Status} ${Version}\\n'],
+    'RedHat': ['rpm', '--query', '--queryformat=%{NAME} installed %{VERSION}\\n'],
+    'Suse': ['rpm', '--query', '--queryformat=%{NAME} installed %{VERSION}\\n'],
+}
+SUBSETS = ('multicast', 'platform')
 SAMPLE_INTERVAL = 0.5
 MAX_SAMPLE_INTERVAL = 10.0
 MAX_INCLUDE_DEPTH = 8
@@ -777,9 +852,40 @@ class McastFacts(object):
         return dict((source, self.names.get(route_lookup(ipr, source))) for source in sorted(sources))
 
 
+def parse_installed(text):
+    """``{name: version}`` from the query's ``NAME installed VERSION`` lines; every other line is skipped."""
+    installed = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == 'installed':
+            installed[fields[0]] = fields[2]
+    return installed
+
+
+def query_packages(module, os_family, names):
+    """``(installed, checked)``: the installed packages among ``names`` with their versions, and whether the
+    package database answered (the family has a query tool, it is installed and it printed something)."""
+    query = PACKAGE_QUERIES.get(os_family)
+    tool = module.get_bin_path(query[0]) if query and names else None
+    if tool is None:
+        return {}, False
+    _rc, out, _err = module.run_command([tool] + query[1:] + sorted(set(names)))  # rc counts the unknown names
+    return parse_installed(out), bool(out.strip())
+
+
+def platform_facts(module):
+    """The distribution and python facts, by the code and under the names of setup's subsets, and the packages."""
+    facts = Distribution(module=module).get_distribution_facts()
+    facts.update(PythonFactCollector().collect(module=module))
+    installed, checked = query_packages(module, facts.get('os_family'), module.params['packages'])
+    return facts, {'packages': installed, 'packages_checked': checked}
+
+
 def build_module():
     return AnsibleModule(
         argument_spec=dict(
+            gather_subset=dict(type='list', elements='str', choices=list(SUBSETS), default=['multicast']),
+            packages=dict(type='list', elements='str', default=[]),
             mcastd_socket=dict(type='path', default=DEFAULT_SOCKET),
             mcastd_config=dict(type='path'),
             vif_warning=dict(type='int', default=VIF_WARNING),
@@ -789,16 +895,33 @@ def build_module():
     )
 
 
+def check_subsets(module):
+    subsets = module.params['gather_subset']
+    if not subsets:
+        module.fail_json(msg='gather_subset is empty: give multicast, platform or both.')
+    if module.params['packages'] and 'platform' not in subsets:
+        module.fail_json(msg='packages %s are only queried with platform in gather_subset: add platform to '
+                         'gather_subset, or leave packages out.' % ', '.join(module.params['packages']))
+
+
 def main():
     module = build_module()
+    check_subsets(module)
     if not 1 <= module.params['vif_warning'] <= MAX_VIFS:
         module.fail_json(msg='vif_warning %d is out of range: use a number from 1 to %d (the kernel offers %d VIFs).'
                          % (module.params['vif_warning'], MAX_VIFS, MAX_VIFS))
     if not 0 <= module.params['sample_interval'] <= MAX_SAMPLE_INTERVAL:
         module.fail_json(msg='sample_interval %s is out of range: use a number of seconds from 0 (no second reading, '
                          'no ttl-too-low-to-route) to %d.' % (module.params['sample_interval'], MAX_SAMPLE_INTERVAL))
-    require_pyroute2(module)
-    module.exit_json(**McastFacts(module).run())
+    result = {'changed': False, 'ansible_facts': {}}
+    if 'platform' in module.params['gather_subset']:
+        facts, packages = platform_facts(module)
+        result['ansible_facts'].update(facts)
+        result.update(packages)
+    if 'multicast' in module.params['gather_subset']:
+        require_pyroute2(module)
+        result['ansible_facts'].update(McastFacts(module).run()['ansible_facts'])
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':
