@@ -4,6 +4,7 @@ The cases are in test_link_main.yaml; tests/unit/plugins/modules/uthelper.py say
 """
 import pytest
 
+from ansible_collections.mcast.linux.plugins.module_utils import _link
 from ansible_collections.mcast.linux.plugins.modules import link
 from tests.unit.plugins.modules.uthelper import case_ids, run_case, table
 
@@ -12,4 +13,4 @@ CASES = table(__file__)
 
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_link(case, tmp_path, monkeypatch):
-    run_case(link.main, link, case, tmp_path, monkeypatch)
+    run_case(link.main, _link, case, tmp_path, monkeypatch)

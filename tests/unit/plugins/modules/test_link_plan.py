@@ -1,7 +1,7 @@
 """Planning of mcast.linux.link and its udev rules (no kernel access)."""
 import pytest
 
-from ansible_collections.mcast.linux.plugins.modules import link
+from ansible_collections.mcast.linux.plugins.module_utils import _link as link
 from tests.unit.plugins.fake_module import FakeModule, ModuleFailed
 
 UP, ALLMULTI, MULTICAST = 0x1, 0x200, 0x1000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.mcast.linux.plugins.modules import nftables
+from ansible_collections.mcast.linux.plugins.module_utils import _nftables as nftables
 from tests.unit.plugins.fake_module import FakeModule, ModuleFailed
 
 DATA = Path(__file__).resolve().parents[1] / "module_utils" / "data" / "nft"

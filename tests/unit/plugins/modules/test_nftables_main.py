@@ -5,6 +5,7 @@ nft serves rulesets recorded from real namespaces (tests/unit/plugins/module_uti
 """
 import pytest
 
+from ansible_collections.mcast.linux.plugins.module_utils import _nftables
 from ansible_collections.mcast.linux.plugins.modules import nftables
 from tests.unit.plugins.modules.uthelper import case_ids, run_case, table
 
@@ -13,4 +14,4 @@ CASES = table(__file__)
 
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_nftables(case, tmp_path, monkeypatch):
-    run_case(nftables.main, nftables, case, tmp_path, monkeypatch)
+    run_case(nftables.main, _nftables, case, tmp_path, monkeypatch)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils import _route_keeper as keeper
-from ansible_collections.mcast.linux.plugins.modules import route
+from ansible_collections.mcast.linux.plugins.module_utils import _route as route
 
 LOCAL = 255
 

@@ -1,7 +1,7 @@
 """Validation and planning of mcast.linux.route (no kernel access)."""
 import pytest
 
-from ansible_collections.mcast.linux.plugins.modules import route
+from ansible_collections.mcast.linux.plugins.module_utils import _route as route
 
 
 def params(**overrides):

@@ -4,6 +4,7 @@ The cases are in test_rp_filter_main.yaml; tests/unit/plugins/modules/uthelper.p
 """
 import pytest
 
+from ansible_collections.mcast.linux.plugins.module_utils import _rp_filter
 from ansible_collections.mcast.linux.plugins.modules import rp_filter
 from tests.unit.plugins.modules.uthelper import case_ids, run_case, table
 
@@ -12,4 +13,4 @@ CASES = table(__file__)
 
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_rp_filter(case, tmp_path, monkeypatch):
-    run_case(rp_filter.main, rp_filter, case, tmp_path, monkeypatch)
+    run_case(rp_filter.main, _rp_filter, case, tmp_path, monkeypatch)

@@ -1,7 +1,7 @@
 """Planning and validation of mcast.linux.rp_filter (no kernel access)."""
 import pytest
 
-from ansible_collections.mcast.linux.plugins.modules import rp_filter
+from ansible_collections.mcast.linux.plugins.module_utils import _rp_filter as rp_filter
 from tests.unit.plugins.fake_module import FakeModule, ModuleFailed
 
 OFF, STRICT, LOOSE = 0, 1, 2
