@@ -189,6 +189,7 @@ ARGUMENT_SPEC = dict(
 
 
 def validate(module):
+    """Check every option (and that pyroute2 is there) before anything is read or changed."""
     params = module.params
     if not params['interfaces']:
         module.fail_json(msg="interfaces is empty: list interface names or patterns such as 'trunk.+'.")
@@ -199,10 +200,14 @@ def validate(module):
     if quoted:
         module.fail_json(msg="'%s' cannot be written into a udev rule (it holds a double quote); rename the "
                              "interface or use persist: false." % quoted[0])
+    require_pyroute2(module)
+
+
+def apply(module, _validated):
+    """Read, plan and (outside check mode) apply options that validate() accepted; the module's result."""
+    return Link(module).run()
 
 
 def run(module):
     """Check the options, then read, plan and (outside check mode) apply; the module's result."""
-    validate(module)
-    require_pyroute2(module)
-    return Link(module).run()
+    return apply(module, validate(module))

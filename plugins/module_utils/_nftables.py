@@ -226,7 +226,11 @@ def validate(module):
     return forward
 
 
+def apply(module, forward):
+    """Read, plan and (outside check mode) apply options that validate() accepted; the module's result."""
+    return NftablesAcceptance(module, forward).run()
+
+
 def run(module):
     """Check the options, then read, plan and (outside check mode) apply; the module's result."""
-    forward = validate(module)
-    return NftablesAcceptance(module, forward).run()
+    return apply(module, validate(module))

@@ -387,12 +387,21 @@ ARGUMENT_SPEC = dict(
 )
 
 
-
-def run(module):
-    """Check the options, then read, plan and (outside check mode) apply; the module's result."""
+def validate(module):
+    """Check every option (and that pyroute2 is there) before anything is read or changed; the wanted route."""
     try:
         wanted = desired_route(module.params)
     except InvalidRoute as error:
         module.fail_json(msg=str(error))
     require_pyroute2(module)
+    return wanted
+
+
+def apply(module, wanted):
+    """Read, plan and (outside check mode) apply the route that validate() returned; the module's result."""
     return Route(module, wanted).run()
+
+
+def run(module):
+    """Check the options, then read, plan and (outside check mode) apply; the module's result."""
+    return apply(module, validate(module))

@@ -180,6 +180,7 @@ ARGUMENT_SPEC = dict(
 
 
 def validate(module):
+    """Check every option before anything is read or changed."""
     params = module.params
     if params['interfaces'] and params['mode'] is None:
         module.fail_json(msg="interfaces needs mode: add mode: 'off', loose or strict (quote 'off' in YAML).")
@@ -191,7 +192,11 @@ def validate(module):
     check_interface_names(module, params['interfaces'])
 
 
+def apply(module, _validated):
+    """Read, plan and (outside check mode) apply options that validate() accepted; the module's result."""
+    return RpFilter(module).run()
+
+
 def run(module):
     """Check the options, then read, plan and (outside check mode) apply; the module's result."""
-    validate(module)
-    return RpFilter(module).run()
+    return apply(module, validate(module))

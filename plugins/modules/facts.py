@@ -22,9 +22,10 @@ description:
   - The IPv4 keys keep their names (C(vifs), C(mfc), C(igmp)); their IPv6 twins sit beside them as
     C(mifs), C(mfc6), C(mld) and C(mld_memberships), in the same shapes.
   - With C(platform) in O(gather_subset) it also returns, in the same run, what the roles check before
-    they change anything. That is the distribution facts and the C(python) fact, under the names and
-    from the same code as M(ansible.builtin.setup)'s C(distribution) and C(python) subsets, and the
-    installed version of each package of O(packages) (RV(packages)).
+    they change anything. That is the OS family, the distribution and the C(python) fact, under the
+    names M(ansible.builtin.setup) gives them but read from os-release(5) alone (setup's collectors would
+    load the code of every fact subset), and the installed version of each package of O(packages)
+    (RV(packages)).
   - C(ansible_facts.mcast.findings) lists the pitfalls found in that state, each with an C(id), a
     C(severity), the C(evidence) and the C(fix). C(error) means multicast is broken now,
     C(warning) that it breaks under conditions the facts cannot rule out.
@@ -186,20 +187,21 @@ ansible_facts:
   contains:
     os_family:
       description:
-        - The OS family (C(Debian), C(RedHat), C(Suse), ...). With it, the other facts of
-          M(ansible.builtin.setup)'s C(distribution) subset (C(distribution), C(distribution_version),
-          C(distribution_major_version), C(distribution_release), ...), as that module returns them.
+        - The OS family (C(Debian), C(RedHat), C(Suse), C(Archlinux); otherwise the distribution), from
+          os-release's C(ID) and C(ID_LIKE). With it, C(distribution), C(distribution_version) (Debian's point
+          release from C(/etc/debian_version)), C(distribution_major_version) and C(distribution_release)
+          (C(VERSION_CODENAME)), named as M(ansible.builtin.setup) names them; C(NA) where unknown.
       returned: when O(gather_subset) has C(platform)
       type: str
       sample: Debian
       version_added: 0.2.0
     python:
-      description: The Python that runs the module, as M(ansible.builtin.setup)'s C(python) subset returns it.
+      description: The Python that runs the module, as M(ansible.builtin.setup)'s C(python) fact gives it (without C(has_sslcontext)).
       returned: when O(gather_subset) has C(platform)
       type: dict
       sample: {"version": {"major": 3, "minor": 11, "micro": 2, "releaselevel": "final", "serial": 0},
                "version_info": [3, 11, 2, "final", 0], "executable": "/usr/bin/python3",
-               "has_sslcontext": true, "type": "cpython"}
+               "type": "cpython"}
       version_added: 0.2.0
     mcast:
       description: The multicast state of the host and the findings.
@@ -384,8 +386,6 @@ import struct
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.facts.system.distribution import Distribution
-from ansible.module_utils.facts.system.python import PythonFactCollector
 
 from ansible_collections.mcast.linux.plugins.module_utils._bridge import bridge_facts
 from ansible_collections.mcast.linux.plugins.module_utils._findings import VIF_WARNING, evaluate, querier_views
@@ -395,6 +395,7 @@ from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     address_summaries, link_summaries, open_iproute, require_pyroute2, route_lookup, route_summaries)
 from ansible_collections.mcast.linux.plugins.module_utils._nft import (
     CONTROL_HOOKS, FAMILIES_SEEING, NftError, drop_report, igmp_traffic, list_ruleset, mld_traffic)
+from ansible_collections.mcast.linux.plugins.module_utils._platform import platform_facts
 from ansible_collections.mcast.linux.plugins.module_utils._sysctl import (
     RP_FILTER_NAMES, conf_key, effective_rp_filter, read_value)
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as mcastd_config
@@ -418,13 +419,6 @@ MAF_NOREPORT = 0x8  # linux/include/net/if_inet6.h: a group MLD never reports (f
 ANY_SOURCE = ('0.0.0.0', '::')
 # The groups whose route lookup tells which interface a sender without IP(V6)_MULTICAST_IF uses.
 EGRESS_GROUPS = ('239.0.0.1', 'ff0e::1')
-# The package database's query tool per OS family, printing "NAME installed VERSION" for each installed package
-# (a package dpkg knows as removed prints another status, one rpm does not know "package NAME is not installed").
-PACKAGE_QUERIES = {
-    'Debian': ['dpkg-query', '--show', '--showformat=${Package} ${db:Status-Status} ${Version}\\n'],
-    'RedHat': ['rpm', '--query', '--queryformat=%{NAME} installed %{VERSION}\\n'],
-    'Suse': ['rpm', '--query', '--queryformat=%{NAME} installed %{VERSION}\\n'],
-}
 SUBSETS = ('multicast', 'platform')
 SAMPLE_INTERVAL = 0.5
 MAX_SAMPLE_INTERVAL = 10.0
@@ -852,35 +846,6 @@ class McastFacts(object):
         return dict((source, self.names.get(route_lookup(ipr, source))) for source in sorted(sources))
 
 
-def parse_installed(text):
-    """``{name: version}`` from the query's ``NAME installed VERSION`` lines; every other line is skipped."""
-    installed = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) == 3 and fields[1] == 'installed':
-            installed[fields[0]] = fields[2]
-    return installed
-
-
-def query_packages(module, os_family, names):
-    """``(installed, checked)``: the installed packages among ``names`` with their versions, and whether the
-    package database answered (the family has a query tool, it is installed and it printed something)."""
-    query = PACKAGE_QUERIES.get(os_family)
-    tool = module.get_bin_path(query[0]) if query and names else None
-    if tool is None:
-        return {}, False
-    _rc, out, _err = module.run_command([tool] + query[1:] + sorted(set(names)))  # rc counts the unknown names
-    return parse_installed(out), bool(out.strip())
-
-
-def platform_facts(module):
-    """The distribution and python facts, by the code and under the names of setup's subsets, and the packages."""
-    facts = Distribution(module=module).get_distribution_facts()
-    facts.update(PythonFactCollector().collect(module=module))
-    installed, checked = query_packages(module, facts.get('os_family'), module.params['packages'])
-    return facts, {'packages': installed, 'packages_checked': checked}
-
-
 def build_module():
     return AnsibleModule(
         argument_spec=dict(
@@ -915,7 +880,7 @@ def main():
                          'no ttl-too-low-to-route) to %d.' % (module.params['sample_interval'], MAX_SAMPLE_INTERVAL))
     result = {'changed': False, 'ansible_facts': {}}
     if 'platform' in module.params['gather_subset']:
-        facts, packages = platform_facts(module)
+        facts, packages = platform_facts(module, module.params['packages'])
         result['ansible_facts'].update(facts)
         result.update(packages)
     if 'multicast' in module.params['gather_subset']:

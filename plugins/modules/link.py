@@ -101,7 +101,7 @@ EXAMPLES = r'''
 
 - name: Apply to the trunks that exist on this host, and to those created later
   mcast.linux.link:
-    interfaces: ['trunk.1?', uplink0]
+    interfaces: ['trunk.+', uplink0]
     ignore_missing: true
   register: flags
 

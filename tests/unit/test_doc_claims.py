@@ -122,6 +122,13 @@ def test_argument_specs_and_defaults_agree(role):
     assert not differ, "default in meta/argument_specs.yml vs defaults/main.yml: %s" % differ
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_the_variables_a_role_knows_are_those_of_its_argument_spec(role):
+    """The list the role's typo check uses (vars/main.yml) is the spec's options, in the spec's order."""
+    known = yaml.safe_load((REPO / "roles" / role / "vars" / "main.yml").read_text(encoding="utf-8"))
+    assert known["__mcast_%s_known_variables" % role] == list(role_spec(role))
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=doc_id)
 def test_every_role_variable_a_doc_names_exists(doc):
     named = set(re.findall(r"(?<![\w.])(mcast_(?:router|host)_[a-z0-9_]*[a-z0-9])", text_of(doc)))

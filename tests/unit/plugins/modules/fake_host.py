@@ -188,25 +188,28 @@ class FakeHost(object):
     # ----------------------------------------------------------------------- the patches
 
     def install(self, monkeypatch, module):
-        """Point ``module``'s kernel, service and command access at this host."""
+        """Point the kernel, service and command access of ``module`` (a module's code, or a tuple of them)
+        at this host."""
         monkeypatch.setattr(AnsibleModule, "run_command", lambda _module, argv, **kwargs: self.run_command(argv, **kwargs))
         monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda _module, name, *args, **kwargs: self.commands.get(name))
+        codes = module if isinstance(module, tuple) else (module,)
         fakes = {"open_iproute": lambda: FakeIPRoute(self), "read_value": self.read_value,
                  "write_value": self.write_value, "conf_interfaces": self.conf_interfaces, "proc_path": self.proc_path,
                  "snapshot": self.snapshot, "ask": self.ask, "routing_api": self.routing_api}
-        for name, fake in fakes.items():
-            if name in vars(module):
-                monkeypatch.setattr(module, name, fake)
-        for name in ("PROC_IGMP", "PROC_IGMP6", "PROC_MCFILTER6", "PROC_MFC6", "PROC_MIFS"):
-            if name in vars(module):
-                monkeypatch.setattr(module, name, self.proc_file(getattr(module, name)))
+        for code in codes:
+            for name, fake in fakes.items():
+                if name in vars(code):
+                    monkeypatch.setattr(code, name, fake)
+            for name in ("PROC_IGMP", "PROC_IGMP6", "PROC_MCFILTER6", "PROC_MFC6", "PROC_MIFS"):
+                if name in vars(code):
+                    monkeypatch.setattr(code, name, self.proc_file(getattr(code, name)))
         original_vifs, original_mfc6 = kernel.read_vifs, kernel.read_mfc6
         monkeypatch.setattr(kernel, "read_vifs", lambda path=kernel.PROC_VIFS: original_vifs(self.proc_file(path)))
         monkeypatch.setattr(kernel, "read_mfc6", lambda path=kernel.PROC_MFC6: original_mfc6(self.proc_file(path)))
         monkeypatch.setattr(kernel, "read_mfc", self.read_mfc)
         if linux is not None:
             real = linux.interfaces
-            for owner in (linux, _netlink, module):
+            for owner in (linux, _netlink) + codes:
                 if getattr(owner, "interfaces", None) is real:
                     monkeypatch.setattr(owner, "interfaces", self.interfaces)
         monkeypatch.setattr(_bridge, "read_querier_state", lambda index: {"ipv4": None, "ipv6": None})
