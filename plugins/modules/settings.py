@@ -53,8 +53,8 @@ options:
         takes them.
     type: dict
 notes:
-  - Give at least one part. To undo a setting, give its part with that module's O(link.state=absent)
-    (or the equivalent option of the part's module).
+  - Give at least one part. To undo a setting, give its part with the undoing option of its module, such
+    as C(state=absent) in O(link) (M(mcast.linux.link)).
 seealso:
   - module: mcast.linux.link
   - module: mcast.linux.route
