@@ -23,7 +23,7 @@ description:
     playbook run one module per host for these settings instead of four.
   - The options of every part are checked before anything is read or changed. A part that fails while
     it applies stops the run; the parts before it stay applied and their results are returned in
-    RV(results), the parts after it do not run. The message names the part, such as
+    RV(parts), the parts after it do not run. The message names the part, such as
     C(routes[1] (mcast.linux.route)).
 author:
   - mcast.linux developers (@mcast-linux)
@@ -82,11 +82,11 @@ EXAMPLES = r'''
 
 - name: Show what changed on eth0's flags
   ansible.builtin.debug:
-    var: host_settings.results.link.interfaces
+    var: host_settings.parts.link.interfaces
 '''
 
 RETURN = r'''
-results:
+parts:
   description:
     - The result of each part that ran, as its module returns it (C(changed), C(diff) and the module's
       own return values). A part left out, or not run because an earlier one failed, is absent.
@@ -154,7 +154,8 @@ def collect(results):
             by_option[part.option] = result
         diff = result.get('diff')
         diffs.extend(diff if isinstance(diff, list) else [diff] if diff else [])
-    outcome = {'changed': any(result.get('changed') for _part, result in results), 'results': by_option}
+    # Not "results": Ansible takes that key for a loop's results and renames it in a module's return.
+    outcome = {'changed': any(result.get('changed') for _part, result in results), 'parts': by_option}
     if diffs:
         outcome['diff'] = diffs
     return outcome
