@@ -19,8 +19,8 @@ description:
     out is not touched.
   - Why one run. Every module run costs the target a Python start and the compile of Ansible's module
     code, about as much as C(ansible -m ping); with four settings per host that cost is most of a role's
-    time on a fleet. The M(mcast.linux.host) role uses this module, so its converge and the compliance
-    playbook run one module per host for these settings instead of four.
+    time on a fleet. The roles mcast.linux.host and mcast.linux.router use this module, so their converge
+    and the compliance playbook run one module per host for these settings instead of up to four.
   - The options of every part are checked before anything is read or changed. A part that fails while
     it applies stops the run; the parts before it stay applied and their results are returned in
     RV(parts), the parts after it do not run. The message names the part, such as
