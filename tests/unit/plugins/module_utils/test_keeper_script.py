@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from ansible_collections.mcast.linux.plugins.modules import bridge, route
+from ansible_collections.mcast.linux.plugins.module_utils import _route as route
+from ansible_collections.mcast.linux.plugins.modules import bridge
 
 
 @pytest.mark.parametrize("module", [route, bridge], ids=["route", "bridge"])
