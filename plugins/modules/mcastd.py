@@ -162,11 +162,12 @@ from ansible_collections.mcast.linux.plugins.module_utils import mcastd as packa
 # Every module of the package, so that AnsiballZ ships their sources with this module (it ships what is imported).
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import (  # noqa: F401 pylint: disable=unused-import
     __main__ as package_main, config, control, ctl, daemon, groups, ifaces, igmp, igmprouter, igmpsock, kernel, linux,
-    main as daemon_main, membership, mld, mldrouter, mldsock, mrdisc, notify, overflow, plane, querier, routes, runtime)
+    main as daemon_main, membership, mld, mldrouter, mldsock, mrdisc, nftrun, notify, overflow, plane, querier, routes,
+    runtime)
 
 PACKAGE_MODULES = (package, package_main, config, control, ctl, daemon, groups, ifaces, igmp, igmprouter, igmpsock,
-                   kernel, linux, daemon_main, membership, mld, mldrouter, mldsock, mrdisc, notify, overflow, plane,
-                   querier, routes, runtime)
+                   kernel, linux, daemon_main, membership, mld, mldrouter, mldsock, mrdisc, nftrun, notify, overflow,
+                   plane, querier, routes, runtime)
 INTERPRETER = '/usr/bin/python3'
 CONTAINER_DROPIN_NAME = 'mcast-linux-container.conf'
 COMMANDS = (

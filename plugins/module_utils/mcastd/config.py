@@ -543,9 +543,13 @@ class Parser:
     removed); they are read instead of the disk, and found by include patterns even before
     they exist, so a drop-in can be validated within the whole configuration before it is
     written.
+
+    ``overflow``: outputs beyond the kernel's VIFs can be copied by nftables (mcastd found nft), so
+    more than MAX_VIFS interfaces per family are fine; without it they are refused.
     """
 
-    def __init__(self, overrides=None, known_lines=None):
+    def __init__(self, overrides=None, known_lines=None, overflow=False):
+        self.overflow = overflow
         self.overrides = dict((os.path.realpath(path), text) for path, text in (overrides or {}).items())
         self.known_lines = known_lines or {}  # from the previous load: a reload re-parses only changed lines
         self.lines = {}
@@ -1039,8 +1043,10 @@ class Parser:
                         route.origin, name, name, phyint.origin))
 
     def _check_vif_limit(self):
-        """At most MAX_VIFS named interfaces per family (VIFs for IPv4, MIFs for IPv6); the error names the
-        line that mentions the first one left out."""
+        """At most MAX_VIFS named interfaces per family (VIFs for IPv4, MIFs for IPv6) unless nftables copies to
+        the rest; the error names the line that mentions the first one left out."""
+        if self.overflow:
+            return
         for family, kind in ((4, "VIFs"), (6, "MIFs")):
             origins = {}
             for phyint in self.phyints.values():
@@ -1054,9 +1060,11 @@ class Parser:
                     origins.setdefault(oif, route.origin)
             fixed = [name for name in origins if not name.endswith(WILDCARD)]
             if len(fixed) > MAX_VIFS:
-                self.errors.append("%s: the kernel offers %d %s but the configuration routes %d interfaces (IPv%d); "
-                                   "left out: %s" % (origins[fixed[MAX_VIFS]], MAX_VIFS, kind, len(fixed), family,
-                                                     ", ".join(fixed[MAX_VIFS:])))
+                self.errors.append("%s: the kernel offers %d %s but the configuration routes %d interfaces (IPv%d), "
+                                   "and nft, with which mcastd copies to the others, is not installed (install the "
+                                   "nftables package, or route fewer interfaces); left out: %s" % (
+                                       origins[fixed[MAX_VIFS]], MAX_VIFS, kind, len(fixed), family,
+                                       ", ".join(fixed[MAX_VIFS:])))
 
     def _check_ipv6_thresholds(self):
         """ttl-threshold on an interface that IPv6 routes use: the kernel ignores it for IPv6 (mif6ctl has the
@@ -1130,20 +1138,21 @@ def _loop_note(route, oif):
             "forwarding it back onto %s would make a loop that only the TTL ends" % (where, entry, oif))
 
 
-def load(path, overrides=None, previous=None):
+def load(path, overrides=None, previous=None, overflow=False):
     """Read and validate a configuration file (and its includes); raises ConfigError.
 
     ``overrides``: {path: text or None} for files about to be written or removed (see Parser).
     ``previous``: the Config loaded before (a reload): its unchanged mroute lines are not parsed again.
+    ``overflow``: nftables can copy to interfaces beyond the kernel's VIFs (see Parser).
     """
-    parser = Parser(overrides, previous.known_lines if previous is not None else None)
+    parser = Parser(overrides, previous.known_lines if previous is not None else None, overflow)
     parser.read_file(path)
     return parser.finish()
 
 
-def parse_text(text, filename="<config>"):
+def parse_text(text, filename="<config>", overflow=False):
     """Validate configuration text, e.g. a drop-in a module is about to write."""
-    parser = Parser()
+    parser = Parser(overflow=overflow)
     parser.read_text(text, filename)
     return parser.finish()
 

@@ -20,7 +20,7 @@ import signal
 import time
 
 from . import config as conf
-from . import control, groups, ifaces, igmprouter, kernel, linux, mldrouter, mrdisc, notify, plane, routes
+from . import control, groups, ifaces, igmprouter, kernel, linux, mldrouter, mrdisc, nftrun, notify, plane, routes
 
 VERSION = control.VERSION
 LINK_RESCAN_INTERVAL = 5.0  # safety net behind netlink events; also when failed kernel calls are retried
@@ -45,7 +45,10 @@ class Daemon:
         self.started = time.time()
         self.counters = {"upcalls": 0, "learned": 0, "stop_entries": 0, "expired": 0, "reloads": 0, "failed_reloads": 0,
                          "kernel_errors": 0, "handler_errors": 0, "runtime_changes": 0,
-                         "wrongvif": 0, "moved": 0, "wrongvif_ignored": 0, "ttl_too_low": 0}
+                         "wrongvif": 0, "moved": 0, "wrongvif_ignored": 0, "ttl_too_low": 0,
+                         "nft_transactions": 0, "nft_errors": 0}
+        # Outputs the kernel has no VIF for are copied by nftables (a table of mcastd's own).
+        self.overflow = nftrun.OverflowTable(nftrun.find_nft())
         self.retry = False  # a kernel call failed: the next rescan applies the plan again
         # Repeated failures and WRONGVIF notes are logged at most once per interval each (always counted).
         self.log_limit = routes.LogLimit(interval=ERROR_LOG_INTERVAL)
@@ -90,6 +93,7 @@ class Daemon:
         self.ifaces = linux.interfaces()
         self.sync_igmp()  # before the routes: if-joined outputs ask it who listens
         stats = self.apply()
+        self.render_overflow()
         self.sync_groups()
         self.server = control.ControlServer(self.options.socket)
         self._register()
@@ -148,6 +152,8 @@ class Daemon:
         for part in (self.server, self.links):
             if part is not None:
                 part.close()
+        for failure in self.overflow.close():
+            self.log.error("cannot remove mcastd's nftables table: %s", failure)
         for each in self.planes.values():
             each.close()
         self.joins.close()
@@ -175,6 +181,19 @@ class Daemon:
             stats = each.execute(each.plan(each.table, each.learned, self.ifaces, self.listening_for(each.family)))
             totals = dict((name, totals[name] + stats[name]) for name in totals)
         return totals
+
+    def render_overflow(self):
+        """Make mcastd's nftables table copy what each plane's kernel table cannot (one transaction per family
+        that changed). A failure is logged and counted, and the next rescan renders the table anew."""
+        for each in self.available_planes():
+            try:
+                if self.overflow.sync(each.family, each.overflow):
+                    self.counters["nft_transactions"] += 1
+            except nftrun.NftError as exc:
+                self.counters["nft_errors"] += 1
+                self.retry = True
+                self._log_limited(logging.ERROR, "cannot copy IPv%d outputs without a %s with nftables: %s "
+                                  "(retried within %d s)", each.family, each.kind, exc, int(LINK_RESCAN_INTERVAL))
 
     def kernel_failed(self, sentence, retry=True):
         """A kernel call failed: logged (the same sentence once per interval), counted, and, with ``retry``,
@@ -227,6 +246,7 @@ class Daemon:
             mine = set(group for group in groups if conf.group_family(group) == each.family)
             if mine:
                 each.on_memberships(mine, self.listening_for(each.family))
+        self.render_overflow()
 
     # -- events ------------------------------------------------------------------------------------
     def on_upcalls(self, sock=None, _mask=None):
@@ -235,6 +255,7 @@ class Daemon:
         now = time.monotonic()
         if upcalls:
             each.learn(upcalls, now, self.listening_for(each.family))
+            self.render_overflow()
         changed = set()
         for ifindex, data in packets:
             changed.update(self.igmp.on_packet(ifindex, data, now))
@@ -267,6 +288,7 @@ class Daemon:
             if name in relevant or any(linux.name_matches(pattern, name) for pattern in patterns):
                 self._report(change)
         self.apply()
+        self.render_overflow()
         self.sync_groups()
         self.sync_mrdisc()
 
@@ -299,6 +321,7 @@ class Daemon:
     def expire(self, now):
         for each in self.available_planes():
             each.expire(now, self.options.cache_timeout)
+        self.render_overflow()
 
     def on_signal(self, sock, _mask=None):
         try:
@@ -340,7 +363,7 @@ class Daemon:
         """Validate the whole new configuration first; apply only the difference."""
         notify.reloading()
         try:
-            new = conf.load(self.options.config, previous=self.file_config)
+            new = conf.load(self.options.config, previous=self.file_config, overflow=self.overflow.available)
         except conf.ConfigError as exc:
             self.counters["failed_reloads"] += 1
             self.last_reload = {"ok": False, "errors": exc.errors, "time": time.time()}
@@ -403,6 +426,7 @@ class Daemon:
         for family, (_table, plan_) in sorted(plans.items()):
             done = self.planes[family].execute(plan_)
             stats = dict((name, stats[name] + done[name]) for name in stats)
+        self.render_overflow()
         self.on_memberships(self.sync_igmp())
         self.sync_groups()
         self.sync_mrdisc()
@@ -412,7 +436,7 @@ class Daemon:
         """mcastctl add/del/join/leave: the configuration in force plus one change, validated whole first."""
         # Imported on first use: most daemons never get a runtime change, and each module costs start-up time.
         from . import runtime  # pylint: disable=import-outside-toplevel
-        new, warnings = runtime.change(self.config, request, self.runtime_changes + 1)
+        new, warnings = runtime.change(self.config, request, self.runtime_changes + 1, overflow=self.overflow.available)
         stats = self.switch_to(new)
         self.runtime_changes += 1
         self.counters["runtime_changes"] += 1
@@ -425,6 +449,7 @@ class Daemon:
     def flush(self):
         """Forget every learned and stop entry; new packets ask again."""
         count = sum(each.flush() for each in self.available_planes())
+        self.render_overflow()
         self.log.info("flushed %d learned entries", count)
         return {"flushed": count}
 
@@ -478,11 +503,30 @@ class Daemon:
                      "entries": len(v6.installed), "wrongmif_upcalls": v6.sock.wrongvif_mode if v6.available else None,
                      "foreign_messages": v6.sock.foreign if v6.available else None},
             "ttl_too_low": [row for each in self.planes.values() for row in each.too_low_rows()],
+            "nftables": self.overflow_status(),
             "last_reload": self.last_reload,
         }
 
+    def overflow_status(self):
+        """What nftables copies: per family, the flows and the outputs (routes beyond the kernel's VIFs)."""
+        status = {"nft": self.overflow.nft, "table": self.overflow.table}
+        for each in self.planes.values():
+            status["ipv%d" % each.family] = {"flows": len(each.overflow),
+                                              "outputs": sum(len(outputs) for outputs in each.overflow.values())}
+        return status
+
     def show_routes(self):
-        return [row for each in self.available_planes() for row in each.route_rows()]
+        return [row for each in self.available_planes() for row in each.route_rows(self._copied(each))]
+
+    def _copied(self, each):
+        """nftables' counters of a plane's copies, or None (logged) when they cannot be read."""
+        if not each.overflow:
+            return {}
+        try:
+            return self.overflow.counters(each.family)
+        except (nftrun.NftError, ValueError) as exc:
+            self._log_limited(logging.WARNING, "cannot read the counters of mcastd's nftables table: %s", exc)
+            return None
 
     def show_interfaces(self):
         rows = []
@@ -499,7 +543,7 @@ class Daemon:
     def show_pending(self):
         unavailable = dict((each.family, each.unavailable) for each in self.planes.values() if not each.available)
         return routes.pending(self.config, self.ifaces, dict((family, each.vifs) for family, each in self.planes.items()),
-                              unavailable)
+                              unavailable, overflow=self.overflow.available)
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self):

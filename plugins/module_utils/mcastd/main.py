@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import config as conf
-from . import control, daemon, kernel, mrdisc
+from . import control, daemon, kernel, mrdisc, nftrun
 from .control import say
 from .linux import DEFAULT_CONFIG, DEFAULT_SOCKET
 DEFAULT_PIDFILE = "/run/mcastd/mcastd.pid"
@@ -92,7 +92,7 @@ def setup_logging(level, to_syslog=False):
 def check(options):
     """--check: print every error with file:line; exit status says valid or not."""
     try:
-        config = conf.load(options.config)
+        config = conf.load(options.config, overflow=nftrun.find_nft() is not None)
     except conf.ConfigError as exc:
         for line in exc.warnings:
             say("warning: %s" % line, error=True)
@@ -176,7 +176,7 @@ def main(argv=None):
         return check(options)
     log = setup_logging(options.log_level)
     try:
-        config = conf.load(options.config)
+        config = conf.load(options.config, overflow=nftrun.find_nft() is not None)
     except conf.ConfigError as exc:
         for line in exc.errors:
             log.error("%s", line)

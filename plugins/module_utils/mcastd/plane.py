@@ -18,7 +18,8 @@ import logging
 import time
 
 from . import config as conf
-from . import kernel, routes
+from . import kernel, nftrun, routes
+from . import overflow as ov
 
 
 class Plane:
@@ -34,6 +35,8 @@ class Plane:
         self.installed = {}
         self.learned = {}
         self.left_out = []
+        self.overflow = {}  # overflow.Flow -> outputs that nftables copies (the kernel has no VIF for them)
+        self.ifaces = {}  # the interfaces the last plan was made for
         self.stale_vifs = []  # VIFs whose removal failed, retried before any VIF is added
         self.ttl_watch = routes.TtlWatch()
         self.too_low = {}  # key -> what check_ttl() last found about a flow whose TTL (hop limit) is too low
@@ -69,17 +72,24 @@ class Plane:
         desired = routes.desired_entries(table, vifs, learned, listening)
         changes, removals = routes.diff(self.installed, desired)
         refresh = self._entries_on(desired, {vif.index for vif in vif_removals + vif_additions}, changes)
+        overflow = routes.desired_overflow(table, vifs, learned, ifaces, listening)
         return {"vifs": vifs, "vif_removals": vif_removals, "vif_additions": vif_additions, "left_out": left_out,
-                "learned": learned, "changes": changes, "removals": removals, "refresh": refresh}
+                "learned": learned, "changes": changes, "removals": removals, "refresh": refresh,
+                "overflow": overflow, "ifaces": ifaces}
 
     def execute(self, plan):
         """Make the kernel equal to a plan; each failed call is logged, counted and retried later."""
         log = self.owner.log
         if plan["left_out"] and plan["left_out"] != self.left_out:
-            log.error("the kernel offers %d %ss, all in use; left out: %s", conf.MAX_VIFS, self.kind,
-                      ", ".join(plan["left_out"]))
+            if self.owner.overflow.available:
+                log.info("the kernel offers %d %ss, all in use; nftables copies to the outputs without one: %s",
+                         conf.MAX_VIFS, self.kind, ", ".join(plan["left_out"]))
+            else:
+                log.error("the kernel offers %d %ss, all in use; left out: %s (nftables could copy to them: %s)",
+                          conf.MAX_VIFS, self.kind, ", ".join(plan["left_out"]), nftrun.INSTALL_HINT)
         self.left_out = plan["left_out"]
         self.learned = plan["learned"]
+        self.ifaces = plan["ifaces"]
         added = sum(1 for change in plan["changes"] if change[0] not in self.installed)
         for key, entry in plan["removals"]:
             if self.kernel_call("remove", self.sock.del_mfc, key[0], key[1], entry):
@@ -97,6 +107,8 @@ class Plane:
             else:
                 log.info("MIF %d: %s (ifindex %d)", vif.index, vif.ifname, vif.ifindex)
         self.vifs = table
+        # A VIF the kernel refused leaves its outputs to the next rescan, in the kernel or nftables.
+        self.overflow = plan["overflow"]
         for key, entry in plan["changes"] + plan["refresh"]:
             self.install(key, entry)
         return {"added": added, "updated": len(plan["changes"]) - added + len(plan["refresh"]),
@@ -156,6 +168,8 @@ class Plane:
         for key, entry in entries.items():
             if self.installed.get(key) != entry:
                 self.install(key, entry)
+        if self.overflow or self.left_out:  # outputs without a VIF follow their listeners too
+            self.overflow = routes.desired_overflow(self.table, self.vifs, self.learned, self.ifaces, listening)
 
     # -- upcalls ------------------------------------------------------------------------------------
     def learn(self, upcalls, now, listening):
@@ -163,9 +177,10 @@ class Plane:
         counters = self.owner.counters
         by_slot = {vif.index: vif for vif in self.vifs.values()}
         cache = routes.TtlCache(self.vifs)
+        outputs = routes.OverflowCache(self.vifs, self.ifaces, self.table.config)
         for upcall in upcalls:
             if upcall.kind == kernel.IGMPMSG_WRONGVIF:  # MRT6MSG_WRONGMIF has the same value
-                self.on_wrongvif(upcall, by_slot.get(upcall.vif), now, cache, listening)
+                self.on_wrongvif(upcall, by_slot.get(upcall.vif), now, (cache, outputs), listening)
                 continue
             counters["upcalls"] += 1
             key = (upcall.source, upcall.group)
@@ -179,16 +194,28 @@ class Plane:
             self.install(key, entry)
             if key in self.installed:
                 self.learned[key] = flow
+                self._copy_overflow(key, flow, outputs, listening)
                 counters["stop_entries" if flow.route is None else "learned"] += 1
                 self.owner.log.debug("%s %s", flow.kind, routes.describe_entry(key, entry, self.vif_names()))
 
-    def on_wrongvif(self, upcall, vif, now, cache, listening):
+    def _copy_overflow(self, key, flow, cache, listening):
+        """Record what nftables copies of a learned flow beside its entry (the outputs without a VIF)."""
+        if not routes.copied_per_flow(self.table, flow):
+            return  # a stop entry, or a flow its template's group copies already
+        outputs = routes.overflow_outputs(flow.route, flow.iif, key, cache, listening)
+        if outputs:
+            self.overflow[routes.overflow_flow(key, flow.iif, self.family)] = outputs
+
+    def _drop_overflow(self, key, flow):
+        self.overflow.pop(routes.overflow_flow(key, flow.iif, self.family), None)
+
+    def on_wrongvif(self, upcall, vif, now, caches, listening):
         """A known (S,G) arrives on another VIF than its entry's input: move it if a route allows."""
         counters = self.owner.counters
         counters["wrongvif"] += 1
         key = (upcall.source, upcall.group)
         decision = routes.on_wrongvif(self.table, self.learned, key, vif.ifname if vif else None, now)
-        if decision.outcome == routes.MOVED and self._move(key, decision.flow, cache, listening):
+        if decision.outcome == routes.MOVED and self._move(key, decision.flow, caches, listening):
             return
         if decision.outcome == routes.TO_STAR_G and self._forget(key, "hand over to the (*,G) entry"):
             counters["moved"] += 1
@@ -203,14 +230,16 @@ class Plane:
                                vif.ifname if vif else "%s %d" % (self.kind, upcall.vif),
                                routes.WRONGVIF_REASONS[decision.outcome])
 
-    def _move(self, key, flow, cache, listening):
+    def _move(self, key, flow, caches, listening):
         """Re-install a flow with its new input; False (the error logged) if the kernel refused."""
-        entry = routes.learned_entry(flow, self.vifs, cache, key, listening)
+        entry = routes.learned_entry(flow, self.vifs, caches[0], key, listening)
         self.install(key, entry)
         if self.installed.get(key) != entry:
             return False  # the kernel reports again within 3 s while the flow keeps arriving
         old = self.learned[key]
         self.learned[key] = flow
+        self._drop_overflow(key, old)
+        self._copy_overflow(key, flow, caches[1], listening)
         self.owner.counters["moved"] += 1
         self.owner.log.info("moved (%s,%s) inbound from %s to %s after WRONGVIF: %s", self.text(key[0]),
                             self.text(key[1]), old.iif, flow.iif, routes.describe_entry(key, entry, self.vif_names()))
@@ -222,7 +251,9 @@ class Plane:
         if entry is not None and not self.kernel_call(doing, self.sock.del_mfc, key[0], key[1], entry):
             return False
         self.installed.pop(key, None)
-        self.learned.pop(key, None)
+        flow = self.learned.pop(key, None)
+        if flow is not None:
+            self._drop_overflow(key, flow)
         return True
 
     # -- expiry and flush -----------------------------------------------------------------------------
@@ -285,10 +316,17 @@ class Plane:
                      age=round(now - row["seen"], 1)) for row in self.too_low.values()]
 
     # -- what mcastctl shows ----------------------------------------------------------------------------
-    def route_rows(self):
+    def route_rows(self, copied=None):
+        """Rows for ``show routes``: each entry with every output and where it is served (the kernel's MFC entry,
+        or nftables' copies), then the flows nftables alone serves (input without a VIF), then the templates.
+
+        ``copied``: {chain: {output: (packets, bytes)}} read from nftables, None when unreadable.
+        """
         names = self.vif_names()
         now = time.monotonic()
         rows = []
+        overflow = dict(self.overflow)
+        shared = set()  # flows of any source that learned rows show: not listed again on their own
         for key, entry in sorted(self.installed.items()):
             row = routes.describe_entry(key, entry, names)
             flow = self.learned.get(key)
@@ -303,10 +341,53 @@ class Plane:
                 counters = False  # unknown: shown as such, the listing goes on
             row["packets"], row["bytes"], row["wrong_if"] = counters or ((None,) * 3 if counters is False else (0, 0, 0))
             row["in_kernel"] = None if counters is False else counters is not None
+            copies = routes.overflow_flow(key, row["iif"], self.family)
+            if flow is not None and flow.route is not None and not routes.copied_per_flow(self.table, flow):
+                copies = ov.Flow(row["iif"], None, copies.group)  # copied by its template's group, every source
+                shared.add(copies)
+            extra = overflow.get(copies, ())
+            self._outputs(row, extra, copied, copies)
             rows.append(row)
+            if copies not in shared:
+                overflow.pop(copies, None)
+        for flow, outputs in sorted(overflow.items(), key=lambda item: (item[0].iif, item[0].source or "", item[0].group)):
+            if flow not in shared:
+                rows.append(self._copied_row(flow, outputs, copied))
         for route in self.table.templates:
             rows.append({"kind": "template", "source": str(route.source) if route.source else "*",
                          "group": str(route.group), "iif": route.iif, "oifs": list(route.oifs),
                          "origin": str(route.origin), "age": None, "packets": None, "bytes": None,
                          "wrong_if": None, "in_kernel": None})
         return rows
+
+    @staticmethod
+    def _outputs(row, extra, copied, flow):
+        """Every output of the row with where it is served and its counters: the kernel counts per entry (each
+        of its outputs sends what passed the ttl-threshold), nftables per rule of up to 30 outputs (for a flow
+        of any source, what every source of the group sent)."""
+        kernel_outputs = [{"name": name, "served": "kernel", "packets": row["packets"], "bytes": row["bytes"]}
+                          for name in row["oifs"]]
+        chain = (copied or {}).get(ov.chain_name(flow), {})
+        copies = [{"name": output.name, "served": "nftables", "packets": chain.get(output.name, (None, None))[0],
+                   "bytes": chain.get(output.name, (None, None))[1]} for output in extra]
+        row["outputs"] = kernel_outputs + copies
+        row["oifs"] = [output["name"] for output in row["outputs"]]
+        row["nft_oifs"] = [output.name for output in extra]
+        row["nft_packets"] = max([output["packets"] for output in copies if output["packets"] is not None] or [None])
+
+    def _copied_row(self, flow, outputs, copied):
+        key = (flow.source or "*", flow.group)
+        static = self.table.static.get((self._address(flow.source) if flow.source else 0, self._address(flow.group)))
+        row = {"source": key[0], "group": key[1], "iif": flow.iif, "oifs": [], "kind": "static" if static else "star-g",
+               "origin": str(static.origin) if static else self._template_origin(flow), "age": None,
+               "packets": None, "bytes": None, "wrong_if": None, "in_kernel": False}
+        self._outputs(row, outputs, copied, flow)
+        return row
+
+    def _template_origin(self, flow):
+        route = self.table.template_for(flow.iif, 0, self._address(flow.group))
+        return str(route.origin) if route else None
+
+    def _address(self, text):
+        return conf.aton(text) if self.family == 4 else conf.aton6(text)
+

@@ -16,6 +16,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from collections import namedtuple
 
+from . import overflow as ov
 from .config import MAX_VIFS, Mroute, group_family, group_text, ntop
 from .linux import MAX_U32, WILDCARD, name_matches
 
@@ -98,11 +99,41 @@ class RouteTable:
             else:
                 templates.extend(found)  # one group from several inputs: learned per flow, on the input it uses
         self.templates = sorted(templates, key=Mroute.specificity)
+        self._by_group = None  # the templates nftables copies by group alone: computed when first asked
 
     def _add_static(self, key, route):
         self.static[key] = route
         if route.if_joined:
             self.joined_static.setdefault(key[1], []).append(key)
+
+    def copied_by_group(self, route):
+        """True if nftables copies every flow of the template ``route`` by its input and group alone (the map
+        ``g``): from the first datagram on, without waiting for the flow to be learned.
+
+        Only when no other route could take a flow of that input and group: a static (S,G) route of the
+        group, another template whose input and group cover it (a more specific one would own some
+        sources), and not for if-joined templates (listeners may be per source).
+        """
+        if self._by_group is None:
+            self._by_group = self._group_copied()
+        return route in self._by_group
+
+    def _group_copied(self):
+        candidates = [route for route in self.templates if rendered_without_vif(route) and not route.if_joined]
+        if not candidates:
+            return frozenset()
+        static_groups = set(key[1] for key in self.static)
+        exact = {}  # (input, group) -> templates of exactly that input and one group
+        broad = []  # templates that may cover other inputs or groups
+        for route in self.templates:
+            if route.iif.endswith(WILDCARD) or route.group.length != route.group.BITS:
+                broad.append(route)
+            else:
+                exact[(route.iif, route.group.addr)] = exact.get((route.iif, route.group.addr), 0) + 1
+        return frozenset(route for route in candidates
+                         if route.group.addr not in static_groups and exact[(route.iif, route.group.addr)] == 1
+                         and not any(name_matches(other.iif, route.iif) and other.group.contains(route.group.addr)
+                                     for other in broad))
 
     def template_for(self, ifname, source, group):
         """The most specific template a new flow fits, or None (it gets a stop entry)."""
@@ -296,6 +327,96 @@ def diff(installed, desired):
     return changes, removals
 
 
+# -- outputs beyond the kernel's VIFs: copied by nftables (overflow.py renders them) -------------------------
+class OverflowCache:
+    """The outputs of (output list, input) that the kernel cannot serve, as overflow.Output: thousands of routes
+    share a handful.
+
+    The kernel forwards only between VIFs: an output without a VIF (the table of 32 is full) is copied
+    by nftables instead, and when the input has no VIF there is no MFC entry at all, so nftables
+    copies to every output.  Outputs match as in TtlCache (a wildcard never includes the input, nor
+    an interface that a phyint line disables); they come in the order of the list, then of ifindex.
+    """
+
+    def __init__(self, vifs, ifaces, config):
+        self.vifs = vifs
+        self.present = sorted(ifaces.values(), key=lambda iface: iface.index)
+        self.disabled = set(name for name, phyint in config.phyints.items() if not phyint.enable)
+        self.cache = {}
+
+    def outputs(self, oifs, iif):
+        key = (oifs, iif)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = tuple(self._outputs(oifs, iif, iif not in self.vifs))
+        return found
+
+    def _outputs(self, oifs, iif, every):
+        seen = set()
+        for pattern in oifs:
+            wildcard = pattern.endswith(WILDCARD)
+            for iface in self.present:
+                name = iface.name
+                if name in seen or not name_matches(pattern, name) or (wildcard and name in self.disabled):
+                    continue
+                if wildcard and name == iif:
+                    continue
+                if every or name not in self.vifs:
+                    seen.add(name)
+                    yield ov.Output(name, iface.index)
+
+
+def overflow_flow(key, iif, family):
+    """The overflow.Flow of an entry: (input, source text, group text); a kernel (*,G) entry (source 0 of
+    IPv6) is a flow of any source."""
+    source = None if key[0] == 0 and family == 6 else ntop(key[0], family)
+    return ov.Flow(iif, source, ntop(key[1], family))
+
+
+def overflow_outputs(route, iif, key, cache, listening=nobody):
+    """The outputs of ``route`` for the flow ``key`` on ``iif`` that nftables copies (if-joined: with listeners)."""
+    outputs = cache.outputs(route.oifs, iif)
+    if route.if_joined and outputs:
+        outputs = tuple(output for output in outputs if listening(output.name, key[0], key[1]))
+    return outputs
+
+
+def rendered_without_vif(route):
+    """True if nftables alone can serve a template whose input has no VIF (no upcall, so nothing is learned):
+    one named input, any source, one group (the map ``g``); other templates wait for a VIF."""
+    return route.source is None and route.group.length == route.group.BITS and not route.iif.endswith(WILDCARD)
+
+
+def copied_per_flow(table, flow):
+    """True if nftables copies a learned flow by its own key (map ``sg``), not by its template's group."""
+    return flow.route is not None and not table.copied_by_group(flow.route)
+
+
+def desired_overflow(table, vifs, learned, ifaces, listening=nobody):
+    """{overflow.Flow: (overflow.Output, ...)}: what nftables copies beside the entries of desired_entries.
+
+    Static routes (the input present) and learned flows (see copied_per_flow): the outputs without a
+    VIF, or every output when the input has none. Templates copied by group (RouteTable.copied_by_group),
+    and rendered_without_vif templates whose input has no VIF: likewise, as a flow of any source.
+    """
+    cache = OverflowCache(vifs, ifaces, table.config)
+    family = table.family
+    flows = {}
+    for key, flow in learned.items():
+        if flow.iif in vifs and copied_per_flow(table, flow):
+            flows[overflow_flow(key, flow.iif, family)] = overflow_outputs(flow.route, flow.iif, key, cache, listening)
+    for key, route in table.static.items():
+        if route.iif in ifaces:
+            flows[overflow_flow(key, route.iif, family)] = overflow_outputs(route, route.iif, key, cache, listening)
+    for route in table.templates:
+        if route.iif in ifaces and rendered_without_vif(route) and (
+                route.iif not in vifs or table.copied_by_group(route)):
+            key = (0, route.group.addr)
+            flow = ov.Flow(route.iif, None, ntop(route.group.addr, family))
+            flows.setdefault(flow, overflow_outputs(route, route.iif, key, cache, listening))
+    return dict((flow, outputs) for flow, outputs in flows.items() if outputs)
+
+
 def prune(table, learned, vifs):
     """Learned flows still worth keeping: input VIF present and no active static route for it."""
     kept = {}
@@ -468,11 +589,13 @@ class LogLimit:
         return True
 
 
-def pending(config, ifaces, vifs_of, unavailable=None):
+def pending(config, ifaces, vifs_of, unavailable=None, overflow=False):
     """Routes and joins that wait for an interface: a list of dicts for ``show pending``.
 
     ``vifs_of`` maps a family to its VIF (MIF) table; ``unavailable`` maps a family whose
-    routing API mcastd could not take to the reason: all its routes wait for that.
+    routing API mcastd could not take to the reason: all its routes wait for that.  With
+    ``overflow`` (nftables copies what the kernel cannot), a present interface without a VIF
+    waits for nothing, except the input of a template that only learning can serve.
     """
     rows = []
     unavailable = unavailable or {}
@@ -484,6 +607,8 @@ def pending(config, ifaces, vifs_of, unavailable=None):
             continue
         vifs = vifs_of[family]
         missing = [name for name in (route.iif,) + route.oifs if not _has_vif(name, vifs)]
+        if overflow:
+            missing = [name for name in missing if not _served_without_vif(route, name, ifaces)]
         if missing:
             state = "inactive" if route.iif in missing else "partial"
             rows.append({"kind": "mroute", "line": route.to_line(), "origin": str(route.origin),
@@ -493,6 +618,14 @@ def pending(config, ifaces, vifs_of, unavailable=None):
             rows.append({"kind": "mgroup", "line": mgroup.to_line(), "origin": str(mgroup.origin),
                          "missing": [mgroup.ifname], "state": "inactive"})
     return rows
+
+
+def _served_without_vif(route, name, ifaces):
+    """True if nftables serves ``name`` of ``route`` (see desired_overflow): it is present, and if it is the input,
+    the route needs no upcall."""
+    if not _has_vif(name, ifaces):
+        return False
+    return name != route.iif or not route.is_template or rendered_without_vif(route)
 
 
 def _has_vif(pattern, vifs):

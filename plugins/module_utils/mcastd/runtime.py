@@ -79,8 +79,10 @@ def _same_route(route, other):
     return (route.iif, route.source, route.group) == (other.iif, other.source, other.group)
 
 
-def change(config, request, sequence):
-    """(new Config, warnings) for one add/del/join/leave request; raises ControlError."""
+def change(config, request, sequence, overflow=False):
+    """(new Config, warnings) for one add/del/join/leave request; raises ControlError.
+
+    ``overflow``: nftables copies to interfaces beyond the kernel's VIFs (see config.Parser)."""
     item, warnings = _parse(request, sequence)
     mroutes = list(config.mroutes)
     mgroups = list(config.mgroups)
@@ -94,7 +96,7 @@ def change(config, request, sequence):
         mgroups = _join(mgroups, item, request)
     else:
         mgroups = _leave(mgroups, item, request)
-    return _validated(config, mroutes, mgroups, request), warnings
+    return _validated(config, mroutes, mgroups, request, overflow), warnings
 
 
 def _add(mroutes, route):
@@ -139,9 +141,9 @@ def _leave(mgroups, join, request):
     return kept
 
 
-def _validated(config, mroutes, mgroups, request):
+def _validated(config, mroutes, mgroups, request, overflow):
     """The whole configuration checked again, as the file is: conflicts, disabled interfaces, VIF limit."""
-    parser = conf.Parser()
+    parser = conf.Parser(overflow=overflow)
     parser.phyints = dict(config.phyints)
     parser.mroutes = mroutes
     parser.mgroups = mgroups

@@ -13,6 +13,12 @@ Standalone (stdlib only) so it runs inside any namespace or container as a scrip
         sends one datagram from each of N source addresses (raw socket, IP_HDRINCL): the
         "burst of new sources" case; the addresses need not be configured on the interface
 
+    traffic.py capture --group 225.1.2.3 --port 5000
+        one AF_PACKET socket sees every frame arriving on every interface of the namespace: prints
+        "ready", then on SIGTERM/SIGINT one JSON line {IFACE: {"count", "unique", "ttls", "macs",
+        "bad_checksums"}} of the IPv4 UDP datagrams to the group (ttls: {TTL: datagrams}; macs: the
+        frames' source MACs): many output segments counted by one process (IPv4 only)
+
 IPv6 groups (any address with a colon) work the same way: hop limit for TTL, MLD joins, and for
 ``burst`` raw IPv6 packets with a UDP checksum (mandatory in IPv6).
 
@@ -168,6 +174,56 @@ def burst(options):
     print(json.dumps({"sent": options.sources}), flush=True)
 
 
+ETH_P_IP, PACKET_OUTGOING = 0x0800, 4  # linux/if_ether.h, linux/if_packet.h
+
+
+def _frame(data, group, port):
+    """(ttl, source MAC, header checksum valid, sequence) of an IPv4 UDP datagram to group:port, or None."""
+    if len(data) < 42 or data[12:14] != b"\x08\x00":
+        return None
+    header_length = (data[14] & 0x0F) * 4
+    header = data[14:14 + header_length]
+    if header[9] != socket.IPPROTO_UDP or header[16:20] != group:
+        return None
+    udp = data[14 + header_length:]
+    if struct.unpack("!H", udp[2:4])[0] != port:
+        return None
+    return header[8], data[6:12].hex(":"), _checksum(header) == 0, udp[8:].split()[0]
+
+
+def capture(options):
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    sock.setsockopt(socket.SOL_SOCKET, 33, 64 * 1024 * 1024)  # SO_RCVBUFFORCE: 100 outputs' copies at once
+    group = socket.inet_aton(options.group)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    print("ready", flush=True)
+    found = {}
+    while True:
+        try:
+            data, address = sock.recvfrom(2048, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            if stop:
+                break
+            select.select([sock], [], [], 0.05)
+            continue
+        except InterruptedError:
+            continue
+        seen = _frame(data, group, options.port) if address[2] != PACKET_OUTGOING else None
+        if seen is None:
+            continue
+        row = found.setdefault(address[0], {"count": 0, "seqs": set(), "ttls": {}, "macs": set(), "bad_checksums": 0})
+        row["count"] += 1
+        row["seqs"].add(seen[3])
+        row["ttls"][seen[0]] = row["ttls"].get(seen[0], 0) + 1
+        row["macs"].add(seen[1])
+        row["bad_checksums"] += 0 if seen[2] else 1
+    print(json.dumps(dict((name, {"count": row["count"], "unique": len(row["seqs"]), "ttls": row["ttls"],
+                                  "macs": sorted(row["macs"]), "bad_checksums": row["bad_checksums"]})
+                          for name, row in found.items())), flush=True)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -184,12 +240,15 @@ def parse_args(argv):
     sub.choices["send"].add_argument("--source", default=None, help="bind to this local address")
     sub.choices["burst"].add_argument("--base", required=True)
     sub.choices["burst"].add_argument("--sources", type=int, default=1000)
+    part = sub.add_parser("capture")
+    part.add_argument("--group", required=True)
+    part.add_argument("--port", type=int, default=5000)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     options = parse_args(argv)
-    {"recv": receive, "send": send, "burst": burst}[options.mode](options)
+    {"recv": receive, "send": send, "burst": burst, "capture": capture}[options.mode](options)
     return 0
 
 
@@ -211,6 +270,22 @@ class Receiver:
         self.proc.send_signal(signal.SIGTERM)
         out = self.proc.communicate(timeout=10)[0]
         return json.loads(out.strip().splitlines()[-1])
+
+
+class Capture(Receiver):
+    """Every IPv4 datagram to a group arriving on any interface of a lab host, counted per interface until stop().
+
+    stop() returns {interface name: {"count", "unique", "ttls", "macs", "bad_checksums"}}.
+    """
+
+    def __init__(self, lab, host, group, port=5000):  # pylint: disable=super-init-not-called
+        import subprocess  # pylint: disable=import-outside-toplevel
+        self.proc = lab.popen(host, [sys.executable, SCRIPT, "capture", "--group", group, "--port", str(port)],
+                              stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            self.proc.kill()
+            raise RuntimeError("capture in %s did not start: %r" % (host, line))
 
 
 def send_datagrams(lab, host, iface, group, port=5000, count=10, interval=0.01, first=1, ttl=DEFAULT_TTL):
