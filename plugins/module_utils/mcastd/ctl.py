@@ -34,7 +34,8 @@ EXIT_NO_PERMISSION = 77  # EX_NOPERM: the control socket is not ours to use (roo
 
 COLUMNS = {
     "routes": [("SOURCE", "source"), ("GROUP", "group"), ("IIF", "iif"), ("OIFS", "oifs"), ("KIND", "kind"),
-               ("PACKETS", "packets"), ("BYTES", "bytes"), ("AGE", "age"), ("ORIGIN", "origin")],
+               ("PACKETS", "packets"), ("BYTES", "bytes"), ("NFT-PACKETS", "nft_packets"), ("AGE", "age"),
+               ("ORIGIN", "origin")],
     "interfaces": [("NAME", "name"), ("IFINDEX", "ifindex"), ("VIF", "vif"), ("MIF", "mif"), ("TTL", "threshold"),
                    ("UP", "up"),
                    ("MULTICAST", "multicast"), ("MRDISC", "mrdisc"), ("PROBLEMS", "problems")],
@@ -90,7 +91,7 @@ USAGE = """Usage: mcastctl [-bdjpt] [-u SOCKET] [--timeout SECONDS] [COMMAND [AR
 
 Options:
   -b            batch mode: one command per line from standard input ('#' comments)
-  -d            detailed output (accepted for smcroutectl compatibility; tables are complete)
+  -d            detailed output: show routes lists each output, where it is served and its counters
   -j, --json    print the daemon's JSON replies
   -p            plain table headings (accepted for smcroutectl compatibility; always plain)
   -t            no table headings
@@ -118,7 +119,7 @@ def usage_text():
 
 def parse_options(argv):
     """(options dict, remaining words); raises UsageError."""
-    options = {"json": False, "batch": False, "headings": True, "socket": DEFAULT_SOCKET,
+    options = {"json": False, "batch": False, "headings": True, "detailed": False, "socket": DEFAULT_SOCKET,
                "timeout": 60.0, "help": False, "version": False}
     try:
         # Options may follow the command too (mcastctl show routes --json), as GNU getopt lets
@@ -129,6 +130,8 @@ def parse_options(argv):
     for flag, value in found:
         if flag == "-b":
             options["batch"] = True
+        elif flag == "-d":
+            options["detailed"] = True
         elif flag in ("-j", "--json"):
             options["json"] = True
         elif flag == "-t":
@@ -230,10 +233,37 @@ def _route_request(command, name, rest, args):
     return request
 
 
-def render(request, result, headings=True):
+NFT_MARK = "(nft)"  # an output that nftables copies to, in the OIFS column of show routes
+
+
+def route_cells(row):
+    """A show routes row for the table: outputs that nftables serves (the kernel has no VIF for them) marked."""
+    served = dict((output["name"], output["served"]) for output in row.get("outputs") or [])
+    oifs = [name + NFT_MARK if served.get(name) == "nftables" else name for name in row.get("oifs") or []]
+    return dict(row, oifs=oifs)
+
+
+def output_lines(rows):
+    """show routes -d: each route, then one line per output with where it is served and its counters."""
+    lines = []
+    for row in rows:
+        lines.append("(%s, %s) from %s, %s%s" % (row.get("source"), row.get("group"), row.get("iif"), row.get("kind"),
+                                                 ", " + row["origin"] if row.get("origin") else ""))
+        outputs = row.get("outputs") or [{"name": name, "served": "-", "packets": None, "bytes": None}
+                                         for name in row.get("oifs") or []]
+        lines += ["  %-16s %-9s %s packets, %s bytes" % (output["name"], output["served"], _cell(output["packets"]),
+                                                        _cell(output["bytes"])) for output in outputs]
+    return "\n".join(lines)
+
+
+def render(request, result, headings=True, detailed=False):
     """Text for people, or None when there is nothing to say (smcroutectl is silent on success)."""
     command = request["command"]
     if command == "show":
+        if request["what"] == "routes":
+            if detailed:
+                return output_lines(result)
+            result = [route_cells(row) for row in result]
         text = table(result, COLUMNS[request["what"]])
         return text if headings else "\n".join(text.split("\n")[1:])
     if command == "status":
@@ -260,7 +290,7 @@ def _report(request, reply, options):
         for detail in reply.get("details", []):
             say("  %s" % detail, error=True)
         return EXIT_REFUSED
-    text = render(request, reply["result"], options["headings"])
+    text = render(request, reply["result"], options["headings"], options["detailed"])
     if text:
         say(text, error=request["command"] in ("add", "del", "join", "leave"))
     return EXIT_OK

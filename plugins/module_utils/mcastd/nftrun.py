@@ -30,10 +30,10 @@ class NftError(Exception):
     """nft is missing or refused a transaction; the message says which, with nft's own words."""
 
 
-def find_nft(path=None):
-    """The nft program's path, or None: the directories it is installed in, then PATH (systemd units may
-    have a short PATH)."""
-    directories = list(SEARCH_PATH) + (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep)
+def find_nft(path=None, search=SEARCH_PATH):
+    """The nft program's path, or None: the directories it is installed in, then ``path`` (default PATH, which
+    a systemd unit may keep short)."""
+    directories = list(search) + (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep)
     for directory in directories:
         candidate = os.path.join(directory, "nft")
         if directory and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
@@ -95,6 +95,8 @@ class OverflowTable:
         return True
 
     def _apply(self, family, commands):
+        if not self.available:
+            raise NftError("nft is not installed: %s" % INSTALL_HINT)
         self.rendered[family] = None  # until nft says it is done
         self.touched.add(family)
         self.runner(self.nft, ov.document(commands))

@@ -122,6 +122,8 @@ def test_a_route_to_100_outputs_reaches_each_once_with_the_ttl_decremented_once(
     assert served == dict([(name, "kernel") for name in outputs(1, 31)] + [(name, "nftables") for name in outputs(32, 100)])
     assert row["oifs"] == outputs(1, 100) and row["packets"] == COUNT
     assert set(output["packets"] for output in row["outputs"] if output["served"] == "nftables") == {COUNT}
+    [line] = [line for line in daemon.ctl("show", "routes").stdout.splitlines() if line.startswith(SENDER)]
+    assert "o31,o32(nft)," in line and line.split()[3].count("(nft)") == 69
 
     assert received(deliver(lab, GROUP, ttl=2, count=50), outputs(1, 101)) == dict(
         [(name, 50) for name in outputs(1, 100)] + [("o101", 0)])

@@ -112,8 +112,9 @@ def test_mcastctl_prints_a_table_for_people_and_json_for_programs(tmp_path, caps
         assert ctl.main(["-u", path, "show", "routes"]) == 0
         thread.join()
         table = capsys.readouterr().out.splitlines()
-        assert table[0].split() == ["SOURCE", "GROUP", "IIF", "OIFS", "KIND", "PACKETS", "BYTES", "AGE", "ORIGIN"]
-        assert table[1].split() == ["10.0.0.1", "225.1.1.1", "a0", "b0,c0", "static", "5", "500", "-", "x.conf:1"]
+        assert table[0].split() == ["SOURCE", "GROUP", "IIF", "OIFS", "KIND", "PACKETS", "BYTES", "NFT-PACKETS", "AGE",
+                                    "ORIGIN"]
+        assert table[1].split() == ["10.0.0.1", "225.1.1.1", "a0", "b0,c0", "static", "5", "500", "-", "-", "x.conf:1"]
         thread = serve_once(server, lambda request: rows)
         assert ctl.main(["-u", path, "show", "routes", "--json"]) == 0
         thread.join()
