@@ -251,8 +251,8 @@ def output_lines(rows):
                                                  ", " + row["origin"] if row.get("origin") else ""))
         outputs = row.get("outputs") or [{"name": name, "served": "-", "packets": None, "bytes": None}
                                          for name in row.get("oifs") or []]
-        lines += ["  %-16s %-9s %s packets, %s bytes" % (output["name"], output["served"], _cell(output["packets"]),
-                                                        _cell(output["bytes"])) for output in outputs]
+        lines += ["  %-16s %-9s %s packets, %s bytes" % (
+            output["name"], output["served"], _cell(output["packets"]), _cell(output["bytes"])) for output in outputs]
     return "\n".join(lines)
 
 

@@ -511,8 +511,8 @@ class Daemon:
         """What nftables copies: per family, the flows and the outputs (routes beyond the kernel's VIFs)."""
         status = {"nft": self.overflow.nft, "table": self.overflow.table}
         for each in self.planes.values():
-            status["ipv%d" % each.family] = {"flows": len(each.overflow),
-                                              "outputs": sum(len(outputs) for outputs in each.overflow.values())}
+            copied = sum(len(outputs) for outputs in each.overflow.values())
+            status["ipv%d" % each.family] = {"flows": len(each.overflow), "outputs": copied}
         return status
 
     def show_routes(self):

@@ -56,8 +56,8 @@ def run(nft, document, timeout=NFT_TIMEOUT):
     except OSError as exc:
         raise NftError("cannot run %s: %s" % (nft, exc.strerror or exc))
     if result.returncode != 0:
-        raise NftError("nft refused the transaction: %s" % (" ".join(result.stderr.split()) or
-                                                             "exit status %d" % result.returncode))
+        said = " ".join(result.stderr.split()) or "exit status %d" % result.returncode
+        raise NftError("nft refused the transaction: %s" % said)
     return result.stdout
 
 

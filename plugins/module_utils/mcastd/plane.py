@@ -390,4 +390,3 @@ class Plane:
 
     def _address(self, text):
         return conf.aton(text) if self.family == 4 else conf.aton6(text)
-

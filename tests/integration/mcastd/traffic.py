@@ -16,8 +16,9 @@ Standalone (stdlib only) so it runs inside any namespace or container as a scrip
     traffic.py capture --group 225.1.2.3 --port 5000
         one AF_PACKET socket sees every frame arriving on every interface of the namespace: prints
         "ready", then on SIGTERM/SIGINT one JSON line {IFACE: {"count", "unique", "ttls", "macs",
-        "bad_checksums"}} of the IPv4 UDP datagrams to the group (ttls: {TTL: datagrams}; macs: the
-        frames' source MACs): many output segments counted by one process (IPv4 only)
+        "bad_checksums"}} of the UDP datagrams to the group (ttls: {TTL or hop limit: datagrams};
+        macs: the frames' source MACs; IPv6 has no header checksum): many output segments counted by
+        one process
 
 IPv6 groups (any address with a colon) work the same way: hop limit for TTL, MLD joins, and for
 ``burst`` raw IPv6 packets with a UDP checksum (mandatory in IPv6).
@@ -174,27 +175,32 @@ def burst(options):
     print(json.dumps({"sent": options.sources}), flush=True)
 
 
-ETH_P_IP, PACKET_OUTGOING = 0x0800, 4  # linux/if_ether.h, linux/if_packet.h
+ETH_P_ALL, PACKET_OUTGOING = 0x0003, 4  # linux/if_ether.h, linux/if_packet.h
 
 
 def _frame(data, group, port):
-    """(ttl, source MAC, header checksum valid, sequence) of an IPv4 UDP datagram to group:port, or None."""
-    if len(data) < 42 or data[12:14] != b"\x08\x00":
+    """(ttl, source MAC, header checksum valid, sequence) of a UDP datagram to group:port, or None."""
+    if data[12:14] == b"\x08\x00" and len(data) >= 42:
+        header = data[14:14 + (data[14] & 0x0F) * 4]
+        if header[9] != socket.IPPROTO_UDP or header[16:20] != group:
+            return None
+        ttl, valid, udp = header[8], _checksum(header) == 0, data[14 + len(header):]
+    elif data[12:14] == b"\x86\xdd" and len(data) >= 62:
+        header = data[14:54]  # datagrams to a routed group carry no extension header
+        if header[6] != socket.IPPROTO_UDP or header[24:40] != group:
+            return None
+        ttl, valid, udp = header[7], True, data[54:]
+    else:
         return None
-    header_length = (data[14] & 0x0F) * 4
-    header = data[14:14 + header_length]
-    if header[9] != socket.IPPROTO_UDP or header[16:20] != group:
-        return None
-    udp = data[14 + header_length:]
     if struct.unpack("!H", udp[2:4])[0] != port:
         return None
-    return header[8], data[6:12].hex(":"), _checksum(header) == 0, udp[8:].split()[0]
+    return ttl, data[6:12].hex(":"), valid, udp[8:].split()[0]
 
 
 def capture(options):
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.setsockopt(socket.SOL_SOCKET, 33, 64 * 1024 * 1024)  # SO_RCVBUFFORCE: 100 outputs' copies at once
-    group = socket.inet_aton(options.group)
+    group = socket.inet_pton(socket.AF_INET6 if _is6(options.group) else socket.AF_INET, options.group)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
@@ -273,7 +279,7 @@ class Receiver:
 
 
 class Capture(Receiver):
-    """Every IPv4 datagram to a group arriving on any interface of a lab host, counted per interface until stop().
+    """Every datagram to a group arriving on any interface of a lab host, counted per interface until stop().
 
     stop() returns {interface name: {"count", "unique", "ttls", "macs", "bad_checksums"}}.
     """

@@ -55,8 +55,8 @@ def test_one_changed_output_flushes_and_refills_only_that_flow():
     before = {VIDEO: outputs(40), ANY: outputs(3)}
     after = dict(before)
     after[VIDEO] = outputs(39)
-    assert verbs(ov.plan(after, before)) == [("flush", "chain", ov.chain_name(VIDEO)),
-                                              ("add", "rule", ov.chain_name(VIDEO)), ("add", "rule", ov.chain_name(VIDEO))]
+    chain = ov.chain_name(VIDEO)
+    assert verbs(ov.plan(after, before)) == [("flush", "chain", chain), ("add", "rule", chain), ("add", "rule", chain)]
 
 
 def test_an_output_created_again_with_a_new_ifindex_is_rendered_again():
