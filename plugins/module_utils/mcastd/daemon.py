@@ -47,8 +47,9 @@ class Daemon:
                          "kernel_errors": 0, "handler_errors": 0, "runtime_changes": 0,
                          "wrongvif": 0, "moved": 0, "wrongvif_ignored": 0, "ttl_too_low": 0,
                          "nft_transactions": 0, "nft_errors": 0}
-        # Outputs the kernel has no VIF for are copied by nftables (a table of mcastd's own).
-        self.overflow = nftrun.OverflowTable(nftrun.find_nft())
+        # Outputs the kernel has no VIF for are copied by nftables (a table of mcastd's own). nft is looked for
+        # by start() only: a daemon that did not start (a test's) never runs it.
+        self.overflow = nftrun.OverflowTable()
         self.retry = False  # a kernel call failed: the next rescan applies the plan again
         # Repeated failures and WRONGVIF notes are logged at most once per interval each (always counted).
         self.log_limit = routes.LogLimit(interval=ERROR_LOG_INTERVAL)
@@ -87,6 +88,7 @@ class Daemon:
         for each in self.planes.values():
             each.table = routes.RouteTable(config, each.family)
         self._open_planes(config)
+        self.overflow.nft = nftrun.find_nft()  # only now: this namespace's routing API is ours
         self.igmp.mroute = self.mroute
         self._open_mld()
         self.links = ifaces.LinkMonitor()

@@ -378,7 +378,8 @@ class Plane:
     def _copied_row(self, flow, outputs, copied):
         key = (flow.source or "*", flow.group)
         static = self.table.static.get((self._address(flow.source) if flow.source else 0, self._address(flow.group)))
-        row = {"source": key[0], "group": key[1], "iif": flow.iif, "oifs": [], "kind": "static" if static else "star-g",
+        kind = "static" if static and flow.source else "star-g"  # a flow of any source: as a kernel (*,G) entry
+        row = {"source": key[0], "group": key[1], "iif": flow.iif, "oifs": [], "kind": kind,
                "origin": str(static.origin) if static else self._template_origin(flow), "age": None,
                "packets": None, "bytes": None, "wrong_if": None, "in_kernel": False}
         self._outputs(row, outputs, copied, flow)

@@ -404,17 +404,23 @@ def desired_overflow(table, vifs, learned, ifaces, listening=nobody):
     flows = {}
     for key, flow in learned.items():
         if flow.iif in vifs and copied_per_flow(table, flow):
-            flows[overflow_flow(key, flow.iif, family)] = overflow_outputs(flow.route, flow.iif, key, cache, listening)
+            _add_copies(flows, key, flow.iif, overflow_outputs(flow.route, flow.iif, key, cache, listening), family)
     for key, route in table.static.items():
-        if route.iif in ifaces:
-            flows[overflow_flow(key, route.iif, family)] = overflow_outputs(route, route.iif, key, cache, listening)
+        if route.iif in ifaces:  # 10,000 routes whose outputs all have VIFs cost a lookup each, nothing more
+            _add_copies(flows, key, route.iif, overflow_outputs(route, route.iif, key, cache, listening), family)
     for route in table.templates:
         if route.iif in ifaces and rendered_without_vif(route) and (
                 route.iif not in vifs or table.copied_by_group(route)):
             key = (0, route.group.addr)
-            flow = ov.Flow(route.iif, None, ntop(route.group.addr, family))
-            flows.setdefault(flow, overflow_outputs(route, route.iif, key, cache, listening))
-    return dict((flow, outputs) for flow, outputs in flows.items() if outputs)
+            outputs = overflow_outputs(route, route.iif, key, cache, listening)
+            if outputs:
+                flows.setdefault(ov.Flow(route.iif, None, ntop(route.group.addr, family)), outputs)
+    return flows
+
+
+def _add_copies(flows, key, iif, outputs, family):
+    if outputs:
+        flows[overflow_flow(key, iif, family)] = outputs
 
 
 def prune(table, learned, vifs):

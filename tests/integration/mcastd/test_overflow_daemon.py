@@ -197,8 +197,8 @@ def test_a_learned_flow_gets_its_own_copies_and_loses_them_when_it_expires(lab, 
     assert handles(lab) == {}  # nothing to copy yet: no table
     deliver(lab, GROUP, count=5)  # learned: its entry for o1..o31, its chain for o32..o40
     assert wait_for(lambda: chain in handles(lab), timeout=3.0), daemon.log()
-    assert received(deliver(lab, GROUP), outputs(1, 41)) == dict([(name, COUNT) for name in outputs(1, 40)]
-                                                                  + [("o41", 0)])
+    expected = dict([(name, COUNT) for name in outputs(1, 40)] + [("o41", 0)])
+    assert received(deliver(lab, GROUP), outputs(1, 41)) == expected
     # Idle for the 1 s cache timeout: the entry expires, and its chain (the only one: the table) goes with it.
     assert wait_for(lambda: handles(lab) == {} and (SENDER, GROUP) not in daemon.mfc(), timeout=6.0), daemon.log()
     assert daemon.query("status")["counters"]["expired"] == 1

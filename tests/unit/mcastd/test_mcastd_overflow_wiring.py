@@ -1,14 +1,18 @@
 """Routes beyond the kernel's VIFs: which outputs nftables copies (routes.py), the runner's state (nftrun.py),
 the configuration check without nft, and what mcastctl shows."""
 import json
+import logging
+import types
 
 import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd import ctl, nftrun, routes, runtime
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import daemon as mcastd_daemon
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import ctl, kernel, nftrun, routes, runtime
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import overflow as ov
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.control import ControlError
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
+from tests.unit.mcastd.test_mcastd_control_fuzz import FakeKernel
 
 UP_MC = 0x1 | 0x1000
 SENDER = "192.0.2.10"
@@ -257,3 +261,84 @@ def test_show_routes_detailed_lists_each_output_where_it_is_served_and_its_count
                                  "  o32              nftables  4 packets, 400 bytes"]
     options, _rest = ctl.parse_options(["-d", "show"])
     assert options["detailed"] is True
+
+
+# -- the daemon: what it renders on learning, flush and failure ------------------------------------------------
+class QueuedKernel(FakeKernel):
+    """FakeKernel that hands out the upcalls a test queues."""
+
+    def __init__(self):
+        super().__init__()
+        self.queue = []
+
+    def drain(self):
+        upcalls, self.queue = self.queue, []
+        return upcalls, []
+
+
+class ListingRecorder(Recorder):
+    """Recorder that also answers ``nft -j list table``: each chain it made copies to o32..o40, 9 packets counted."""
+
+    def __call__(self, nft, document):
+        if not isinstance(document, list):
+            return super().__call__(nft, document)
+        copies = [{"dup": {"addr": "239.1.1.1", "dev": name}} for name in outs(32, 40)]
+        rules = [{"rule": {"chain": chain, "expr": [{"counter": {"packets": 9, "bytes": 90}}] + copies}}
+                 for chain in self.chains()]
+        return json.dumps({"nftables": rules})
+
+    def chains(self):
+        return [command["add"]["chain"]["name"] for document in self.documents for command in document
+                if "add" in command and "chain" in command["add"] and "hook" not in command["add"]["chain"]]
+
+
+def started_daemon(text, recorder):
+    """A daemon in the state start() leaves, with the kernel and nft recorded instead of called."""
+    options = types.SimpleNamespace(config="m.conf", socket="unused", cache_timeout=60.0)
+    mcastd = mcastd_daemon.Daemon(options, log=logging.getLogger("mcastd-test-overflow"))
+    assert mcastd.overflow.nft is None  # a daemon that did not start never runs nft
+    mcastd.overflow = nftrun.OverflowTable("/usr/sbin/nft", runner=recorder)
+    mcastd.mroute = QueuedKernel()
+    mcastd.ifaces = ifaces(*(["in0"] + outs(1, 40)))
+    config = conf.parse_text(text, overflow=True)
+    mcastd.config = mcastd.file_config = config
+    mcastd.table = routes.RouteTable(config)
+    mcastd.apply()
+    mcastd.render_overflow()
+    return mcastd
+
+
+PER_FLOW = line("239.1.1.1", outs(1, 40)) + line("239.1.1.1", ["o1"], "10.9.9.9")  # copied per learned flow
+LEARNED = ov.Flow("in0", SENDER, "239.1.1.1")
+
+
+def test_a_learned_flow_is_rendered_shown_with_where_each_output_is_served_and_removed_by_a_flush():
+    recorder = ListingRecorder()
+    mcastd = started_daemon(PER_FLOW, recorder)
+    assert recorder.documents == [ov.teardown(4)]  # a stale table of an earlier run goes; nothing to copy yet
+    mcastd.mroute.queue.append(kernel.Upcall(mcastd.vifs["in0"].index, conf.aton(SENDER), conf.aton("239.1.1.1"),
+                                             kernel.IGMPMSG_NOCACHE))
+    mcastd.on_upcalls()
+    assert recorder.chains() == [ov.chain_name(LEARNED)] and mcastd.counters["nft_transactions"] == 2
+    [row] = [row for row in mcastd.show_routes() if row["kind"] == "learned"]
+    assert [(output["name"], output["served"], output["packets"]) for output in row["outputs"]] == (
+        [(name, "kernel", 0) for name in outs(1, 31)] + [(name, "nftables", 9) for name in outs(32, 40)])
+    assert row["nft_oifs"] == outs(32, 40) and row["nft_packets"] == 9
+    assert mcastd.status()["nftables"]["ipv4"] == {"flows": 1, "outputs": 9}
+    mcastd.flush()
+    assert recorder.documents[-1] == ov.teardown(4) and mcastd.v4.overflow == {}
+
+
+def test_a_failed_transaction_is_counted_and_retried_and_the_daemon_carries_on():
+    recorder = ListingRecorder()
+    mcastd = started_daemon(line("239.1.1.1", outs(1, 40), SENDER), recorder)
+    assert recorder.chains() == [ov.chain_name(ov.Flow("in0", SENDER, "239.1.1.1"))]
+    recorder.documents, recorder.fail, mcastd.retry = [], True, False
+    mcastd.ifaces = dict(mcastd.ifaces, o40=Iface("o40", 999, UP_MC))  # re-created: a new ifindex to render
+    mcastd.apply()
+    mcastd.render_overflow()
+    assert (mcastd.counters["nft_errors"], mcastd.retry, recorder.documents) == (1, True, [])
+    recorder.fail = False
+    mcastd.render_overflow()  # what the next rescan does
+    assert recorder.documents[-1][:3] == ov.teardown(4) + [ov.teardown(4)[0]]  # the table made anew
+    assert mcastd.counters["nft_errors"] == 1
