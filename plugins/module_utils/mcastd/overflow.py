@@ -70,7 +70,8 @@ def chain_name(flow):
     return "flow-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
-def _order(flow):
+def flow_order(flow):
+    """The order flows are rendered and listed in: input, source (any source first), group."""
     return (flow.iif, flow.source or "", flow.group)
 
 
@@ -148,11 +149,11 @@ def plan(wanted, rendered, family=4, table=DEFAULT_TABLE):
     if rendered is None:
         commands += _skeleton(spec, table)
         rendered = {}
-    for flow in sorted(set(rendered) - set(wanted), key=_order):
+    for flow in sorted(set(rendered) - set(wanted), key=flow_order):
         chain = {"family": spec.name, "table": table, "name": chain_name(flow)}
         commands += [{"delete": {"element": _element(spec, table, flow, verdict=False)}},
                      {"flush": {"chain": chain}}, {"delete": {"chain": chain}}]
-    for flow in sorted(wanted, key=_order):
+    for flow in sorted(wanted, key=flow_order):
         outputs = wanted[flow]
         if rendered.get(flow) == outputs:
             continue

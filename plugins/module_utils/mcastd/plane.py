@@ -350,7 +350,7 @@ class Plane:
             rows.append(row)
             if copies not in shared:
                 overflow.pop(copies, None)
-        for flow, outputs in sorted(overflow.items(), key=lambda item: (item[0].iif, item[0].source or "", item[0].group)):
+        for flow, outputs in sorted(overflow.items(), key=lambda item: ov.flow_order(item[0])):
             if flow not in shared:
                 rows.append(self._copied_row(flow, outputs, copied))
         for route in self.table.templates:

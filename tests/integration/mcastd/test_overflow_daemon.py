@@ -18,8 +18,8 @@ from tests.integration.mcastd.traffic import Capture, send_datagrams
 from tests.lab.fixtures import unique_prefix
 from tests.lab.netlab import Lab
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and the multicast routing socket"),
+ROOT = "needs root: network namespaces and the multicast routing socket"
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(os.geteuid() != 0, reason=ROOT),
               pytest.mark.skipif(shutil.which("nft") is None, reason="nft is not installed")]
 
 SEGMENTS = 101
@@ -127,7 +127,8 @@ def test_a_route_to_100_outputs_reaches_each_once_with_the_ttl_decremented_once(
 
     [row] = [row for row in daemon.query("show", "routes") if row["kind"] == "learned"]
     served = dict((output["name"], output["served"]) for output in row["outputs"])
-    assert served == dict([(name, "kernel") for name in outputs(1, 31)] + [(name, "nftables") for name in outputs(32, 100)])
+    assert served == dict([(name, "kernel") for name in outputs(1, 31)]
+                          + [(name, "nftables") for name in outputs(32, 100)])
     assert row["oifs"] == outputs(1, 100) and COUNT <= row["packets"] <= COUNT + 5
     assert set(output["packets"] for output in row["outputs"] if output["served"] == "nftables") == {COUNT + 5}
     [line] = [line for line in daemon.ctl("show", "routes").stdout.splitlines() if line.startswith(SENDER)]

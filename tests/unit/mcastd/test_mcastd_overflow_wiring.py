@@ -60,8 +60,9 @@ def test_copies_carry_each_outputs_ifindex_so_a_recreated_output_is_rendered_aga
     first = routes.desired_overflow(*_inputs(line("239.1.1.1", outs(1, 40), SENDER), present))
     present["o40"] = Iface("o40", 999, UP_MC)
     again = routes.desired_overflow(*_inputs(line("239.1.1.1", outs(1, 40), SENDER), present))
-    [(flow, before)] = first.items()
-    assert before[-1] == ov.Output("o40", 42) and again[flow][-1] == ov.Output("o40", 999)
+    flow = ov.Flow("in0", SENDER, "239.1.1.1")
+    assert list(first) == [flow] and first[flow][-1] == ov.Output("o40", 42)
+    assert again[flow][-1] == ov.Output("o40", 999)
     assert ov.plan(again, first) != []  # the flow's chain is refilled: the old rule copies to a gone ifindex
 
 
