@@ -8,6 +8,7 @@ counts datagrams sent and received.
 import json
 import os
 import shutil
+import signal
 import time
 
 import pytest
@@ -131,6 +132,7 @@ def test_a_route_to_100_outputs_reaches_each_once_with_the_ttl_decremented_once(
                           + [(name, "nftables") for name in outputs(32, 100)])
     assert row["oifs"] == outputs(1, 100) and COUNT <= row["packets"] <= COUNT + 5
     assert set(output["packets"] for output in row["outputs"] if output["served"] == "nftables") == {COUNT + 5}
+    assert "ERROR" not in daemon.log()
     [line] = [line for line in daemon.ctl("show", "routes").stdout.splitlines() if line.startswith(SENDER)]
     assert "o31,o32(nft)," in line and line.split()[3].count("(nft)") == 69
 
@@ -217,3 +219,13 @@ def test_an_ipv6_route_to_100_outputs_has_31_in_its_kernel_entry_and_69_copied_i
         (name, 0) for name in outputs(1, 100))
     daemon.stop()
     assert handles(lab) == {} and lab.run("router", ["nft", "list", "ruleset"]).stdout.strip() == ""
+
+
+def test_a_table_left_by_a_killed_mcastd_is_removed_by_the_next_start(lab, mcastd):
+    killed = mcastd(lab, route(GROUP, outputs(1, 40)))
+    assert handles(lab)
+    killed.signal(signal.SIGKILL)
+    killed.proc.wait(timeout=5)
+    assert handles(lab)  # SIGKILL: nothing could remove it, and it would keep copying
+    daemon = mcastd(lab, route(GROUP, outputs(1, 3)))
+    assert handles(lab) == {} and daemon.query("status")["counters"]["nft_errors"] == 0
