@@ -36,7 +36,9 @@ FIELDS = {
     "add": dict(_ROUTE, oifs=((list,), True)), "del": _ROUTE, "join": _JOIN, "leave": _JOIN,
 }
 COMMANDS = tuple(FIELDS)
-MAX_OIFS = 64
+# A route may have any number of outputs (beyond the kernel's 31, nftables copies); 1024 names of 15 bytes still
+# fit in one request.
+MAX_OIFS = 1024
 
 
 class ControlError(Exception):

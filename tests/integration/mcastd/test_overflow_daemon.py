@@ -229,3 +229,12 @@ def test_a_table_left_by_a_killed_mcastd_is_removed_by_the_next_start(lab, mcast
     assert handles(lab)  # SIGKILL: nothing could remove it, and it would keep copying
     daemon = mcastd(lab, route(GROUP, outputs(1, 3)))
     assert handles(lab) == {} and daemon.query("status")["counters"]["nft_errors"] == 0
+
+
+def test_a_runtime_add_of_a_route_to_100_outputs_is_served_at_once_and_its_del_removes_the_table(lab, mcastd):
+    daemon = mcastd(lab, "phyint up0 enable\n")
+    daemon.ctl("add", "up0", SENDER, OTHER, *outputs(1, 100))
+    expected = dict([(name, COUNT) for name in outputs(1, 100)] + [("o101", 0)])
+    assert received(deliver(lab, OTHER), outputs(1, 101)) == expected
+    daemon.ctl("del", "up0", SENDER, OTHER)
+    assert handles(lab) == {} and daemon.mfc() == {}

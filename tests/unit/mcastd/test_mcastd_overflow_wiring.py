@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import daemon as mcastd_daemon
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd import ctl, kernel, nftrun, routes, runtime
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import control, ctl, kernel, nftrun, routes, runtime
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import overflow as ov
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.control import ControlError
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
@@ -159,6 +159,14 @@ def test_a_runtime_add_beyond_the_vifs_is_refused_only_without_nft():
     assert "not installed" in raised.value.details[0]
     new, _warnings = runtime.change(config, request, 1, overflow=True)
     assert new.mroutes[0].oifs[-1] == "o32"
+
+
+def test_a_request_may_name_up_to_1024_outputs():
+    request = {"version": 1, "command": "add", "iif": "in0", "group": "239.1.1.1", "oifs": outs(1, 1024)}
+    assert len(control.parse_request(json.dumps(request).encode())["oifs"]) == 1024
+    with pytest.raises(ControlError) as raised:
+        control.parse_request(json.dumps(dict(request, oifs=outs(1, 1025))).encode())
+    assert "at most 1024 interface names" in str(raised.value)
 
 
 # -- the runner: one transaction per change, the table only when needed ---------------------------------------
