@@ -238,3 +238,15 @@ def test_a_runtime_add_of_a_route_to_100_outputs_is_served_at_once_and_its_del_r
     assert received(deliver(lab, OTHER), outputs(1, 101)) == expected
     daemon.ctl("del", "up0", SENDER, OTHER)
     assert handles(lab) == {} and daemon.mfc() == {}
+
+
+def test_twenty_groups_to_100_outputs_each_have_their_chain_and_reach_every_output(lab, mcastd):
+    groups = ["239.20.0.%d" % n for n in range(1, 21)]
+    daemon = mcastd(lab, "".join(route(group, outputs(1, 100)) for group in groups))
+    found = handles(lab)
+    assert all(len(found[ov.chain_name(ov.Flow("up0", None, group))]) == 3 for group in groups)
+    everywhere = dict((name, COUNT) for name in outputs(1, 100))
+    for group in (groups[0], groups[9], groups[19]):
+        deliver(lab, group, count=5)  # learned, for the kernel's 31 outputs
+        assert received(deliver(lab, group), outputs(1, 100)) == everywhere, group
+    assert len(daemon.mfc()) == 3
