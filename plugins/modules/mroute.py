@@ -49,8 +49,9 @@ description:
     listeners while a querier with a lower address is elected (C(mcastctl show queriers)).
   - The module fails when what was asked does not show within O(timeout) seconds and names each
     missing entry with the reason when it can tell, for example an interface that does not exist
-    (the entry is pending), the VIF table being full, an interface that is down or has no
-    IFF_MULTICAST, or the daemon not running.
+    (the entry is pending), the VIF table being full where nft is not installed (with nft, mcastd copies
+    the outputs without a VIF itself), an interface that is down or has no IFF_MULTICAST, or the daemon
+    not running.
   - In check mode nothing is written or reloaded; the module reports the drift between the desired
     set, the configured set (the file) and what is installed (kernel and daemon).
 author:
@@ -397,7 +398,8 @@ entries:
       (a template when another line routes that group from another input, since a kernel (*,G) entry has
       one input), V(template) for a route matched against new flows, V(mgroup) for a join, V(phyint) for an interface,
       V(igmp) for the timers), its C(state) and the C(reason).
-    - C(state) is V(installed) (in the kernel's MFC, IPv4 or IPv6), V(active) (a template the daemon holds, a phyint or
+    - C(state) is V(installed) (in the kernel's MFC, IPv4 or IPv6, or with outputs beyond the kernel's 31 or
+      without a VIF for the input copied by nftables in mcastd's own table, as the C(reason) says), V(active) (a template the daemon holds, a phyint or
       igmp line it has read, an if-joined (S,G) route it holds while nobody listens), V(joined),
       V(pending) (waits for an interface, or for an address on a querier's interface), V(failed) (the join
       failed, or mcastd runs no querier where one is configured), V(not loaded) (the daemon has not read
@@ -964,9 +966,29 @@ def _route_state(entry, daemon, mfc, existing, loaded=frozenset()):
     known = [row for row in daemon['routes'] if row['kind'] in ('static', 'star-g') and
              (row['source'], row['group']) == (shown, group)]
     if known:
+        copied = _copied_state(entry, known, installed, existing)
+        if copied is not None:
+            return copied
         seen = 'no entry' if installed is None else 'iif %s, oifs %s' % (installed[0], ', '.join(installed[1]) or 'none')
         return 'not installed', "mcastd holds the route but the kernel's MFC shows %s" % seen
     return 'not loaded', 'mcastd has not loaded it'
+
+
+def _copied_state(entry, rows, installed, existing):
+    """A route whose outputs the kernel's MFC entry and mcastd's nftables copies serve together (the kernel
+    offers 31 outputs per entry, none when the input has no VIF): installed when every output is in one of
+    them, or None."""
+    copied = set(name for row in rows if row.get('iif') == entry.iif
+                 for name in row.get('nft_oifs') or ())
+    if not copied:
+        return None
+    in_kernel = set(installed[1]) if installed is not None and installed[0] == entry.iif else set()
+    oifs = _outputs_of(entry, entry.iif, existing) & set(existing)
+    if not oifs <= in_kernel | copied:
+        return None
+    kernel = sorted(oifs & in_kernel)
+    return 'installed', "%scopied by nftables (mcastd's table) to %s" % (
+        "in the kernel's MFC for %s, and " % ', '.join(kernel) if kernel else '', ', '.join(sorted(oifs - in_kernel)))
 
 
 def _template_state(entry, daemon):

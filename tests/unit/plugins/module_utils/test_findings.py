@@ -166,6 +166,22 @@ def test_vif_table_near_full_and_full():
     assert findings.vif_table_near_full(facts, vif_warning=40)[0]["severity"] == "error"
 
 
+def test_a_full_vif_table_is_a_warning_where_mcastd_copies_the_rest_with_nftables():
+    facts = healthy_router()
+    facts["vifs"] = [{"index": index, "interface": "v%d" % index} for index in range(32)]
+    facts["mcastd"]["status"]["vifs_left_out"] = ["v40"]
+    facts["mcastd"]["status"]["nftables"] = {"nft": "/usr/sbin/nft", "table": "mcastd",
+                                             "ipv4": {"flows": 2, "outputs": 69}}
+    [found] = findings.vif_table_near_full(facts)
+    assert found["severity"] == "warning" and "nftables copies the rest" in found["summary"]
+    assert found["evidence"][-1] == ("mcastd copies the outputs without a VIF with nftables (/usr/sbin/nft, "
+                                     "table ip mcastd): 2 flows, 69 outputs now")
+    # Without nft the interfaces left out are not routed at all.
+    facts["mcastd"]["status"]["nftables"] = {"nft": None, "table": "mcastd"}
+    [found] = findings.vif_table_near_full(facts)
+    assert found["severity"] == "error" and "install nftables" in found["fix"].lower()
+
+
 def test_routing_api_held_while_mcastd_does_not_answer():
     facts = healthy_router()
     facts["mcastd"]["running"] = False

@@ -209,6 +209,21 @@ def test_an_sg_route_is_installed_only_when_the_kernel_shows_its_interfaces():
     assert state_of(VIDEO, daemon()) == ("not loaded", "mcastd has not loaded it")
 
 
+def test_outputs_nftables_copies_count_as_installed_with_the_kernel_entry():
+    """Issue 12: the kernel's entry holds the outputs that have VIFs, mcastd's nftables table the others."""
+    row = {"kind": "static", "source": "192.0.2.10", "group": "225.1.2.3", "iif": "trunk.10",
+           "oifs": ["trunk.20", "trunk.30"], "nft_oifs": ["trunk.30"], "origin": "video.conf:3"}
+    kernel = {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.20"])}
+    assert state_of(VIDEO, daemon([row]), kernel) == (
+        "installed", "in the kernel's MFC for trunk.20, and copied by nftables (mcastd's table) to trunk.30")
+    # The input has no VIF: no kernel entry, nftables copies to every output.
+    every = dict(row, nft_oifs=["trunk.20", "trunk.30"])
+    assert state_of(VIDEO, daemon([every])) == ("installed", "copied by nftables (mcastd's table) to trunk.20, trunk.30")
+    # An output neither serves is not installed; copies from another input do not count.
+    assert state_of(VIDEO, daemon([dict(row, nft_oifs=["trunk.30"])]))[0] == "not installed"
+    assert state_of(VIDEO, daemon([dict(every, iif="trunk.20")]))[0] == "not installed"
+
+
 def test_an_sg_route_merged_with_another_line_is_installed_with_the_extra_outputs_named():
     merged = {("192.0.2.10", "225.1.2.3"): ("trunk.10", ["trunk.20", "trunk.30"])}
     state = state_of(dict(VIDEO, oifs=["trunk.20"]), daemon(), merged)
