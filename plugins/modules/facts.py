@@ -324,9 +324,11 @@ ansible_facts:
           sample: {"192.0.2.10": "trunk.10"}
         mcastd:
           description:
-            - C(running) and C(socket); C(status), C(pending), C(queriers) and C(members) (what
-              C(mcastctl status) and C(mcastctl show pending|queriers|members) report; the last two are
-              empty with a daemon without the IGMP querier) while it runs; C(config) with C(path), C(exists),
+            - C(running) and C(socket); C(status), C(pending), C(routes), C(queriers) and C(members) (what
+              C(mcastctl status) and C(mcastctl show pending|routes|queriers|members) report; each route's
+              C(outputs) say where each output is served, C(kernel) or C(nftables) (mcastd copies the outputs
+              without a VIF), with its counters; the last two are empty with a daemon without the IGMP
+              querier) while it runs; C(config) with C(path), C(exists),
               C(valid), the grammar's C(errors) and C(warnings), the configured C(routes) and
               C(mgroups), and C(link_local_routes), the mroute lines (of the file and its includes) for an
               IPv6 group of scope 1 or 2 with their C(origin), C(group) and C(line), found by reading the
@@ -334,6 +336,10 @@ ansible_facts:
           type: dict
           sample: {"running": true, "socket": "/run/mcastd/mcastd.sock", "status": {"pid": 901, "vifs": 3},
                    "pending": [], "queriers": [], "members": [],
+                   "routes": [{"source": "192.0.2.10", "group": "239.1.1.1", "iif": "trunk.10", "kind": "learned",
+                               "oifs": ["trunk.20"], "nft_oifs": [], "packets": 1200, "bytes": 1560000,
+                               "outputs": [{"name": "trunk.20", "served": "kernel", "packets": 1200,
+                                            "bytes": 1560000}]}],
                    "config": {"path": "/etc/mcastd/mcastd.conf", "exists": true, "valid": true,
                    "errors": [], "warnings": [],
                    "routes": [{"iif": "trunk.10", "source": null, "group": "239.1.0.0/16", "oifs": ["trunk.20"],
@@ -831,8 +837,10 @@ class McastFacts(object):
         status = state['status'] if state else None
         config_path = self.params['mcastd_config'] or (status or {}).get('config') or DEFAULT_CONFIG
         # queriers and members: the tables of mcastd's IGMP querier (show queriers, show members).
+        # routes: mcastctl show routes, each output with where it is served (the kernel, or nftables' copies).
         return {'running': state is not None, 'socket': path, 'status': status,
-                'pending': state['pending'] if state else [], 'queriers': (state or {}).get('queriers') or [],
+                'pending': state['pending'] if state else [], 'routes': (state or {}).get('routes') or [],
+                'queriers': (state or {}).get('queriers') or [],
                 'members': (state or {}).get('members') or [], 'config': config_facts(config_path)}
 
     def reverse_paths(self, ipr, facts):

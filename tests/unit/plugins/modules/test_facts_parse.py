@@ -211,3 +211,17 @@ def test_queriers_heard_keeps_mcastds_igmp_rows_only():
     mld = {"interface": "trunk.20", "protocol": "MLD", "role": "querier", "querier": "fe80::1"}
     assert facts.queriers_heard({"queriers": [igmp, mld]}, {}) == {"trunk.20": {"mcastd": igmp}}
     assert facts.queriers_heard({"queriers": [mld]}, {}) == {}
+
+
+def test_the_mcastd_facts_carry_its_routes_with_where_each_output_is_served(monkeypatch, tmp_path):
+    """Issue 12: facts report each route's outputs as mcastctl show routes does (kernel or nftables)."""
+    row = {"source": "192.0.2.10", "group": "239.1.1.1", "iif": "o0", "kind": "static", "oifs": ["o1", "o40"],
+           "nft_oifs": ["o40"], "outputs": [{"name": "o1", "served": "kernel", "packets": 5, "bytes": 50},
+                                            {"name": "o40", "served": "nftables", "packets": 5, "bytes": 50}]}
+    monkeypatch.setattr(facts, "snapshot", lambda path: {"status": {"pid": 1}, "pending": [], "routes": [row]})
+    module = type("Module", (), {"params": {"mcastd_socket": "/run/x.sock", "mcastd_config": str(tmp_path / "c")},
+                                 "warn": lambda self, text: None})()
+    gathered = facts.McastFacts(module).mcastd()
+    assert gathered["running"] and gathered["routes"] == [row]
+    monkeypatch.setattr(facts, "snapshot", lambda path: None)
+    assert facts.McastFacts(module).mcastd()["routes"] == []
