@@ -18,6 +18,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import shlex
 import sys
 
+from ansible_collections.mcast.linux.plugins.module_utils._files import read_text
+
 OS_RELEASE_FILES = ('/etc/os-release', '/usr/lib/os-release')
 DEBIAN_VERSION_FILE = '/etc/debian_version'
 # os-release IDs (ID, then each of ID_LIKE) and the OS family Ansible gives them.
@@ -75,13 +77,8 @@ def python_facts():
 
 
 def read_first(paths):
-    for path in paths:
-        try:
-            with open(path, encoding='utf-8', errors='replace') as handle:
-                return handle.read()
-        except (IOError, OSError):
-            continue
-    return ''
+    """The text of the first of ``paths`` that exists, or an empty string."""
+    return next((text for text in map(read_text, paths) if text is not None), '')
 
 
 def parse_installed(text):
