@@ -4,6 +4,7 @@ The cases are in test_facts_main.yaml; tests/unit/plugins/modules/uthelper.py sa
 """
 import pytest
 
+from ansible_collections.mcast.linux.plugins.module_utils import _facts
 from ansible_collections.mcast.linux.plugins.modules import facts
 from tests.unit.plugins.modules.uthelper import case_ids, run_case, table
 
@@ -12,4 +13,4 @@ CASES = table(__file__)
 
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_facts(case, tmp_path, monkeypatch):
-    run_case(facts.main, facts, case, tmp_path, monkeypatch)
+    run_case(facts.main, _facts, case, tmp_path, monkeypatch)

@@ -1,5 +1,5 @@
 """The pure parts of mcast.linux.facts: /proc tables, routes, hooks and the mcastd configuration."""
-from ansible_collections.mcast.linux.plugins.modules import facts
+from ansible_collections.mcast.linux.plugins.module_utils import _facts as facts
 
 # Recorded in a namespace after joining 239.1.2.3 on a.10 (tabs and spaces as the kernel prints them).
 PROC_IGMP = (

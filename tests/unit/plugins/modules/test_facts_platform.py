@@ -7,7 +7,7 @@ import pytest
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcast.linux.plugins.module_utils import _platform
+from ansible_collections.mcast.linux.plugins.module_utils import _facts, _platform
 from ansible_collections.mcast.linux.plugins.modules import facts
 from tests.unit.plugins.modules.uthelper import run_main
 
@@ -37,7 +37,7 @@ class FakeCommands:
 def fixture_debian(monkeypatch):
     """A Debian 12 host with dpkg-query; pyroute2 must not be needed."""
     monkeypatch.setattr(_platform, "distribution_facts", lambda os_release, debian_version: dict(DEBIAN))
-    monkeypatch.setattr(facts, "require_pyroute2", lambda module: pytest.fail("the platform subset needs no pyroute2"))
+    monkeypatch.setattr(_facts, "require_pyroute2", lambda module: pytest.fail("the platform subset needs no pyroute2"))
     return FakeCommands(monkeypatch, {"dpkg-query": "/usr/bin/dpkg-query"}, DPKG_ANSWER)
 
 
