@@ -61,20 +61,19 @@ class Part(object):
         return getattr(self._module, name)
 
 
-def run_parts(module, parts):
-    """Validate every part, then apply them in order; ``(results, failure)``.
-
-    ``results`` is a list of ``(part, result)`` for the parts that ran. ``failure`` is None or the
-    message of the first failure, naming its part: options that fail their checks stop everything
-    before anything is read or changed; a part that fails while applying leaves the parts before it
-    applied (their results are returned) and the parts after it not run.
-    """
+def validate_parts(parts):
+    """``(validated, failure)``: every part's checked options, or the first failure naming its part."""
     validated = []
     for part in parts:
         try:
             validated.append(part.code.validate(part))
         except PartFailed as error:
             return [], '%s: %s' % (part.label, error.msg)
+    return validated, None
+
+
+def apply_parts(parts, validated):
+    """``(results, failure)``: apply in order; a failure stops the run, the parts before it stay applied."""
     results = []
     for part, checked in zip(parts, validated):
         try:

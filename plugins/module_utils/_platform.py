@@ -15,8 +15,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import re
 import shlex
 import sys
+
+from ansible.module_utils.compat.version import LooseVersion
 
 from ansible_collections.mcast.linux.plugins.module_utils._files import read_text
 
@@ -108,3 +111,52 @@ def platform_facts(module, names):
     facts.update(python_facts())
     installed, checked = query_packages(module, facts['os_family'], names)
     return facts, {'packages': installed, 'packages_checked': checked}
+
+
+def upstream_version(version):
+    """The upstream part of a package version: without the epoch (``1:``) and the packaging revision
+    (``-2+b1``, ``~bpo``), as the roles compare it."""
+    return re.sub(r'[-~+].*$', '', re.sub(r'^[0-9]+:', '', version))
+
+
+def older(version, minimum):
+    return LooseVersion(upstream_version(version)) < LooseVersion(minimum)
+
+
+def wanted_packages(requires, facts):
+    """The packages ``requires`` names for the host's OS family (or under ``*``); None for neither."""
+    by_family = requires.get('packages') or {}
+    return by_family.get(facts['os_family'], by_family.get('*'))
+
+
+def missing_packages(requires, result):
+    """The wanted packages the database lists as not installed, from a facts result (subset platform);
+    empty where it did not answer."""
+    wanted = wanted_packages(requires, result['ansible_facts'])
+    if not wanted or not result.get('packages_checked'):
+        return []
+    return sorted(set(wanted) - set(result.get('packages') or {}))
+
+
+def unmet_requirements(requires, facts, packages):
+    """Why the host does not meet ``requires`` (python, packages per OS family, min_versions), as a list of
+    reasons; empty when it does. ``facts`` and ``packages`` are what ``platform_facts`` returned."""
+    unmet = []
+    python = facts['python']['version']
+    running = '%d.%d.%d' % (python['major'], python['minor'], python['micro'])
+    if requires.get('python') and older(running, requires['python']):
+        unmet.append('Python %s is older than %s' % (running, requires['python']))
+    installed = packages['packages']
+    by_family = requires.get('packages')
+    if by_family is not None:
+        wanted = wanted_packages(requires, facts)
+        if wanted is None:
+            unmet.append('no package names are given for the OS family %s' % facts['os_family'])
+        elif not packages['packages_checked'] and wanted:
+            unmet.append('the package database did not answer, so %s may be missing' % ', '.join(wanted))
+        elif set(wanted) - set(installed):
+            unmet.append('not installed: %s' % ', '.join(sorted(set(wanted) - set(installed))))
+    for name, minimum in sorted((requires.get('min_versions') or {}).items()):
+        if name in installed and older(installed[name], minimum):
+            unmet.append('%s %s is older than %s' % (name, installed[name], minimum))
+    return unmet

@@ -198,3 +198,18 @@ def test_compliance_passes_on_the_converged_lab_and_names_each_drift(fleet):
     fleet.converge()
     _report, returncode = fleet.play("compliance.yml")
     assert returncode == 0
+
+    # A package the host role needs is missing: the platform check finds it, the settings are checked by the
+    # run after the (check mode: skipped) package step, and the missing package is the only drift.
+    absent = fleet.workdir / "absent.yml"
+    absent.write_text(yaml.safe_dump({"mcast_host_install_packages": True,
+                                      "mcast_host_packages": ["python3", "mcast-linux-test-absent"]}))
+    _report, returncode = fleet.play("compliance.yml", "-e", "@%s" % absent)
+    summary = json.loads((fleet.workdir / "report" / "compliance.json").read_text())
+    assert returncode != 0
+    for host in ("sender", "recv20", "recv30"):
+        row = summary["hosts"][host]
+        assert [(drift["setting"], drift["changes"]) for drift in row["drifts"]] == [
+            ("packages", ["packages: + mcast-linux-test-absent"])], json.dumps(row)
+        assert {"interface flags", "multicast route"} <= set(row["checked"]), row
+    assert summary["hosts"]["router"]["compliant"]

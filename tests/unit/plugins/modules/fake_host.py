@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcast.linux.plugins.module_utils import _bridge, _netlink, _service_deploy, _sysctl
+from ansible_collections.mcast.linux.plugins.module_utils import _bridge, _netlink, _platform, _service_deploy, _sysctl
 from ansible_collections.mcast.linux.plugins.module_utils._bridge_keeper import BRIDGE_OPTIONS, PORT_OPTIONS
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import NetlinkError
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
@@ -93,6 +93,8 @@ class FakeHost(object):
     ``systemd``   ``{active: [units]}``: systemd is the init system and {tmp}/etc/systemd/system its unit directory
     ``mcastd``    ``{state, after_reload, mfc}``: what mcastctl status/show answer, before and after a reload
     ``container`` True: systemd-detect-virt --container says the host is a container
+    ``platform``  ``{os_release: text, installed: {package: version}}``: the release's os-release and what
+                  dpkg-query lists as installed; without it the platform facts are this machine's own
     ``missing_commands``  commands get_bin_path does not find (ip, nft, systemctl, systemd-detect-virt)
     ``files``     ``{path: text or {content, mode} or {link}}``
     """
@@ -109,6 +111,10 @@ class FakeHost(object):
         self.systemd = spec.get("systemd")
         self.mcastd = spec.get("mcastd")
         self.container = bool(spec.get("container"))
+        self.platform = spec.get("platform")
+        if self.platform is not None:
+            self.make_file(str(self.root / "etc" / "os-release"), self.platform.get("os_release", ""))
+            self.commands.setdefault("dpkg-query", "/usr/bin/dpkg-query")
         self.proc_sys = self.root / "proc" / "sys"
         self.make_proc(spec.get("sysctl") or {}, spec.get("proc") or {})
         for path, state in (spec.get("files") or {}).items():
@@ -212,6 +218,9 @@ class FakeHost(object):
             for owner in (linux, _netlink) + codes:
                 if getattr(owner, "interfaces", None) is real:
                     monkeypatch.setattr(owner, "interfaces", self.interfaces)
+        if self.platform is not None:
+            monkeypatch.setattr(_platform, "OS_RELEASE_FILES", (str(self.root / "etc" / "os-release"),))
+            monkeypatch.setattr(_platform, "DEBIAN_VERSION_FILE", str(self.root / "etc" / "debian_version"))
         monkeypatch.setattr(_bridge, "read_querier_state", lambda index: {"ipv4": None, "ipv6": None})
         if self.systemd is not None:
             unit_dir = str(self.root / "etc" / "systemd" / "system")
@@ -249,6 +258,10 @@ class FakeHost(object):
             return self.run_nft(argv[1:], data)
         if name == "systemctl" and self.systemd is not None:
             return self.run_systemctl(argv[1:])
+        if name == "dpkg-query" and self.platform is not None:
+            installed = self.platform.get("installed") or {}
+            return 1, "".join("%s installed %s\n" % (package, installed[package])
+                              for package in argv[3:] if package in installed), ""
         if name == "systemd-detect-virt" and argv[1:] == ["--container"]:
             return (0, "podman\n", "") if self.container else (1, "none\n", "")
         if name.startswith("python3") and argv[1:3] == ["-m", "compileall"]:
