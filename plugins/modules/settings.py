@@ -77,7 +77,7 @@ options:
         type: str
       packages:
         description:
-          - The packages that must be installed, per OS family as RV(ansible_facts.os_family) names it
+          - The packages that must be installed, per OS family as C(ansible_facts.os_family) names it
             (C(Debian), C(RedHat), ...); the key C(*) gives those of any other family. On a family
             with neither, the requirement is not met.
         type: dict
