@@ -290,8 +290,7 @@ OVERFLOW_TOPOLOGY = {
                                  {"host": "router", "iface": "up0", "address": "10.1.0.1/24"}]}},
 }
 # Log lines about interfaces a daemon could not give a VIF (smcroute 2.5.6: "Not enough available VIFs to
-# create o32"), matched loosely; counted in the record for a daemon that started (one that exited has its
-# last line there instead).
+# create o32"), matched loosely and counted in the record of the 1,000 routes.
 VIF_TROUBLE = ("exhaust", "vif", "too many")
 
 
@@ -389,7 +388,7 @@ def measure_rate(daemon, lab, size):
     kernel = [len(line.split()[6:]) for line in daemon.mfc_text().splitlines()
               if line.startswith(hexkey(OVERFLOW_GROUP))]
     return {"installed": True, "kernel_outputs": max(kernel or [0]),
-            "trials": [blast_trial(lab, size) for _ in range(OVERFLOW_TRIALS)]}
+            "trials": [blast_trial(lab, size) for _trial in range(OVERFLOW_TRIALS)]}
 
 
 def _nft_tables(lab):
@@ -420,14 +419,19 @@ def measure_install(daemon, lab):
     """
     log = daemon.workdir / ("%s.log" % daemon.kind)
     earlier = len(log.read_bytes().splitlines()) if log.exists() else 0
+
+    def trouble():
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[earlier:]
+        return [line.strip() for line in lines if any(word in line.lower() for word in VIF_TROUBLE)]
     daemon.start(install_config())
     try:
         done = daemon.wait_until(lambda: daemon.entries() >= INSTALL_ROUTES, timeout=WAIT)
         if done is not None and daemon.kind == "mcastd":
             done = daemon.wait_until(lambda: "table ip mcastd" in _nft_tables(lab), timeout=WAIT)
     except RuntimeError:  # it exited: what it said last
-        return {"seconds": False, "entries": 0, "kernel_outputs": {}, "nft_copies": {}, "log_lines": 0,
-                "exited": daemon.proc.returncode, "said": daemon.last_words()}
+        said = trouble()
+        return {"seconds": False, "entries": 0, "kernel_outputs": {}, "nft_copies": {}, "log_lines": len(said),
+                "log_first": said[0] if said else None, "exited": daemon.proc.returncode, "said": daemon.last_words()}
     seconds = None if done is None else done - daemon.started
     time.sleep(0.5)
     per_entry = {}
@@ -438,15 +442,14 @@ def measure_install(daemon, lab):
     per_flow = {}
     for count in copies.values():
         per_flow[str(count)] = per_flow.get(str(count), 0) + 1
-    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[earlier:]
-    trouble = [line for line in lines if any(word in line.lower() for word in VIF_TROUBLE)]
+    said = trouble()
     return {"seconds": seconds, "entries": daemon.entries(), "kernel_outputs": per_entry, "nft_copies": per_flow,
-            "log_lines": len(trouble), "log_first": trouble[0].strip() if trouble else None}
+            "log_lines": len(said), "log_first": said[0] if said else None}
 
 
 def run_overflow(lab, kind, workdir):
     """The overflow rows for one daemon: the sender alone, one route to 31, 60 and 100 outputs, 1,000 routes."""
-    results = {"alone": [blast_trial(lab, 0) for _ in range(OVERFLOW_TRIALS)]}
+    results = {"alone": [blast_trial(lab, 0) for _trial in range(OVERFLOW_TRIALS)]}
     print("  %s overflow alone: %s" % (kind, results["alone"]), file=sys.stderr, flush=True)
     scenarios = [("route%d" % size, lambda d, size=size: measure_rate(d, lab, size)) for size in OVERFLOW_SIZES]
     scenarios.append(("install", lambda d: measure_install(d, lab)))
@@ -584,7 +587,6 @@ def overflow_table(mcastd, smcroute, setup=None):
     lines = ["%-*s  %28s  %28s  %15s" % (width, "metric (IPv4)", "mcastd", "smcroute", "mcastd/smcroute")]
     lines += ["%-*s  %28s  %28s  %15s" % (width, label, ours, theirs, ratio) for label, ours, theirs, ratio in rows]
     return "\n".join(lines)
-
 
 
 def _fmt(value, unit):
@@ -792,6 +794,7 @@ def main(argv=None):
     if not args.only:
         _write_outputs(results_record(mcastd, smcroute, version), args)
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

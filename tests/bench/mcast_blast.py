@@ -51,7 +51,7 @@ def blast(sock, address, payload, seconds):
     deadline = started + seconds
     sendto = sock.sendto
     while True:
-        for _ in range(64):  # the clock read 64 times less often than a datagram is sent
+        for _datagram in range(64):  # the clock read 64 times less often than a datagram is sent
             sendto(payload, address)
         sent += 64
         now = time.monotonic()
