@@ -388,8 +388,8 @@ def measure_rate(daemon, lab, size):
     kernel = [len(line.split()[6:]) for line in daemon.mfc_text().splitlines()
               if line.startswith(hexkey(OVERFLOW_GROUP))]
     if daemon.proc.poll() is not None:
-        # smcroute 2.5.6 adds the entry, then aborts (its stack check fails on return): the kernel drops the
-        # entry with its routing socket, so what counts is that it exited.
+        # smcroute 2.5.6 may add the entry before it aborts (its stack check fails when the parser returns; a
+        # run saw the entry first): the kernel drops the entry with its routing socket, so it counts as exited.
         return {"installed": False, "exited": daemon.proc.returncode, "said": daemon.last_words(), "trials": []}
     result = {"installed": True, "kernel_outputs": max(kernel or [0]),
               "trials": [blast_trial(lab, size) for _trial in range(OVERFLOW_TRIALS)]}
@@ -440,18 +440,22 @@ def measure_install(daemon, lab):
         return {"seconds": False, "entries": 0, "kernel_outputs": {}, "nft_copies": {}, "log_lines": len(said),
                 "log_first": said[0] if said else None, "exited": daemon.proc.returncode, "said": daemon.last_words()}
     seconds = None if done is None else done - daemon.started
-    time.sleep(0.5)
+    table = daemon.mfc_text()  # at once: smcroute 2.5.6 installs every route, then aborts (below)
     per_entry = {}
-    for line in daemon.mfc_text().splitlines()[1:]:
+    for line in table.splitlines()[1:]:
         outputs = len(line.split()[6:])
         per_entry[str(outputs)] = per_entry.get(str(outputs), 0) + 1
+    time.sleep(0.5)
     copies = nft_copies(lab) if daemon.kind == "mcastd" else {}
     per_flow = {}
     for count in copies.values():
         per_flow[str(count)] = per_flow.get(str(count), 0) + 1
     said = trouble()
-    return {"seconds": seconds, "entries": daemon.entries(), "kernel_outputs": per_entry, "nft_copies": per_flow,
-            "log_lines": len(said), "log_first": said[0] if said else None}
+    result = {"seconds": seconds, "entries": sum(per_entry.values()), "kernel_outputs": per_entry,
+              "nft_copies": per_flow, "log_lines": len(said), "log_first": said[0] if said else None}
+    if daemon.proc.poll() is not None:  # it was installed, then the daemon exited (and the kernel dropped it all)
+        result.update(exited=daemon.proc.returncode, said=daemon.last_words())
+    return result
 
 
 def run_overflow(lab, kind, workdir):
@@ -556,13 +560,18 @@ def overflow_rows(mcastd, smcroute, setup=None):
     installs = (mcastd["install"], smcroute["install"])
 
     def install_cells(install):
-        if "exited" in install:
+        if "exited" in install and not install["seconds"]:
             return _exit_text(install), "-"
-        return _fmt(install["seconds"], "s"), "%d, %s" % (install["entries"], _install_outputs(install))
+        shown = "%d, %s" % (install["entries"], _install_outputs(install))
+        if "exited" in install:  # in, then gone: say both
+            return "%s, then %s" % (_fmt(install["seconds"], "s"), _exit_text(install).replace(
+                " at start", "")), shown
+        return _fmt(install["seconds"], "s"), shown
     cells = [install_cells(install) for install in installs]
     rows += [
         ("start until {:,} (S,G) routes of {} outputs are installed".format(routes, outputs),
-         cells[0][0], cells[1][0], ratio_text(*[install["seconds"] for install in installs])),
+         cells[0][0], cells[1][0], ratio_text(*[None if "exited" in install else install["seconds"]
+                                                for install in installs])),
         ("{:,} routes of {} outputs: kernel entries, outputs of each".format(routes, outputs),
          cells[0][1], cells[1][1], "-"),
     ]

@@ -119,3 +119,27 @@ def test_the_docs_describe_how_the_stored_run_charged_softirq_time():
         pytest.skip("the stored run has no rows for routes beyond 31 outputs")
     assert "this kernel has no `CONFIG_IRQ_TIME_ACCOUNTING`" in text
     assert record["irq_time_accounting"] is False
+
+
+def test_the_cost_of_a_copy_the_docs_give_is_the_stored_runs():
+    """Once a stored run has the overflow rows, "Costs and limits" in docs/mcastd.md quotes its figures."""
+    record = json.loads((REPO / "docs" / "bench" / "bench-mcastd.json").read_text(encoding="utf-8"))
+    if "overflow" not in record["mcastd"]:
+        pytest.skip("the stored run has no rows for routes beyond 31 outputs")
+    figures = bench.overflow_figures(record["mcastd"]["overflow"], tuple(record["overflow_setup"]["sizes"]))
+    per_copy = (figures[100]["router_us"] - figures[31]["router_us"]) / 69  # the 69 outputs nftables copies to
+    text = " ".join((REPO / "docs" / "mcastd.md").read_text(encoding="utf-8").split())
+    assert "a copy nftables makes costs about %.1f µs of CPU" % per_copy in text
+    assert "a route to 100 outputs costs %.1f times one 31-output MFC entry per datagram" % (
+        figures[100]["relative"]) in text
+
+
+def test_a_daemon_that_installs_every_route_and_then_exits_is_shown_with_both():
+    gone = results(exited=True)
+    gone["install"] = {"seconds": 0.9, "entries": 1000, "kernel_outputs": {"31": 1000}, "nft_copies": {},
+                       "log_lines": 9, "log_first": "Not enough available VIFs to create o32", "exited": -6,
+                       "said": "*** stack smashing ***"}
+    rows = dict((row[0], row[1:]) for row in bench.overflow_rows(results(), gone))
+    assert rows["start until 1,000 (S,G) routes of 40 outputs are installed"] == (
+        "0.500 s", "0.900 s, then exits (SIGABRT: `*** stack smashing ***`)", "-")
+    assert rows["1,000 routes of 40 outputs: kernel entries, outputs of each"][1] == "1000, 31 (kernel)"
