@@ -12,7 +12,14 @@ ratio mcastd/smcroute for
 - peak RSS (VmHWM) with 10,000 routes;
 - the same for IPv6 (the lab's 2001:db8::/32 addresses): routes, reload, and a burst and
   flow starts on (*,G) routes of one group each, which mcastd serves with kernel (*,G) entries
-  while smcroute learns every source from an upcall.
+  while smcroute learns every source from an upcall;
+- routes beyond 31 outputs (issue 12), in a lab of their own with 100 output segments: one (S,G)
+  route to 31, 60 and 100 outputs (outputs reached, datagrams/s at each, the router's CPU per
+  datagram relative to the 31-output MFC entry; see blast_trial for how the CPU is measured) and
+  the time from start until 1,000 routes of 40 outputs are installed.
+
+``--only overflow`` measures the last rows alone (printed only: the stored results and the docs
+come from a full run).
 
 The kernel's table is read from /proc/PID/net/ip_mr_cache (ip6_mr_cache) of the daemon (its network
 namespace).
@@ -24,6 +31,7 @@ run again without measuring.  The docs keep the run they show in docs/bench/benc
 tests/unit/test_doc_claims.py checks that the table is that file's rendering.
 """
 import argparse
+import gzip
 import ipaddress
 import json
 import os
@@ -137,6 +145,11 @@ class Daemon:
                 raise RuntimeError("%s exited with %s" % (self.kind, self.proc.returncode))
             time.sleep(0.002)
         return None
+
+    def last_words(self):
+        """The last line of this daemon's log (a daemon that exited: why)."""
+        lines = (self.workdir / ("%s.log" % self.kind)).read_text(encoding="utf-8", errors="replace").splitlines()
+        return lines[-1].strip() if lines else ""
 
     def peak_rss_mb(self):
         with open("/proc/%d/status" % self.proc.pid, encoding="ascii") as handle:
@@ -255,6 +268,344 @@ def run_all(lab, kind, workdir):
     return results
 
 
+# ------------------------------------------------------------------- routes beyond 31 outputs (issue 12)
+# A lab of its own: a sender, the router and one sink namespace holding the far ends of 100 output
+# segments o1..o100 (veth pairs oN in the router, kN in the sink), as tests/integration/mcastd/
+# test_overflow_daemon.py builds it. Both daemons get the same file: a phyint line for up0 and every
+# output (in that order, so both give VIFs to up0 and o1..o31 and have none left for o32..o100) and
+# the (S,G) routes.
+OVERFLOW_SEGMENTS = 100
+OVERFLOW_SIZES = (31, 60, 100)
+OVERFLOW_TRIALS = 3
+BLAST_SECONDS = 2.0
+BLAST_IDLE = 0.5
+INSTALL_ROUTES = 1000
+INSTALL_OUTPUTS = 40
+OVERFLOW_SENDER = "10.1.0.10"
+OVERFLOW_GROUP = "239.1.1.1"
+BLAST = str(REPO / "tests" / "bench" / "mcast_blast.py")
+OVERFLOW_TOPOLOGY = {
+    "hosts": {"sender": {}, "router": {}, "sink": {}},
+    "segments": {"in": {"ends": [{"host": "sender", "iface": "eth0", "address": OVERFLOW_SENDER + "/24"},
+                                 {"host": "router", "iface": "up0", "address": "10.1.0.1/24"}]}},
+}
+# Log lines about interfaces a daemon could not give a VIF (smcroute 2.5.6: "Not enough available VIFs to
+# create o32"), matched loosely and counted in the record of the 1,000 routes.
+VIF_TROUBLE = ("exhaust", "vif", "too many")
+
+
+def overflow_lab(prefix):
+    """The lab of the overflow rows (not yet up)."""
+    return Lab(OVERFLOW_TOPOLOGY, prefix=prefix)
+
+
+def add_output_segments(lab, count=OVERFLOW_SEGMENTS):
+    """Output segments oN (router, 10.2.N.1/24) to kN (sink), made by one ip batch per namespace."""
+    lab.run("router", ["ip", "-batch", "-"], input="".join(
+        "link add o%d type veth peer name k%d netns %s\nlink set o%d up\naddr add 10.2.%d.1/24 dev o%d\n"
+        % (n, n, lab.ns("sink"), n, n, n) for n in range(1, count + 1)))
+    lab.run("sink", ["ip", "-batch", "-"], input="".join("link set k%d up\n" % n for n in range(1, count + 1)))
+
+
+def overflow_phyints(count):
+    return "phyint up0 enable\n" + "".join("phyint o%d enable\n" % n for n in range(1, count + 1))
+
+
+def overflow_route(group, count, source=OVERFLOW_SENDER):
+    return "mroute from up0 source %s group %s to %s\n" % (
+        source, group, " ".join("o%d" % n for n in range(1, count + 1)))
+
+
+def install_config(routes=INSTALL_ROUTES, outputs=INSTALL_OUTPUTS):
+    return overflow_phyints(outputs) + "".join(
+        overflow_route("239.3.%d.%d" % (index // 250, index % 250 + 1), outputs) for index in range(routes))
+
+
+def sink_counters(lab):
+    """{N: frames received so far on kN} in the sink namespace: the kernel's own count of what arrived there."""
+    links = json.loads(lab.run("sink", ["ip", "-s", "-j", "link", "show"]).stdout)
+    return dict((int(link["ifname"][1:]), link["stats64"]["rx"]["packets"]) for link in links
+                if link["ifname"].startswith("k") and link["ifname"][1:].isdigit())
+
+
+def trial_figures(blast, received, route_size):
+    """One trial, reduced: what was sent, what arrived where, and the CPU time it cost.
+
+    ``blast`` is mcast_blast.py's line; ``received`` maps N to the frames that arrived on kN during the
+    trial; ``route_size`` is how many outputs the route names (o1..oN; 0 when nothing routes). An
+    output is reached when at least half of the datagrams sent arrived there; ``delivered`` is the
+    least any reached output received, and ``outside`` the most any output the route does not name
+    received (0 unless something else flows). ``cpu_s`` is the sending CPU's time spent on the trial:
+    the sender's run time and its CPU's ksoftirqd's, less what that ksoftirqd did as long before.
+    """
+    named = [received.get(n, 0) for n in range(1, route_size + 1)]
+    reached = [count for count in named if count * 2 >= blast["sent"]]
+    helper = blast["ksoftirqd_ns"] - blast["ksoftirqd_idle_ns"] * blast["seconds"] / blast["idle_seconds"]
+    return {"sent": blast["sent"], "seconds": blast["seconds"], "reached": len(reached),
+            "delivered": min(reached) if reached else 0,
+            "outside": max([count for n, count in received.items() if n > route_size] or [0]),
+            "cpu_s": (blast["self_ns"] + max(0.0, helper)) / 1e9, "ksoftirqd_s": blast["ksoftirqd_ns"] / 1e9}
+
+
+def cpu_per_datagram_us(trial):
+    """The sending CPU's time per datagram sent, in µs: the sender and everything its datagrams caused."""
+    return trial["cpu_s"] / trial["sent"] * 1e6
+
+
+def blast_trial(lab, route_size):
+    """Send for BLAST_SECONDS from the sender (pinned to one CPU) and count the frames at every sink interface.
+
+    How the CPU is measured (see mcast_blast.py): a veth transmit hands the frame to the peer's
+    receive path on the same CPU, in the sender's own softirq (or that CPU's ksoftirqd), so the
+    router's forwarding of each datagram (its MFC entry's copies and nftables' dup copies) and each
+    copy's arrival at the sink run on the CPU the sender is pinned to, because of its sendto().
+    Network namespaces have no CPU accounting of their own, and /proc/stat counts every program on
+    the machine, so the CPU time is the scheduler's run time of the sender and of that CPU's
+    ksoftirqd (softirq time is charged to the task it interrupts). The same sender with no daemon
+    (the router drops every datagram at its input) gives the part that is not forwarding; the rest,
+    per datagram, is the router's forwarding to its outputs (overflow_figures subtracts it), the
+    copies' hand-over to the sinks included, as a NIC driver's transmit would be. The datagrams are
+    counted where they arrive: the kernel's receive counter of each kN in the sink.
+    """
+    before = sink_counters(lab)
+    done = lab.run("sender", [sys.executable, BLAST, "--iface", "eth0", "--group", OVERFLOW_GROUP,
+                              "--seconds", str(BLAST_SECONDS), "--idle", str(BLAST_IDLE)])
+    time.sleep(0.3)  # the last copies are in the sink's backlog at most this long
+    after = sink_counters(lab)
+    received = dict((n, after.get(n, 0) - count) for n, count in before.items())
+    return trial_figures(json.loads(done.stdout.strip().splitlines()[-1]), received, route_size)
+
+
+def measure_rate(daemon, lab, size):
+    """One (S,G) route to o1..oSIZE: OVERFLOW_TRIALS trials of a sender at full speed."""
+    daemon.start(overflow_phyints(OVERFLOW_SEGMENTS) + overflow_route(OVERFLOW_GROUP, size))
+    try:
+        if daemon.wait_until(lambda: daemon.forwarding_entries(OVERFLOW_GROUP) >= 1, timeout=30) is None:
+            return {"installed": False, "kernel_outputs": 0, "trials": []}
+    except RuntimeError:  # it exited: what it said last
+        return {"installed": False, "exited": daemon.proc.returncode, "said": daemon.last_words(), "trials": []}
+    time.sleep(1.0)  # mcastd renders its nftables table right after the kernel entries; settle either way
+    kernel = [len(line.split()[6:]) for line in daemon.mfc_text().splitlines()
+              if line.startswith(hexkey(OVERFLOW_GROUP))]
+    if daemon.proc.poll() is not None:
+        # smcroute 2.5.6 may add the entry before it aborts (its stack check fails when the parser returns; a
+        # run saw the entry first): the kernel drops the entry with its routing socket, so it counts as exited.
+        return {"installed": False, "exited": daemon.proc.returncode, "said": daemon.last_words(), "trials": []}
+    result = {"installed": True, "kernel_outputs": max(kernel or [0]),
+              "trials": [blast_trial(lab, size) for _trial in range(OVERFLOW_TRIALS)]}
+    if daemon.proc.poll() is not None:  # during the trials: they say what it forwarded before
+        result.update(exited=daemon.proc.returncode, said=daemon.last_words())
+    return result
+
+
+def _nft_tables(lab):
+    return lab.run("router", ["nft", "list", "tables", "ip"], check=False).stdout
+
+
+def nft_copies(lab):
+    """{flow chain: dup statements} of table ip mcastd in the router ({} without it)."""
+    listing = lab.run("router", ["nft", "-j", "list", "table", "ip", "mcastd"], check=False)
+    if listing.returncode != 0:
+        return {}
+    copies = {}
+    for item in json.loads(listing.stdout)["nftables"]:
+        rule = item.get("rule")
+        if rule and rule["chain"] != "prerouting":
+            copies[rule["chain"]] = copies.get(rule["chain"], 0) + sum(1 for expr in rule["expr"] if "dup" in expr)
+    return copies
+
+
+def measure_install(daemon, lab):
+    """INSTALL_ROUTES (S,G) routes of INSTALL_OUTPUTS outputs each: seconds from the daemon's start until all are in.
+
+    Installed means: the kernel's MFC holds INSTALL_ROUTES entries and, for mcastd, table ip mcastd
+    exists in the router's nftables. mcastd renders every copy of every route in one nft transaction
+    right after the kernel entries, so the table appears complete; what it holds is counted once the
+    time is taken. smcroute has no table: its time is that of the kernel entries, with the outputs
+    it could give a VIF. The MFC is read every 2 ms, then nft's list of tables every few ms.
+    """
+    log = daemon.workdir / ("%s.log" % daemon.kind)
+    earlier = len(log.read_bytes().splitlines()) if log.exists() else 0
+
+    def trouble():
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[earlier:]
+        return [line.strip() for line in lines if any(word in line.lower() for word in VIF_TROUBLE)]
+    daemon.start(install_config())
+    try:
+        done = daemon.wait_until(lambda: daemon.entries() >= INSTALL_ROUTES, timeout=WAIT)
+        if done is not None and daemon.kind == "mcastd":
+            done = daemon.wait_until(lambda: "table ip mcastd" in _nft_tables(lab), timeout=WAIT)
+    except RuntimeError:  # it exited: what it said last
+        said = trouble()
+        return {"seconds": False, "entries": 0, "kernel_outputs": {}, "nft_copies": {}, "log_lines": len(said),
+                "log_first": said[0] if said else None, "exited": daemon.proc.returncode, "said": daemon.last_words()}
+    seconds = None if done is None else done - daemon.started
+    table = daemon.mfc_text()  # at once: smcroute 2.5.6 installs every route, then aborts (below)
+    per_entry = {}
+    for line in table.splitlines()[1:]:
+        outputs = len(line.split()[6:])
+        per_entry[str(outputs)] = per_entry.get(str(outputs), 0) + 1
+    time.sleep(0.5)
+    copies = nft_copies(lab) if daemon.kind == "mcastd" else {}
+    per_flow = {}
+    for count in copies.values():
+        per_flow[str(count)] = per_flow.get(str(count), 0) + 1
+    said = trouble()
+    result = {"seconds": seconds, "entries": sum(per_entry.values()), "kernel_outputs": per_entry,
+              "nft_copies": per_flow, "log_lines": len(said), "log_first": said[0] if said else None}
+    if daemon.proc.poll() is not None:  # it was installed, then the daemon exited (and the kernel dropped it all)
+        result.update(exited=daemon.proc.returncode, said=daemon.last_words())
+    return result
+
+
+def run_overflow(lab, kind, workdir):
+    """The overflow rows for one daemon: the sender alone, one route to 31, 60 and 100 outputs, 1,000 routes."""
+    results = {"alone": [blast_trial(lab, 0) for _trial in range(OVERFLOW_TRIALS)]}
+    print("  %s overflow alone: %s" % (kind, results["alone"]), file=sys.stderr, flush=True)
+    scenarios = [("route%d" % size, lambda d, size=size: measure_rate(d, lab, size)) for size in OVERFLOW_SIZES]
+    scenarios.append(("install", lambda d: measure_install(d, lab)))
+    for name, scenario in scenarios:
+        daemon = Daemon(kind, lab, workdir)
+        try:
+            results[name] = scenario(daemon)
+        finally:
+            daemon.stop()
+        print("  %s overflow %s: %s" % (kind, name, results[name]), file=sys.stderr, flush=True)
+    return results
+
+
+def _median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2.0
+
+
+def overflow_figures(results, sizes=OVERFLOW_SIZES):
+    """{size: figures or None (nothing installed)} and {"alone": µs per datagram without forwarding}: medians.
+
+    figures: {"reached": outputs, "rate": datagrams per second of the sending CPU's time at each
+    reached output, "wall": the same per second of wall-clock time (what this run's machine gave
+    the sender), "router_us": the router's CPU per datagram, "relative": that over the first size's}.
+    """
+    alone = _median([cpu_per_datagram_us(trial) for trial in results["alone"]])
+    figures = {"alone": alone}
+    for size in sizes:
+        trials = results["route%d" % size]["trials"]
+        figures[size] = None if not trials else {
+            "reached": _median([trial["reached"] for trial in trials]),
+            "rate": _median([trial["delivered"] / trial["cpu_s"] for trial in trials]),
+            "wall": _median([trial["delivered"] / trial["seconds"] for trial in trials]),
+            "router_us": _median([cpu_per_datagram_us(trial) for trial in trials]) - alone, "relative": None}
+    base = figures[sizes[0]]
+    for size in sizes:
+        if figures[size] is not None and base is not None and base["router_us"] > 0:
+            figures[size]["relative"] = figures[size]["router_us"] / base["router_us"]
+    return figures
+
+
+def _exit_text(result):
+    """"exits at start (SIGABRT: `*** stack smashing detected ***: terminated`)" for a daemon that did."""
+    code = result["exited"]
+    how = signal.Signals(-code).name if code is not None and code < 0 else "status %s" % code
+    when = "during the trials" if result.get("trials") else "at start"
+    return "exits %s (%s: `%s`)" % (when, how, result.get("said") or "no message")
+
+
+def _install_outputs(install):
+    """"40 (31 kernel + 9 nftables)": the outputs most routes got, and where."""
+    if not install["kernel_outputs"]:
+        return "none"
+    kernel = max(install["kernel_outputs"].items(), key=lambda item: (item[1], int(item[0])))[0]
+    copied = max(install["nft_copies"].items(), key=lambda item: (item[1], int(item[0])))[0] if install[
+        "nft_copies"] else 0
+    if int(copied):
+        return "%d (%d kernel + %d nftables)" % (int(kernel) + int(copied), int(kernel), int(copied))
+    return "%d (kernel)" % int(kernel)
+
+
+def _rate(value):
+    return "-" if value is None else "{:,.0f}".format(value)
+
+
+def _route_cells(result, figures, size):
+    """(reached, rate, CPU) cells of one daemon's route to ``size`` outputs."""
+    if figures is None or "exited" in result:
+        return (_exit_text(result) if "exited" in result else "not installed"), "-", "-"
+    cpu = "%.1f µs" % figures["router_us"]
+    if figures["relative"] is not None:
+        cpu += " (%.2f×)" % figures["relative"]
+    return "%d of %d" % (figures["reached"], size), "%s (%s)" % (_rate(figures["rate"]), _rate(figures["wall"])), cpu
+
+
+def overflow_rows(mcastd, smcroute, setup=None):
+    """(label, mcastd cell, smcroute cell, ratio) of the rows for routes beyond 31 outputs; ``setup`` is the
+    record's "overflow_setup" (default: this script's constants)."""
+    setup = setup or overflow_setup()
+    sizes, routes, outputs = tuple(setup["sizes"]), setup["install_routes"], setup["install_outputs"]
+    ours, theirs = overflow_figures(mcastd, sizes), overflow_figures(smcroute, sizes)
+    rows = []
+    for size in sizes:
+        mine = _route_cells(mcastd["route%d" % size], ours[size], size)
+        other = _route_cells(smcroute["route%d" % size], theirs[size], size)
+
+        def ratio(key, size=size):
+            return ratio_text(*[None if each[size] is None else each[size][key] for each in (ours, theirs)])
+        rows += [
+            ("one route to %d outputs: outputs reached" % size, mine[0], other[0], ratio("reached")),
+            ("one route to %d outputs: datagrams/s at each output reached, per CPU-second (per wall-clock second)"
+             % size, mine[1], other[1], ratio("rate")),
+            ("one route to %d outputs: router CPU per datagram (× the %d-output MFC entry)" % (size, sizes[0]),
+             mine[2], other[2], ratio("router_us")),
+        ]
+    installs = (mcastd["install"], smcroute["install"])
+
+    def install_cells(install):
+        if "exited" in install and not install["seconds"]:
+            return _exit_text(install), "-"
+        shown = "%d, %s" % (install["entries"], _install_outputs(install))
+        if "exited" in install:  # in, then gone: say both
+            return "%s, then %s" % (_fmt(install["seconds"], "s"), _exit_text(install).replace(
+                " at start", "")), shown
+        return _fmt(install["seconds"], "s"), shown
+    cells = [install_cells(install) for install in installs]
+    rows += [
+        ("start until {:,} (S,G) routes of {} outputs are installed".format(routes, outputs),
+         cells[0][0], cells[1][0], ratio_text(*[None if "exited" in install else install["seconds"]
+                                                for install in installs])),
+        ("{:,} routes of {} outputs: kernel entries, outputs of each".format(routes, outputs),
+         cells[0][1], cells[1][1], "-"),
+    ]
+    return rows
+
+
+def irq_time_accounting():
+    """Whether the kernel has CONFIG_IRQ_TIME_ACCOUNTING (then softirq time is in no task's run time and the
+    CPU rows would show the sender only), from /proc/config.gz or /boot; None when neither says."""
+    for path, opener in (("/proc/config.gz", gzip.open), ("/boot/config-%s" % os.uname().release, open)):
+        try:
+            with opener(path, "rt") as handle:
+                return any(line.strip() == "CONFIG_IRQ_TIME_ACCOUNTING=y" for line in handle)
+        except OSError:
+            continue
+    return None
+
+
+def overflow_setup():
+    """What the overflow rows measured, as the record keeps it."""
+    return {"segments": OVERFLOW_SEGMENTS, "sizes": list(OVERFLOW_SIZES), "trials": OVERFLOW_TRIALS,
+            "blast_seconds": BLAST_SECONDS, "blast_idle": BLAST_IDLE, "install_routes": INSTALL_ROUTES,
+            "install_outputs": INSTALL_OUTPUTS}
+
+
+def overflow_table(mcastd, smcroute, setup=None):
+    """The overflow rows as plain text, as the run prints them."""
+    rows = overflow_rows(mcastd, smcroute, setup)
+    width = max(len(row[0]) for row in rows)
+    lines = ["%-*s  %28s  %28s  %15s" % (width, "metric (IPv4)", "mcastd", "smcroute", "mcastd/smcroute")]
+    lines += ["%-*s  %28s  %28s  %15s" % (width, label, ours, theirs, ratio) for label, ours, theirs, ratio in rows]
+    return "\n".join(lines)
+
+
 def _fmt(value, unit):
     if value is False:
         return "not loaded"
@@ -355,14 +706,21 @@ def markdown_table(record):
     lines = ["| metric | IPv4 mcastd | IPv4 smcroute | ratio | IPv6 mcastd | IPv6 smcroute | ratio |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += ["| %s | %s |" % (label, " | ".join(values)) for label, values in rows]
+    if "overflow" in mcastd and "overflow" in smcroute:
+        lines += ["", "| routes beyond 31 outputs (IPv4) | mcastd | smcroute | ratio |", "| --- | --- | --- | --- |"]
+        lines += ["| %s |" % " | ".join(row) for row in overflow_rows(
+            mcastd["overflow"], smcroute["overflow"], record.get("overflow_setup"))]
     return "\n".join(lines)
 
 
 def results_record(mcastd, smcroute, smcroute_version):
     """What a run measured, raw, with what it ran on: the source of the table in docs/mcastd.md."""
-    return {"smcroute_version": smcroute_version, "python": sys.version.split()[0],
+    return {"provenance": "one full run of tests/bench/bench_mcastd.py --results FILE; docs/mcastd.md's table is "
+                          "its rendering (--update-docs)",
+            "smcroute_version": smcroute_version, "python": sys.version.split()[0],
             "date": time.strftime("%Y-%m-%d", time.gmtime()), "load_average_at_end": list(os.getloadavg()),
             "burst_sources": BURST_SOURCES, "flows": FLOWS, "flow_datagrams": FLOW_DATAGRAMS,
+            "overflow_setup": overflow_setup(), "irq_time_accounting": irq_time_accounting(),
             "mcastd": mcastd, "smcroute": smcroute}
 
 
@@ -393,37 +751,65 @@ def main(argv=None):
                         help="rewrite the table in docs/mcastd.md from this run (or from --from-results)")
     parser.add_argument("--from-results", metavar="FILE",
                         help="measure nothing: use the results FILE stored by an earlier run (no root needed)")
+    parser.add_argument("--only", choices=["overflow"], default=None,
+                        help="measure only these rows (routes beyond 31 outputs): printed, never stored nor "
+                             "put in the docs, whose table comes from a full run")
     args = parser.parse_args(argv)
     if args.from_results and not (args.results or args.update_docs):
         parser.error("--from-results needs --update-docs or --results: alone it would do nothing")
+    if args.only and (args.results or args.update_docs or args.from_results):
+        parser.error("--only measures part of the table: the stored results and the docs come from a full run")
     if args.from_results:
         _write_outputs(json.loads(Path(args.from_results).read_text(encoding="utf-8")), args)
         return 0
     if os.geteuid() != 0:
         print("bench_mcastd: needs root (network namespaces, multicast routing)", file=sys.stderr)
         return 2
-    if not shutil.which("smcrouted"):
-        print("bench_mcastd: smcroute is not installed (apt-get install smcroute)", file=sys.stderr)
-        return 2
+    for program, package in (("smcrouted", "smcroute"), ("nft", "nftables")):
+        if not shutil.which(program):
+            print("bench_mcastd: %s is not installed (apt-get install %s)" % (program, package), file=sys.stderr)
+            return 2
     # Bytecode compiled first, as the router role deploys the package: the unit forbids writing it, and
     # a start that compiles the sources measures the size of the code rather than the daemon.
     subprocess.run([sys.executable, "-m", "compileall", "-q", MCASTD_PACKAGE], check=True)
-    lab = Lab(prefix=args.prefix or unique_prefix("mbench"))
+    if irq_time_accounting():
+        print("bench_mcastd: this kernel has CONFIG_IRQ_TIME_ACCOUNTING: the rows of CPU per datagram miss the "
+              "softirq time and show the sender's only", file=sys.stderr)
+    prefix = args.prefix or unique_prefix("mbench")
     workdir = tempfile.mkdtemp(prefix="mcastd-bench-")
+    mcastd, smcroute = {}, {}
     try:
-        lab.up()
-        print("mcastd vs smcroute, same configuration files, lab %s" % lab.prefix, file=sys.stderr, flush=True)
-        mcastd = run_all(lab, "mcastd", workdir)
-        smcroute = run_all(lab, "smcroute", workdir)
+        if not args.only:
+            lab = Lab(prefix=prefix)
+            try:
+                lab.up()
+                print("mcastd vs smcroute, same configuration files, lab %s" % lab.prefix, file=sys.stderr,
+                      flush=True)
+                mcastd = run_all(lab, "mcastd", workdir)
+                smcroute = run_all(lab, "smcroute", workdir)
+            finally:
+                lab.down()
+        lab = overflow_lab(prefix + "o")
+        try:
+            lab.up()
+            add_output_segments(lab)
+            print("routes beyond 31 outputs, lab %s" % lab.prefix, file=sys.stderr, flush=True)
+            mcastd["overflow"] = run_overflow(lab, "mcastd", workdir)
+            smcroute["overflow"] = run_overflow(lab, "smcroute", workdir)
+        finally:
+            lab.down()
     finally:
-        lab.down()
         shutil.rmtree(workdir, ignore_errors=True)
     version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "smcroute"], capture_output=True, text=True,
                              check=False).stdout.strip()
     print("mcastd (tests/bin/mcastd, Python %s, bytecode compiled) vs smcroute %s" % (sys.version.split()[0],
                                                                                       version or "?"))
-    print(table(mcastd, smcroute))
-    _write_outputs(results_record(mcastd, smcroute, version), args)
+    if not args.only:
+        print(table(mcastd, smcroute))
+        print()
+    print(overflow_table(mcastd["overflow"], smcroute["overflow"]))
+    if not args.only:
+        _write_outputs(results_record(mcastd, smcroute, version), args)
     return 0
 
 
