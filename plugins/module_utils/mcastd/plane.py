@@ -79,7 +79,6 @@ class Plane:
 
     def execute(self, plan):
         """Make the kernel equal to a plan; each failed call is logged, counted and retried later."""
-        log = self.owner.log
         self._log_moves(plan)
         if plan["left_out"] and plan["left_out"] != self.left_out:
             self._log_left_out(plan["left_out"], plan["tiers"])
@@ -92,23 +91,36 @@ class Plane:
                 del self.installed[key]
         for vif in self.stale_vifs + plan["vif_removals"]:
             self._remove_vif(vif)
-        table = plan["vifs"]
-        for vif in plan["vif_additions"]:
-            if not self.kernel_call("add", self.sock.add_vif, vif):
-                del table[vif.ifname]  # e.g. the interface vanished a moment ago; the next rescan retries
-                continue
-            if self.family == 4:
-                log.info("VIF %d: %s (ifindex %d, ttl-threshold %d)", vif.index, vif.ifname, vif.ifindex,
-                         vif.threshold)
-            else:
-                log.info("MIF %d: %s (ifindex %d)", vif.index, vif.ifname, vif.ifindex)
-        self.vifs = table
+        slots = set(vif.index for vif in plan["vif_additions"])
+        # Entries that use none of the slots being added go first: a slot that changes hands (routes.plan_vifs)
+        # would otherwise send an entry's copies for the old interface out of the new one until it is updated.
+        early = [change for change in plan["changes"] if not self._uses(change[1], slots)]
+        for key, entry in early:
+            self.install(key, entry)
+        self.vifs = self._add_vifs(plan["vif_additions"], plan["vifs"])
         # A VIF the kernel refused leaves its outputs to the next rescan, in the kernel or nftables.
         self.overflow = plan["overflow"]
-        for key, entry in plan["changes"] + plan["refresh"]:
+        for key, entry in [change for change in plan["changes"] if self._uses(change[1], slots)] + plan["refresh"]:
             self.install(key, entry)
         return {"added": added, "updated": len(plan["changes"]) - added + len(plan["refresh"]),
                 "removed": len(plan["removals"])}
+
+    @staticmethod
+    def _uses(entry, slots):
+        return entry.parent in slots or any(entry.ttls[slot] for slot in slots)
+
+    def _add_vifs(self, additions, table):
+        """Add the planned VIFs; one the kernel refuses leaves ``table`` (returned) for the next rescan to retry."""
+        for vif in additions:
+            if not self.kernel_call("add", self.sock.add_vif, vif):
+                del table[vif.ifname]  # e.g. the interface vanished a moment ago
+                continue
+            if self.family == 4:
+                self.owner.log.info("VIF %d: %s (ifindex %d, ttl-threshold %d)", vif.index, vif.ifname, vif.ifindex,
+                                    vif.threshold)
+            else:
+                self.owner.log.info("MIF %d: %s (ifindex %d)", vif.index, vif.ifname, vif.ifindex)
+        return table
 
     def _log_moves(self, plan):
         """Name each VIF an interface of a better tier takes (routes.plan_vifs): the outputs it served are copied

@@ -256,3 +256,33 @@ def test_an_input_left_out_is_a_warning(caplog):
     assert "i33" not in mcastd.vifs
     [record] = [record for record in caplog.records if "all in use" in record.getMessage()]
     assert record.levelname == "WARNING" and "without one: inputs i33; outputs x0 (" in record.getMessage()
+
+
+class CallOrder(FakeKernel):
+    """FakeKernel that also records the order of its calls: ("add_vif", name) and ("add_mfc", group)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def add_vif(self, vif):
+        self.calls.append(("add_vif", vif.ifname))
+        super().add_vif(vif)
+
+    def add_mfc(self, source, group, entry):
+        self.calls.append(("add_mfc", conf.ntoa(group)))
+        super().add_mfc(source, group, entry)
+
+
+def test_entries_stop_using_a_slot_before_it_changes_hands():
+    text = "mroute from i0 source 10.1.1.1 group 239.1.1.1 to %s\n" % " ".join(outs(1, 40))
+    text += "mroute from late0 source 10.9.9.9 group 239.2.2.2 to o1\n"
+    mcastd = running(text, ["i0"] + outs(1, 40))
+    mcastd.mroute = mcastd.v4.sock = CallOrder()
+    slot = mcastd.vifs["o31"].index
+    mcastd.ifaces = ifaces(*(["i0"] + outs(1, 40) + ["late0"]))
+    mcastd.apply()
+    assert mcastd.vifs["late0"].index == slot
+    # The entry from i0 loses o31 before late0 gets o31's slot: it never sends a copy out of late0.
+    assert mcastd.mroute.calls == [("add_mfc", "239.1.1.1"), ("add_vif", "late0"), ("add_mfc", "239.2.2.2")]
+    assert not mcastd.mroute.mfc[(conf.aton("10.1.1.1"), conf.aton("239.1.1.1"))].ttls[slot]
