@@ -233,8 +233,9 @@ def vif_demand(config, ifaces, family=4):
        route has no MFC entry and no upcall: a template of a group prefix, a source prefix or a
        wildcard input learns nothing and forwards nothing; nftables copies the rest in software.
     2. OUTPUT: outputs of if-joined routes first (on IPv4 a host's IGMPv1/v2 report to a routable group
-       reaches mcastd only through the forwarding path of a VIF interface; IGMPv3 reports arrive anyway),
-       then by how many routes use them: each such route's copies are then made by the kernel.
+       reaches mcastd only through the forwarding path of a VIF interface; an IGMPv3 report, sent to
+       224.0.0.22, on any querier interface), then by how many routes use them: each such route's
+       copies are then made by the kernel.
     3. PHYINT: interfaces that only an enabled phyint line names, as smcroute gives them VIFs (a route
        added at run time can use them, mrdisc advertises only where there is one), those with mrdisc or
        a querier first.
