@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.integration.mcastd.runner import wait_for
-from tests.integration.mcastd.traffic import Capture, send_datagrams
+from tests.integration.mcastd.traffic import Capture, Receiver, send_datagrams
 from tests.lab.fixtures import unique_prefix
 from tests.lab.netlab import Lab
 
@@ -150,3 +150,29 @@ def test_a_reload_keeps_the_slots_of_the_vifs_that_stay(lab, mcastd):
     assert after == before and daemon.query("status")["vifs_left_out"] == ["o40"] + outputs(32, 39)
     assert "goes from" not in daemon.log()
     assert received(deliver(lab, STATIC), outputs(1, 40)) == EVERYWHERE
+
+
+def test_an_if_joined_output_without_a_vif_hears_igmpv3_reports_and_no_igmpv2_report(lab, mcastd):
+    """Why outputs of if-joined routes come first among outputs: the kernel passes a host's IGMPv2 report to a
+    routable group to mcastd only on an interface with a VIF (its multicast forwarding path); an IGMPv3 report
+    goes to 224.0.0.22, which mcastd joins on every querier interface."""
+    # Queriers on three outputs (the routing socket's memberships for each count against igmp_max_memberships);
+    # a second if-joined route makes o1..o31 the busiest outputs, so o39 and o40 have no VIF.
+    config = "phyint o1 querier\nphyint o39 querier\nphyint o40 querier\n"
+    config += "mroute from up0 group %s to %s if-joined\n" % (STAR, " ".join(outputs(1, 40)))
+    config += "mroute from up0 group %s to %s if-joined\n" % (STATIC, " ".join(outputs(1, 31)))
+    daemon = mcastd(lab, config)
+    assert sorted(daemon.query("status")["vifs_left_out"]) == sorted(outputs(32, 40))
+    for sink in ("k1", "k40"):
+        lab.run("sink", ["sysctl", "-q", "-w", "net.ipv4.conf.%s.force_igmp_version=2" % sink])
+    receivers = [Receiver(lab, "sink", sink, STAR) for sink in ("k1", "k39", "k40")]
+    try:
+        heard = lambda: sorted(row["interface"] for row in daemon.query("show", "members") if row["group"] == STAR)
+        assert wait_for(lambda: heard() == ["o1", "o39"], timeout=5.0), (heard(), daemon.log())
+        time.sleep(1.0)
+        assert heard() == ["o1", "o39"]  # k40's IGMPv2 report never reached mcastd
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+        for sink in ("k1", "k40"):
+            lab.run("sink", ["sysctl", "-q", "-w", "net.ipv4.conf.%s.force_igmp_version=0" % sink], check=False)
