@@ -66,8 +66,8 @@ class Plane:
     # -- making the kernel equal to the plan -------------------------------------------------------
     def plan(self, table, learned, ifaces, listening):
         """What the kernel should hold for ``table`` and ``learned``, compared with what it holds (pure)."""
-        wanted = routes.wanted_vifs(table.config, ifaces, self.family)
-        vifs, vif_removals, vif_additions, left_out = routes.plan_vifs(self.vifs, wanted)
+        wanted, tiers = routes.vif_demand(table.config, ifaces, self.family)
+        vifs, vif_removals, vif_additions, left_out = routes.plan_vifs(self.vifs, wanted, tiers)
         learned = routes.prune(table, learned, vifs)
         desired = routes.desired_entries(table, vifs, learned, listening)
         changes, removals = routes.diff(self.installed, desired)
@@ -75,18 +75,13 @@ class Plane:
         overflow = routes.desired_overflow(table, vifs, learned, ifaces, listening)
         return {"vifs": vifs, "vif_removals": vif_removals, "vif_additions": vif_additions, "left_out": left_out,
                 "learned": learned, "changes": changes, "removals": removals, "refresh": refresh,
-                "overflow": overflow, "ifaces": ifaces}
+                "overflow": overflow, "ifaces": ifaces, "tiers": tiers}
 
     def execute(self, plan):
         """Make the kernel equal to a plan; each failed call is logged, counted and retried later."""
-        log = self.owner.log
+        self._log_moves(plan)
         if plan["left_out"] and plan["left_out"] != self.left_out:
-            if self.owner.overflow.available:
-                log.info("the kernel offers %d %ss, all in use; nftables copies to the outputs without one: %s",
-                         conf.MAX_VIFS, self.kind, ", ".join(plan["left_out"]))
-            else:
-                log.error("the kernel offers %d %ss, all in use; left out: %s (nftables could copy to them: %s)",
-                          conf.MAX_VIFS, self.kind, ", ".join(plan["left_out"]), nftrun.INSTALL_HINT)
+            self._log_left_out(plan["left_out"], plan["tiers"])
         self.left_out = plan["left_out"]
         self.learned = plan["learned"]
         self.ifaces = plan["ifaces"]
@@ -96,23 +91,63 @@ class Plane:
                 del self.installed[key]
         for vif in self.stale_vifs + plan["vif_removals"]:
             self._remove_vif(vif)
-        table = plan["vifs"]
-        for vif in plan["vif_additions"]:
-            if not self.kernel_call("add", self.sock.add_vif, vif):
-                del table[vif.ifname]  # e.g. the interface vanished a moment ago; the next rescan retries
-                continue
-            if self.family == 4:
-                log.info("VIF %d: %s (ifindex %d, ttl-threshold %d)", vif.index, vif.ifname, vif.ifindex,
-                         vif.threshold)
-            else:
-                log.info("MIF %d: %s (ifindex %d)", vif.index, vif.ifname, vif.ifindex)
-        self.vifs = table
+        slots = set(vif.index for vif in plan["vif_additions"])
+        # Entries that use none of the slots being added go first: a slot that changes hands (routes.plan_vifs)
+        # would otherwise send an entry's copies for the old interface out of the new one until it is updated.
+        early = [change for change in plan["changes"] if not self._uses(change[1], slots)]
+        for key, entry in early:
+            self.install(key, entry)
+        self.vifs = self._add_vifs(plan["vif_additions"], plan["vifs"])
         # A VIF the kernel refused leaves its outputs to the next rescan, in the kernel or nftables.
         self.overflow = plan["overflow"]
-        for key, entry in plan["changes"] + plan["refresh"]:
+        for key, entry in [change for change in plan["changes"] if self._uses(change[1], slots)] + plan["refresh"]:
             self.install(key, entry)
         return {"added": added, "updated": len(plan["changes"]) - added + len(plan["refresh"]),
                 "removed": len(plan["removals"])}
+
+    @staticmethod
+    def _uses(entry, slots):
+        return entry.parent in slots or any(entry.ttls[slot] for slot in slots)
+
+    def _add_vifs(self, additions, table):
+        """Add the planned VIFs; one the kernel refuses leaves ``table`` (returned) for the next rescan to retry."""
+        for vif in additions:
+            if not self.kernel_call("add", self.sock.add_vif, vif):
+                del table[vif.ifname]  # e.g. the interface vanished a moment ago
+                continue
+            if self.family == 4:
+                self.owner.log.info("VIF %d: %s (ifindex %d, ttl-threshold %d)", vif.index, vif.ifname, vif.ifindex,
+                                    vif.threshold)
+            else:
+                self.owner.log.info("MIF %d: %s (ifindex %d)", vif.index, vif.ifname, vif.ifindex)
+        return table
+
+    def _log_moves(self, plan):
+        """Name each VIF an interface of a better tier takes (routes.plan_vifs): the outputs it served are copied
+        by nftables from now on."""
+        tiers = plan["tiers"]
+        taken = dict((vif.index, vif.ifname) for vif in plan["vif_additions"])
+        for vif in plan["vif_removals"]:
+            if vif.ifname in plan["left_out"] and vif.index in taken:
+                self.owner.log.info("%s %d goes from %s (%s) to %s (%s): inputs get %ss before outputs, outputs "
+                                    "before interfaces only a phyint line names", self.kind, vif.index, vif.ifname,
+                                    routes.TIERS[tiers[vif.ifname]], taken[vif.index],
+                                    routes.TIERS[tiers[taken[vif.index]]], self.kind)
+
+    def _log_left_out(self, left_out, tiers):
+        """One line: the interfaces without a VIF, by tier, and what that costs them; a warning when an input is
+        among them (its templates learn nothing)."""
+        log = self.owner.log
+        named = routes.left_out_text(left_out, tiers)
+        full = "the kernel offers %d %ss, all in use (inputs first, then outputs, then interfaces only a phyint line " \
+               "names); without one: %s" % (conf.MAX_VIFS, self.kind, named)
+        if not self.owner.overflow.available:
+            log.error("%s (nftables could copy to them: %s)", full, nftrun.INSTALL_HINT)
+        elif any(tiers.get(name) == routes.INPUT for name in left_out):
+            log.warning("%s (a route from an input without one has no kernel entry and learns no flow: nftables copies "
+                        "its (S,G) routes and its (*,G) routes of one group to every output)", full)
+        else:
+            log.info("%s (nftables copies to the outputs among them)", full)
 
     def _remove_vif(self, vif):
         if vif in self.stale_vifs:

@@ -169,59 +169,194 @@ def is_kernel_star_g(route):
             and not route.iif.endswith(WILDCARD) and route.iif not in route.oifs)
 
 
-def wanted_vifs(config, ifaces, family=4):
-    """{ifname: (ifindex, threshold)} for present interfaces that routes or phyint lines name.
-
-    ``ifaces`` maps name to an object with ``index``; order follows the configuration,
-    so when more than 32 are wanted the ones mentioned last are those left out.  A MIF
-    (family 6) has no threshold that the kernel reads: 1.
-    """
-    wanted = {}
-    present = sorted(ifaces.values(), key=lambda iface: iface.index)
-    for pattern in config.vif_names(family):
-        for iface in present:
-            if name_matches(pattern, iface.name) and iface.name not in wanted:
-                phyint = config.phyints.get(iface.name)
-                if phyint is not None and not phyint.enable:
-                    continue  # a wildcard never pulls in an interface a phyint line disabled
-                wanted[iface.name] = (iface.index, config.threshold(iface.name) if family == 4 else 1)
-    return wanted
+# Who gets a VIF first when more interfaces want one than the kernel has (see vif_demand).
+INPUT, OUTPUT, PHYINT = 0, 1, 2
+TIERS = ("input", "output", "phyint")
 
 
-def plan_vifs(current, wanted):
-    """Compare the VIF table with the wanted one.
+class Demand:
+    """What one interface wants a VIF for: how many routes (of the family) name it as their input, as an
+    output, as an output of an if-joined route, and where the configuration first names it."""
 
-    Returns (table, removals, additions, left_out).  A VIF whose interface and
-    threshold did not change keeps its slot; a changed one is re-added, in its old
-    slot when possible, so entries that use it keep their numbering.
-    """
-    table = {}
-    removals = []
-    for name, vif in current.items():
-        if wanted.get(name) == (vif.ifindex, vif.threshold):
-            table[name] = vif
+    __slots__ = ("mention", "ifindex", "inputs", "outputs", "joined", "signals")
+
+    def __init__(self, mention, ifindex):
+        self.mention = mention
+        self.ifindex = ifindex
+        self.inputs = self.outputs = self.joined = 0
+        self.signals = False  # a phyint line makes it an mrdisc or querier interface
+
+    @property
+    def tier(self):
+        return INPUT if self.inputs else OUTPUT if self.outputs else PHYINT
+
+    def rank(self):
+        """Sort key: the tier, then what the kernel gains within it, then first mention and ifindex."""
+        tier = self.tier
+        if tier == INPUT:
+            gain = (-self.inputs,)
+        elif tier == OUTPUT:
+            gain = (not self.joined, -self.outputs)
         else:
-            removals.append(vif)
-    used = {vif.index for vif in table.values()}
-    previous = {vif.ifname: vif.index for vif in removals}
+            gain = (not self.signals,)
+        return (tier,) + gain + (self.mention, self.ifindex)
+
+
+def _uses(config, family):
+    """{name or pattern: [routes with it as input, as output, as output of an if-joined route]}."""
+    uses = {}
+    for route in config.mroutes:
+        if route.group.family != family:
+            continue
+        uses.setdefault(route.iif, [0, 0, 0])[0] += 1
+        for oif in route.oifs:
+            count = uses.setdefault(oif, [0, 0, 0])
+            count[1] += 1
+            count[2] += route.if_joined
+    return uses
+
+
+def _signals(config, name):
+    """True if an enabled phyint line that matches ``name`` says mrdisc or querier: its VIF does something there."""
+    return any(phyint.enable and (phyint.mrdisc or phyint.querier) and name_matches(phyint.ifname, name)
+               for phyint in config.phyints.values())
+
+
+def vif_demand(config, ifaces, family=4):
+    """(wanted, tiers) of the present interfaces that routes or enabled phyint lines name.
+
+    ``wanted`` is {ifname: (ifindex, threshold)} in the order VIFs are given out; ``tiers`` is
+    {ifname: INPUT, OUTPUT or PHYINT}.  ``ifaces`` maps name to an object with ``index``.  A MIF
+    (family 6) has no threshold that the kernel reads: 1.  The order, when more than 32 are wanted:
+
+    1. INPUT: the inputs of routes of the family, most routes first.  Without a VIF on its input a
+       route has no MFC entry and no upcall: a template of a group prefix, a source prefix or a
+       wildcard input learns nothing and forwards nothing; nftables copies the rest in software.
+    2. OUTPUT: outputs of if-joined routes first (on IPv4 a host's IGMPv1/v2 report to a routable group
+       reaches mcastd only through the forwarding path of a VIF interface; an IGMPv3 report, sent to
+       224.0.0.22, on any querier interface), then by how many routes use them: each such route's
+       copies are then made by the kernel.
+    3. PHYINT: interfaces that only an enabled phyint line names, as smcroute gives them VIFs (a route
+       added at run time can use them, mrdisc advertises only where there is one), those with mrdisc or
+       a querier first.
+
+    Ties go to the interface named first (vif_names order: phyint lines, then routes), then the lower
+    ifindex (a wildcard's matches).  A phyint line that disables an interface keeps a wildcard from
+    pulling it in.  plan_vifs keeps the VIFs that exist, so this order decides only who gets a free
+    slot, and who loses one to an interface of a better tier.
+    """
+    uses = _uses(config, family)
+    demand = {}
+    present = sorted(ifaces.values(), key=lambda iface: iface.index)
+    for mention, pattern in enumerate(config.vif_names(family)):
+        count = uses.get(pattern, (0, 0, 0))
+        for iface in present:
+            if not name_matches(pattern, iface.name):
+                continue
+            phyint = config.phyints.get(iface.name)
+            if phyint is not None and not phyint.enable:
+                continue  # a wildcard never pulls in an interface a phyint line disabled
+            found = demand.get(iface.name)
+            if found is None:
+                found = demand[iface.name] = Demand(mention, iface.index)
+            found.inputs += count[0]
+            found.outputs += count[1]
+            found.joined += count[2]
+    for name, found in demand.items():
+        if found.tier == PHYINT:
+            found.signals = _signals(config, name)
+    order = sorted(demand, key=lambda name: demand[name].rank())
+    wanted = dict((name, (demand[name].ifindex, config.threshold(name) if family == 4 else 1)) for name in order)
+    return wanted, dict((name, demand[name].tier) for name in order)
+
+
+def left_out_text(left_out, tiers):
+    """The interfaces left without a VIF by tier, for the log: ``inputs a0; outputs o33, o34``."""
+    parts = []
+    for tier, label in ((INPUT, "inputs"), (OUTPUT, "outputs"), (PHYINT, "phyint only")):
+        names = [name for name in left_out if tiers.get(name, PHYINT) == tier]
+        if names:
+            parts.append("%s %s" % (label, ", ".join(names)))
+    return "; ".join(parts)
+
+
+def wanted_vifs(config, ifaces, family=4):
+    """{ifname: (ifindex, threshold)}: the ``wanted`` of vif_demand."""
+    return vif_demand(config, ifaces, family)[0]
+
+
+def plan_vifs(current, wanted, tiers=None):
+    """Compare the VIF table with the wanted one (in the order of vif_demand).
+
+    Returns (table, removals, additions, left_out).  A VIF whose interface and threshold did not
+    change keeps its slot, whatever the order says: moving a VIF loses the traffic of the entries
+    that use it for a moment.  A changed one (the interface re-created, another threshold) is
+    re-added in its slot, so entries that use it keep their numbering.  Free slots go in the order
+    of ``wanted``.  When none is free, an interface of a better tier (``tiers``: INPUT before OUTPUT
+    before PHYINT) takes the slot of the worst-ranked holder of a worse tier: an input never waits
+    while an output holds a VIF.  Within a tier nothing moves, so the table never churns: after a
+    reload or a link event it may differ from the table a fresh start would make only in which
+    interfaces of one tier hold VIFs.
+    """
+    holders = dict((name, vif) for name, vif in current.items() if name in wanted)
+    evicted = _evicted(holders, wanted, tiers or {})
+    removals = [vif for name, vif in current.items() if name not in holders] + evicted
+    table = {}
     additions = []
+    for name, vif in holders.items():
+        if vif in evicted:
+            continue
+        if wanted[name] != (vif.ifindex, vif.threshold):
+            removals.append(vif)
+            vif = Vif(vif.index, name, wanted[name][0], wanted[name][1])
+            additions.append(vif)
+        table[name] = vif
+    left_out = _fill(table, additions, wanted, removals, set(vif.ifname for vif in evicted))
+    return table, removals, additions, left_out
+
+
+def _fill(table, additions, wanted, removals, losers):
+    """Give free slots to the wanted interfaces without one, in order; returns the names left out."""
+    used = set(vif.index for vif in table.values())
+    removed = set(vif.index for vif in removals)
     left_out = []
     for name, (ifindex, threshold) in wanted.items():
         if name in table:
             continue
-        index = previous.get(name)
-        if index is None or index in used:
-            index = next((slot for slot in range(MAX_VIFS) if slot not in used and slot not in previous.values()), None)
-        if index is None:
-            index = next((slot for slot in range(MAX_VIFS) if slot not in used), None)
+        index = None if name in losers else _free_slot(used, removed)
         if index is None:
             left_out.append(name)
             continue
         used.add(index)
-        vif = Vif(index, name, ifindex, threshold)
-        table[name] = vif
-        additions.append(vif)
-    return table, removals, additions, left_out
+        table[name] = Vif(index, name, ifindex, threshold)
+        additions.append(table[name])
+    return left_out
+
+
+def _evicted(holders, wanted, tiers):
+    """The VIFs of ``holders`` that interfaces of a better tier take because no slot is free: the holders of the
+    worst tier, the last in ``wanted`` order first."""
+    waiting = [name for name in wanted if name not in holders]
+    claimants = waiting[max(MAX_VIFS - len(holders), 0):]  # in order: the others get the free slots
+    if not claimants or not tiers:
+        return []
+    position = dict((name, number) for number, name in enumerate(wanted))
+    ranked = sorted(holders, key=lambda name: (tiers.get(name, PHYINT), position[name]), reverse=True)
+    evicted = []
+    for name, holder in zip(claimants, ranked):
+        if tiers.get(holder, PHYINT) <= tiers.get(name, PHYINT):
+            break  # claimants come best first and holders worst first: no later pair is better
+        evicted.append(holders[holder])
+    return evicted
+
+
+def _free_slot(used, removed):
+    """A free slot for a new VIF: one that no VIF removed now had if there is one (an entry that still names the
+    old slot would reach the new interface until it is updated), else any."""
+    index = next((slot for slot in range(MAX_VIFS) if slot not in used and slot not in removed), None)
+    if index is None:
+        index = next((slot for slot in range(MAX_VIFS) if slot not in used), None)
+    return index
 
 
 class TtlCache:

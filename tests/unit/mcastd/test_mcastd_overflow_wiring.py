@@ -73,10 +73,12 @@ def _inputs(text, present):
 
 
 def test_a_route_whose_input_has_no_vif_is_copied_to_every_output():
-    names = outs(1, 40)
-    present = ifaces(*(names + ["late0", "x0"]))
-    text = line("239.1.1.1", names) + line("239.3.3.3", ["o1", "x0"], SENDER, iif="late0")
+    inputs = ["i%d" % number for number in range(1, 32)] + ["o1"]  # 32 inputs named first: late0 gets no VIF
+    present = ifaces(*(inputs + ["late0", "x0"]))
+    text = "".join(line("239.2.2.%d" % number, ["x0"], SENDER, iif=name) for number, name in enumerate(inputs, 1))
+    text += line("239.3.3.3", ["o1", "x0"], SENDER, iif="late0")
     vifs, entries, copies = planned(text, present)
+    assert "o1" in vifs and "x0" not in vifs
     assert "late0" not in vifs and not any(key[1] == conf.aton("239.3.3.3") for key in entries)
     assert copies[ov.Flow("late0", SENDER, "239.3.3.3")] == ["o1", "x0"]  # o1 has a VIF, but no entry can use it
 
