@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.lab.fixtures import unique_prefix  # noqa: E402  pylint: disable=wrong-import-position
 from tests.lab.netlab import Lab  # noqa: E402  pylint: disable=wrong-import-position
-from tests.integration.mcastd.traffic import Receiver, send_burst, send_datagrams  # noqa: E402  pylint: disable=wrong-import-position
+from tests.integration.mcastd.traffic import Receiver, add_output_segments, send_burst, send_datagrams  # noqa: E402  pylint: disable=wrong-import-position
 
 MCASTD = str(REPO / "tests" / "bin" / "mcastd")
 MCASTD_PACKAGE = str(REPO / "plugins" / "module_utils" / "mcastd")
@@ -299,12 +299,6 @@ def overflow_lab(prefix):
     return Lab(OVERFLOW_TOPOLOGY, prefix=prefix)
 
 
-def add_output_segments(lab, count=OVERFLOW_SEGMENTS):
-    """Output segments oN (router, 10.2.N.1/24) to kN (sink), made by one ip batch per namespace."""
-    lab.run("router", ["ip", "-batch", "-"], input="".join(
-        "link add o%d type veth peer name k%d netns %s\nlink set o%d up\naddr add 10.2.%d.1/24 dev o%d\n"
-        % (n, n, lab.ns("sink"), n, n, n) for n in range(1, count + 1)))
-    lab.run("sink", ["ip", "-batch", "-"], input="".join("link set k%d up\n" % n for n in range(1, count + 1)))
 
 
 def overflow_phyints(count):
@@ -792,7 +786,7 @@ def main(argv=None):
         lab = overflow_lab(prefix + "o")
         try:
             lab.up()
-            add_output_segments(lab)
+            add_output_segments(lab, range(1, OVERFLOW_SEGMENTS + 1))
             print("routes beyond 31 outputs, lab %s" % lab.prefix, file=sys.stderr, flush=True)
             mcastd["overflow"] = run_overflow(lab, "mcastd", workdir)
             smcroute["overflow"] = run_overflow(lab, "smcroute", workdir)

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import overflow as ov
 from tests.integration.mcastd.runner import wait_for
-from tests.integration.mcastd.traffic import Capture, send_datagrams
+from tests.integration.mcastd.traffic import Capture, add_output_segments, send_datagrams
 from tests.lab.fixtures import unique_prefix
 from tests.lab.netlab import Lab
 
@@ -45,13 +45,6 @@ def route(group, names, source=None):
     return "mroute from up0%s group %s to %s\n" % (" source " + source if source else "", group, " ".join(names))
 
 
-def add_segments(lab, numbers):
-    """Output segments oN (router, 10.2.N.1/24) to kN (sink), made by one ip batch per namespace."""
-    sink = lab.ns("sink")
-    lab.run("router", ["ip", "-batch", "-"], input="".join(
-        "link add o%d type veth peer name k%d netns %s\nlink set o%d up\naddr add 10.2.%d.1/24 dev o%d\n"
-        % (n, n, sink, n, n, n) for n in numbers))
-    lab.run("sink", ["ip", "-batch", "-"], input="".join("link set k%d up\n" % n for n in numbers))
 
 
 @pytest.fixture(scope="module", name="lab")
@@ -62,7 +55,7 @@ def fixture_lab():
     lab = Lab(TOPOLOGY, prefix=unique_prefix("o12"))
     try:
         lab.up()
-        add_segments(lab, range(1, SEGMENTS + 1))
+        add_output_segments(lab, range(1, SEGMENTS + 1))
         yield lab
     finally:
         lab.down()
@@ -151,7 +144,7 @@ def test_an_output_deleted_and_created_again_receives_again_without_a_reload(lab
     lab.run("router", ["ip", "link", "del", "o77"])
     assert wait_for(lambda: transactions(daemon) > before, timeout=8.0), daemon.log()
     before = transactions(daemon)
-    add_segments(lab, [77])  # a new ifindex: the copies made before would go nowhere
+    add_output_segments(lab, [77])  # a new ifindex: the copies made before would go nowhere
     assert wait_for(lambda: transactions(daemon) > before, timeout=8.0), daemon.log()
     seen = deliver(lab, GROUP)
     assert received(seen, outputs(1, 100)) == dict((name, COUNT) for name in outputs(1, 100))

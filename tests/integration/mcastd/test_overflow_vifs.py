@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.integration.mcastd.runner import wait_for
-from tests.integration.mcastd.traffic import Capture, Receiver, send_datagrams
+from tests.integration.mcastd.traffic import Capture, Receiver, add_output_segments, send_datagrams
 from tests.lab.fixtures import unique_prefix
 from tests.lab.netlab import Lab
 
@@ -40,13 +40,6 @@ def route(iif, group, names, source=None):
     return "mroute from %s%s group %s to %s\n" % (iif, " source " + source if source else "", group, " ".join(names))
 
 
-def add_segments(lab, numbers):
-    """Output segments oN (router, 10.2.N.1/24) to kN (sink), made by one ip batch per namespace."""
-    sink = lab.ns("sink")
-    lab.run("router", ["ip", "-batch", "-"], input="".join(
-        "link add o%d type veth peer name k%d netns %s\nlink set o%d up\naddr add 10.2.%d.1/24 dev o%d\n"
-        % (n, n, sink, n, n, n) for n in numbers))
-    lab.run("sink", ["ip", "-batch", "-"], input="".join("link set k%d up\n" % n for n in numbers))
 
 
 @pytest.fixture(scope="module", name="lab")
@@ -57,7 +50,7 @@ def fixture_lab():
     lab = Lab(TOPOLOGY, prefix=unique_prefix("s18c"))
     try:
         lab.up()
-        add_segments(lab, range(1, SEGMENTS + 1))
+        add_output_segments(lab, range(1, SEGMENTS + 1))
         yield lab
     finally:
         lab.down()

@@ -315,3 +315,12 @@ def send_burst(lab, host, iface, group, base, sources, port=5000):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def add_output_segments(lab, numbers, router="router", sink="sink"):
+    """Output segments oN (``router``, 10.2.N.1/24) to kN (``sink``), made by one ip batch per namespace:
+    a hundred veth pairs in well under a second, where one ``ip`` run each would take seconds."""
+    lab.run(router, ["ip", "-batch", "-"], input="".join(
+        "link add o%d type veth peer name k%d netns %s\nlink set o%d up\naddr add 10.2.%d.1/24 dev o%d\n"
+        % (n, n, lab.ns(sink), n, n, n) for n in numbers))
+    lab.run(sink, ["ip", "-batch", "-"], input="".join("link set k%d up\n" % n for n in numbers))
