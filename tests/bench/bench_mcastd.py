@@ -258,13 +258,20 @@ def run_all(lab, kind, workdir):
             ("burst" + suffix, lambda d, family=family: measure_burst(d, lab, family)),
             ("flowstart" + suffix, lambda d, family=family: measure_flow_start(d, lab, family)),
         ]
+    results.update(run_scenarios(scenarios, lab, kind, workdir))
+    return results
+
+
+def run_scenarios(scenarios, lab, kind, workdir, label=""):
+    """{name: result} of each (name, measure) scenario, each on a fresh daemon, stopped whatever happened."""
+    results = {}
     for name, scenario in scenarios:
         daemon = Daemon(kind, lab, workdir)
         try:
             results[name] = scenario(daemon)
         finally:
             daemon.stop()
-        print("  %s %s: %s" % (kind, name, results[name]), file=sys.stderr, flush=True)
+        print("  %s %s%s: %s" % (kind, label, name, results[name]), file=sys.stderr, flush=True)
     return results
 
 
@@ -458,13 +465,7 @@ def run_overflow(lab, kind, workdir):
     print("  %s overflow alone: %s" % (kind, results["alone"]), file=sys.stderr, flush=True)
     scenarios = [("route%d" % size, lambda d, size=size: measure_rate(d, lab, size)) for size in OVERFLOW_SIZES]
     scenarios.append(("install", lambda d: measure_install(d, lab)))
-    for name, scenario in scenarios:
-        daemon = Daemon(kind, lab, workdir)
-        try:
-            results[name] = scenario(daemon)
-        finally:
-            daemon.stop()
-        print("  %s overflow %s: %s" % (kind, name, results[name]), file=sys.stderr, flush=True)
+    results.update(run_scenarios(scenarios, lab, kind, workdir, label="overflow "))
     return results
 
 

@@ -15,9 +15,7 @@ import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import overflow as ov
 from tests.integration.mcastd.runner import wait_for
-from tests.integration.mcastd.traffic import Capture, add_output_segments, send_datagrams
-from tests.lab.fixtures import unique_prefix
-from tests.lab.netlab import Lab
+from tests.integration.mcastd.traffic import Capture, add_output_segments, fanout_lab, send_datagrams
 
 ROOT = "needs root: network namespaces and the multicast routing socket"
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(os.geteuid() != 0, reason=ROOT),
@@ -52,13 +50,8 @@ def fixture_lab():
     """The router with 101 output segments, for the whole module; removed (namespaces and links) at the end."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network namespaces and veth links)")
-    lab = Lab(TOPOLOGY, prefix=unique_prefix("o12"))
-    try:
-        lab.up()
-        add_output_segments(lab, range(1, SEGMENTS + 1))
+    with fanout_lab(TOPOLOGY, "o12", SEGMENTS) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def macs(lab):

@@ -13,9 +13,7 @@ import time
 import pytest
 
 from tests.integration.mcastd.runner import wait_for
-from tests.integration.mcastd.traffic import Capture, Receiver, add_output_segments, send_datagrams
-from tests.lab.fixtures import unique_prefix
-from tests.lab.netlab import Lab
+from tests.integration.mcastd.traffic import Capture, Receiver, fanout_lab, send_datagrams
 
 ROOT = "needs root: network namespaces and the multicast routing socket"
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(os.geteuid() != 0, reason=ROOT),
@@ -47,13 +45,8 @@ def fixture_lab():
     """The router with 40 output segments, for the whole module; removed (namespaces and links) at the end."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network namespaces and veth links)")
-    lab = Lab(TOPOLOGY, prefix=unique_prefix("s18c"))
-    try:
-        lab.up()
-        add_output_segments(lab, range(1, SEGMENTS + 1))
+    with fanout_lab(TOPOLOGY, "s18c", SEGMENTS) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def deliver(lab, group, iface="eth0", count=COUNT):

@@ -27,6 +27,7 @@ Python helpers for tests: ``Receiver`` (start in a lab host, ``stop()`` returns 
 ``send()``; both only use ``lab.popen``/``lab.run``, so they work with any ``tests.lab`` Lab.
 """
 import argparse
+import contextlib
 import json
 import select
 import signal
@@ -324,3 +325,19 @@ def add_output_segments(lab, numbers, router="router", sink="sink"):
         "link add o%d type veth peer name k%d netns %s\nlink set o%d up\naddr add 10.2.%d.1/24 dev o%d\n"
         % (n, n, lab.ns(sink), n, n, n) for n in numbers))
     lab.run(sink, ["ip", "-batch", "-"], input="".join("link set k%d up\n" % n for n in numbers))
+
+
+@contextlib.contextmanager
+def fanout_lab(topology, prefix, segments):
+    """``topology`` up (a unique name from ``prefix``) with output segments o1..o``segments`` from its router
+    to its sink; removed, namespaces and links, when the block ends, whatever happened."""
+    # Imported here: this file also runs alone inside lab hosts (python3 traffic.py recv ...), without tests/.
+    from tests.lab.fixtures import unique_prefix  # pylint: disable=import-outside-toplevel
+    from tests.lab.netlab import Lab  # pylint: disable=import-outside-toplevel
+    lab = Lab(topology, prefix=unique_prefix(prefix))
+    try:
+        lab.up()
+        add_output_segments(lab, range(1, segments + 1))
+        yield lab
+    finally:
+        lab.down()
