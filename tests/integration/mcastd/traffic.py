@@ -13,12 +13,12 @@ Standalone (stdlib only) so it runs inside any namespace or container as a scrip
         sends one datagram from each of N source addresses (raw socket, IP_HDRINCL): the
         "burst of new sources" case; the addresses need not be configured on the interface
 
-    traffic.py capture --group 225.1.2.3 --port 5000
+    traffic.py capture --group 225.1.2.3 --port 5000 [--duration 5]
         one AF_PACKET socket sees every frame arriving on every interface of the namespace: prints
-        "ready", then on SIGTERM/SIGINT one JSON line {IFACE: {"count", "unique", "ttls", "macs",
-        "bad_checksums"}} of the UDP datagrams to the group (ttls: {TTL or hop limit: datagrams};
-        macs: the frames' source MACs; IPv6 has no header checksum): many output segments counted by
-        one process
+        "ready", then on SIGTERM/SIGINT (or after --duration seconds) one JSON line
+        {IFACE: {"count", "unique", "ttls", "macs", "bad_checksums"}} of the UDP datagrams to the group
+        (ttls: {TTL or hop limit: datagrams}; macs: the frames' source MACs; IPv6 has no header
+        checksum): many output segments counted by one process
 
 IPv6 groups (any address with a colon) work the same way: hop limit for TTL, MLD joins, and for
 ``burst`` raw IPv6 packets with a UDP checksum (mandatory in IPv6).
@@ -204,9 +204,12 @@ def capture(options):
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    deadline = time.monotonic() + options.duration if options.duration else None
     print("ready", flush=True)
     found = {}
     while True:
+        if deadline is not None and not stop and time.monotonic() >= deadline:
+            stop.append(1)
         try:
             data, address = sock.recvfrom(2048, socket.MSG_DONTWAIT)
         except BlockingIOError:
@@ -249,6 +252,7 @@ def parse_args(argv):
     part = sub.add_parser("capture")
     part.add_argument("--group", required=True)
     part.add_argument("--port", type=int, default=5000)
+    part.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: at SIGTERM)")
     return parser.parse_args(argv)
 
 
