@@ -65,8 +65,12 @@ def fixture_box():
     podman("run", "-d", "--name", name, "--network", "none", "--cap-add", "NET_ADMIN,NET_RAW,SYS_ADMIN",
            "--systemd=always", "--label", "mcast-lab=" + name, image.ensure_image(), "/sbin/init")
     try:
-        state = podman("exec", name, "systemctl", "is-system-running", "--wait", check=False).stdout.strip()
-        assert state in ("running", "degraded"), state
+        for _attempt in range(60):  # podman exec may refuse until the container runs (a loaded machine)
+            booted = podman("exec", name, "systemctl", "is-system-running", "--wait", check=False)
+            if booted.stdout.strip() in ("running", "degraded"):
+                break
+            time.sleep(1)
+        assert booted.stdout.strip() in ("running", "degraded"), (booted.stdout, booted.stderr)
         podman("exec", "-i", name, "sh", "-s", input=WIRING)
         podman("cp", str(TRAFFIC), name + ":/usr/local/bin/traffic.py")
         yield name
