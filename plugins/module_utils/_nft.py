@@ -442,6 +442,21 @@ def is_own_chain(chain):
     return (chain.family, chain.table) == (RPF_FAMILY, RPF_TABLE)
 
 
+# mcastd's own tables (issue 12): mcastd copies multicast to the outputs the kernel has no VIF for with
+# `dup` at prerouting, in `table ip mcastd` and `table ip6 mcastd` (mcastd/overflow.py, DEFAULT_TABLE).
+# Their chains only count and copy and their base chain's policy is accept, so they drop nothing; and
+# mcastd renders them anew whenever its routes or links change, so a rule inserted there would be lost at
+# the next render, and an accept before their verdict maps would stop the copies. They are never judged
+# (a tagged rule found there, left by an earlier version, is removed). A base chain of such a name with
+# another policy is not mcastd's, and is judged as any other.
+MCASTD_TABLES = (('ip', 'mcastd'), ('ip6', 'mcastd'))
+
+
+def is_mcastd_chain(chain):
+    """True for chains of mcastd's own nftables tables (see MCASTD_TABLES)."""
+    return (chain.family, chain.table) in MCASTD_TABLES and (not chain.is_base or chain.policy == 'accept')
+
+
 def rpf_chain():
     return Chain(RPF_CHAIN)
 
@@ -894,8 +909,8 @@ def dropping_chains(ruleset, traffics, skip=is_managed):
     """``(traffic, chain, outcome)`` for every base chain the traffic passes that could drop it."""
     for traffic in traffics:
         for chain in ruleset.base_chains():
-            # The own table's drop is wanted, never something to accept around.
-            if traffic.applies_to(chain) and not is_own_chain(chain):
+            # The own table's drop is wanted, never something to accept around; mcastd's tables drop nothing.
+            if traffic.applies_to(chain) and not is_own_chain(chain) and not is_mcastd_chain(chain):
                 outcome = chain_drops(ruleset, chain, traffic, skip)
                 if outcome is not None:
                     yield traffic, chain, outcome

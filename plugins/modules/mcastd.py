@@ -351,7 +351,10 @@ class Mcastd(object):
         """mcastd's parser on config_content, with the included drop-ins as they are here; fail with every error."""
         path = self.params['config']
         try:
-            parsed = config.load(path, overrides={path: self.params['config_content']})
+            # As mcastd --check and the daemon: more than 32 interfaces per family only where nft is installed
+            # (mcastd copies to the outputs beyond the kernel's VIFs with nftables).
+            parsed = config.load(path, overrides={path: self.params['config_content']},
+                                 overflow=nftrun.find_nft() is not None)
         except config.ConfigError as error:
             self.module.fail_json(msg='config_content is refused by mcastd, nothing was changed: %s'
                                       % '; '.join(error.errors), errors=error.errors, **self.result)

@@ -472,7 +472,7 @@ from ansible_collections.mcast.linux.plugins.module_utils._mcastd_client import 
 from ansible_collections.mcast.linux.plugins.module_utils._netlink import (
     address_summaries, interface_not_found_message, link_summaries, open_iproute, require_pyroute2)
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as grammar
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import kernel, nftrun
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import WILDCARD, name_matches
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.routes import is_kernel_star_g
 
@@ -633,7 +633,9 @@ def parse_entry(line, label, warnings=None):
     has a querier depends on the whole configuration: that is said after validating it whole.
     """
     try:
-        parsed = grammar.parse_text(line, label)
+        # overflow=True: how many interfaces fit the kernel's VIFs (the rest copied by nftables, if nft is there)
+        # is a matter of the whole configuration, which validate_whole checks.
+        parsed = grammar.parse_text(line, label, overflow=True)
         found = entries_of(parsed, line)
         reasons = [] if found else parsed.warnings  # a line the grammar only skips (it says why)
     except grammar.ConfigError as error:
@@ -799,7 +801,8 @@ def parse_set(text, path):
     """The entries of the set file (None text: no file); raises ConfigError if mcastd would refuse it."""
     if text is None:
         return []
-    return entries_of(grammar.parse_text(text, path), text)
+    # The VIF limit is checked on the whole configuration (validate_whole), with nft's presence known.
+    return entries_of(grammar.parse_text(text, path, overflow=True), text)
 
 
 def plan_set(current, entries, identities, state, exclusive):
@@ -841,7 +844,7 @@ def _pending_row(entry, daemon):
             return row
     for row in daemon['pending']:
         try:
-            parsed = grammar.parse_text(row['line'], 'pending')
+            parsed = grammar.parse_text(row['line'], 'pending', overflow=True)
         except grammar.ConfigError:
             continue
         if any(identity(other) == identity(entry) for other in parsed.mroutes + parsed.mgroups):
@@ -1316,13 +1319,14 @@ class Mroute(object):
         """The whole configuration as it will be must be valid and must include the set's file."""
         config_path = self.config_path()
         alone = not os.path.exists(config_path)
+        overflow = self.nft_copies()
         try:
             if alone:
-                loaded = grammar.parse_text(new_text or '', self.path)
+                loaded = grammar.parse_text(new_text or '', self.path, overflow=overflow)
                 self.module.warn('%s does not exist, so the set was validated on its own; mcastd reads %s only '
                                  'through an include in its configuration.' % (config_path, self.path))
             else:
-                loaded = grammar.load(config_path, {self.path: new_text})
+                loaded = grammar.load(config_path, {self.path: new_text}, overflow=overflow)
         except grammar.ConfigError as error:
             self.fail('mcastd would refuse the configuration with this set: %s. Nothing was changed.'
                       % '; '.join(error.errors))
@@ -1333,6 +1337,14 @@ class Mroute(object):
                       % (config_path, self.path, os.path.join(self.params['conf_dir'], '*.conf')))
         for warning in merges_with_others(loaded.warnings, self.path) + blind_if_joined(loaded.warnings, self.path):
             self.module.warn('mcastd: %s' % warning)
+
+    def nft_copies(self):
+        """Whether mcastd copies the outputs beyond the kernel's VIFs with nftables, so that the grammar accepts
+        routes through more than 32 interfaces (issue 12): as the running daemon says (the nft it found), or, with
+        no daemon running, whether nft is installed where mcastd looks for it."""
+        if self.daemon is not None:
+            return bool((self.daemon['status'].get('nftables') or {}).get('nft'))
+        return nftrun.find_nft() is not None
 
     def read_mfc(self):
         """The kernel's MFC of both families by (source, group) as text: (iif name, sorted oif names)."""

@@ -13,12 +13,13 @@ Standalone (stdlib only) so it runs inside any namespace or container as a scrip
         sends one datagram from each of N source addresses (raw socket, IP_HDRINCL): the
         "burst of new sources" case; the addresses need not be configured on the interface
 
-    traffic.py capture --group 225.1.2.3 --port 5000
+    traffic.py capture --group 225.1.2.3 --port 5000 [--duration 60 --total 2000 --idle 5 --ready-file F]
         one AF_PACKET socket sees every frame arriving on every interface of the namespace: prints
-        "ready", then on SIGTERM/SIGINT one JSON line {IFACE: {"count", "unique", "ttls", "macs",
-        "bad_checksums"}} of the UDP datagrams to the group (ttls: {TTL or hop limit: datagrams};
-        macs: the frames' source MACs; IPv6 has no header checksum): many output segments counted by
-        one process
+        "ready" (and creates F), then on SIGTERM/SIGINT (or after --duration seconds, once --total
+        datagrams arrived, or when none arrived for --idle seconds after the first) one JSON line
+        {IFACE: {"count", "unique", "ttls", "macs", "bad_checksums"}} of the UDP datagrams to the group
+        (ttls: {TTL or hop limit: datagrams}; macs: the frames' source MACs; IPv6 has no header
+        checksum): many output segments counted by one process
 
 IPv6 groups (any address with a colon) work the same way: hop limit for TTL, MLD joins, and for
 ``burst`` raw IPv6 packets with a UDP checksum (mandatory in IPv6).
@@ -205,13 +206,20 @@ def capture(options):
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    deadline = time.monotonic() + options.duration if options.duration else None
+    if options.ready_file:
+        with open(options.ready_file, "w", encoding="utf-8"):
+            pass
     print("ready", flush=True)
     found = {}
+    total, last = 0, None
     while True:
+        if not stop and (deadline is not None and time.monotonic() >= deadline or 0 < options.total <= total):
+            stop.append(1)
         try:
             data, address = sock.recvfrom(2048, socket.MSG_DONTWAIT)
         except BlockingIOError:
-            if stop:
+            if stop or (options.idle and last is not None and time.monotonic() - last >= options.idle):
                 break
             select.select([sock], [], [], 0.05)
             continue
@@ -221,6 +229,7 @@ def capture(options):
         if seen is None:
             continue
         row = found.setdefault(address[0], {"count": 0, "seqs": set(), "ttls": {}, "macs": set(), "bad_checksums": 0})
+        total, last = total + 1, time.monotonic()
         row["count"] += 1
         row["seqs"].add(seen[3])
         row["ttls"][seen[0]] = row["ttls"].get(seen[0], 0) + 1
@@ -250,6 +259,10 @@ def parse_args(argv):
     part = sub.add_parser("capture")
     part.add_argument("--group", required=True)
     part.add_argument("--port", type=int, default=5000)
+    part.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: at SIGTERM)")
+    part.add_argument("--total", type=int, default=0, help="stop once this many datagrams arrived (all interfaces)")
+    part.add_argument("--idle", type=float, default=0, help="stop when none arrived for this many seconds after one")
+    part.add_argument("--ready-file", help="create this file once the socket is open (for callers without stdout)")
     return parser.parse_args(argv)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.harness import run_module
 from tests.integration.mcastd.runner import Mcastd
-from tests.integration.mcastd.traffic import Receiver, send_datagrams
+from tests.integration.mcastd.traffic import Capture, Receiver, send_datagrams
 from tests.integration.modules.routing_api import holding_routing_api
 
 pytestmark = [pytest.mark.integration,
@@ -282,6 +282,56 @@ def test_a_full_vif_table_leaves_the_route_to_nftables(router):
     finally:
         for pair in range(16):
             lab.run("router", ["ip", "link", "del", "vif%d" % (2 * pair)], check=False)
+
+
+FANOUT = ["ovf%d" % number for number in range(1, 41)]
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nft is not installed")
+def test_a_route_to_40_outputs_is_installed_by_the_kernel_and_nftables_and_every_output_gets_the_datagrams(router):
+    """Issue 12: one route to 40 outputs. The kernel's entry takes the input and 31 outputs (its 32 VIFs), mcastd's
+    nftables table copies the other 9; mroute reports the route installed, naming both parts as the kernel and
+    nftables hold them, stays idempotent, and every output (a veth pair to recv30, counted there) gets every
+    datagram, routed: TTL decremented once, the router's own MAC of that output."""
+    lab = router.lab
+    lab.run("router", ["ip", "-batch", "-"], input="".join(
+        "link add %s type veth peer name k%s netns %s\nlink set %s up\n" % (name, name, lab.ns("recv30"), name)
+        for name in FANOUT))
+    lab.run("recv30", ["ip", "-batch", "-"], input="".join("link set k%s up\n" % name for name in FANOUT))
+    try:
+        route = {"source": SENDER, "group": "225.1.40.40", "iif": "trunk.10", "oifs": FANOUT}
+        applied = router.module(routes=[route], timeout=5)
+        assert not applied.get("failed"), applied.get("msg")
+        [entry] = applied["entries"]
+        assert entry["state"] == "installed", entry
+        kernel_part, _sep, nft_part = entry["reason"].partition(", and copied by nftables (mcastd's table) to ")
+        assert kernel_part.startswith("in the kernel's MFC for "), entry
+        in_kernel = kernel_part[len("in the kernel's MFC for "):].split(", ")
+        copied = nft_part.split(", ")
+        assert len(in_kernel) == 31 and len(copied) == 9 and set(in_kernel) | set(copied) == set(FANOUT), entry
+        # What the kernel and nftables hold, read with iproute2 and nft (not through the module).
+        assert router.daemon.mfc()[(SENDER, "225.1.40.40")] == ("trunk.10", sorted(in_kernel))
+        listing = json.loads(lab.run("router", ["nft", "-j", "list", "table", "ip", "mcastd"]).stdout)
+        dups = sorted(expr["dup"]["dev"] for item in listing["nftables"] if "rule" in item
+                      for expr in item["rule"]["expr"] if "dup" in expr)
+        assert dups == sorted(copied)
+
+        again = router.module(routes=[route], timeout=5)
+        assert again["changed"] is False and again["entries"][0]["state"] == "installed", again
+
+        macs = dict((row["ifname"], row["address"])
+                    for row in json.loads(lab.run("router", ["ip", "-j", "link", "show"]).stdout))
+        capture = Capture(lab, "recv30", "225.1.40.40")
+        send_datagrams(lab, "sender", "eth0", "225.1.40.40", count=50, interval=0.002, ttl=8)
+        time.sleep(0.3)
+        counted = capture.stop()
+        assert "eth0" not in counted, "recv30's own segment is no output of the route"
+        wrong = dict((name, counted.get("k" + name)) for name in FANOUT
+                     if counted.get("k" + name, {}).get("unique") != 50
+                     or counted["k" + name]["ttls"] != {"7": 50} or counted["k" + name]["macs"] != [macs[name]])
+        assert not wrong, "outputs that did not get the 50 datagrams routed (TTL 7, the router's MAC): %s" % wrong
+    finally:
+        lab.run("router", ["ip", "-batch", "-"], input="".join("link del %s\n" % name for name in FANOUT), check=False)
 
 
 def test_daemon_not_running_changes_nothing_and_says_so(netns_lab, tmp_path):

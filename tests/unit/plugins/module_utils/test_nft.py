@@ -337,3 +337,32 @@ def test_a_tagged_rule_of_an_unknown_shape_is_shown_by_its_handle():
     rule = {"handle": 42, "comment": IGMP_TAG, "expr": [{"match": {"op": "==", "left": {"fib": {"result": "type"}},
                                                                    "right": "local"}}, {"accept": None}]}
     assert _nft.rule_text(rule) == "(rule handle 42)"
+
+
+# --------------------------------------------------------------------------- mcastd's own table (issue 12)
+
+def test_mcastd_table_is_left_to_mcastd_and_a_tagged_rule_found_there_is_removed():
+    """mcastd's prerouting chain (dup copies behind verdict maps, policy accept) drops nothing: IGMP and the routed
+    group are accepted in the firewall's own chains only, and the forward rule an earlier version inserted at
+    the top of mcastd's chain (where it ended the chain before the copies) is deleted."""
+    from ansible_collections.mcast.linux.plugins.module_utils.mcastd import overflow
+    assert ("ip", overflow.DEFAULT_TABLE) in _nft.MCASTD_TABLES and ("ip6", overflow.DEFAULT_TABLE) in _nft.MCASTD_TABLES
+    rules = ruleset("mcastd_overflow")
+    traffic = _nft.build_traffic(forward=forward("239.5.5.5", ["5005"]))
+    report = _nft.drop_report(rules, traffic)
+    assert labels(report["igmp"]) == ["inet filter input"]
+    assert labels(report["forward"]) == ["inet filter forward"]
+    plan = _nft.plan(rules, traffic)
+    assert sorted("%s %s %s" % placement.chain.key for placement in plan.wanted) == [
+        "inet filter forward", "inet filter input"]
+    assert [(chain.key, rule["comment"]) for chain, _index, rule in plan.delete] == [
+        (("ip", "mcastd", "prerouting"), "mcast.linux:forward:db7b66dcd8bf")]
+
+
+def test_a_table_named_mcastd_that_drops_by_policy_is_judged_as_any_other():
+    document = json.loads((DATA / "mcastd_overflow.json").read_text(encoding="utf-8"))
+    for item in document["nftables"]:
+        if "chain" in item and item["chain"]["table"] == "mcastd" and item["chain"]["name"] == "prerouting":
+            item["chain"]["policy"] = "drop"
+    report = _nft.drop_report(_nft.Ruleset(document), _nft.build_traffic())
+    assert labels(report["igmp"]) == ["inet filter input", "ip mcastd prerouting"]

@@ -179,3 +179,36 @@ def test_the_module_ships_every_file_of_the_package():
     assert sorted(mcastd.package_sources()) == sorted(path.name for path in directory.glob("*.py"))
     for name, text in mcastd.package_sources().items():
         assert text == (directory / name).read_text(encoding="utf-8"), name
+
+
+class _Module:
+    """What Mcastd.validate_config uses of AnsibleModule."""
+
+    def __init__(self, params):
+        self.params = params
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def fail_json(self, msg, **_result):
+        raise AssertionError("fail_json: " + msg)
+
+
+@pytest.mark.parametrize("nft", ["/usr/sbin/nft", None])
+def test_routes_through_more_than_32_interfaces_are_valid_where_nft_is_installed(tmp_path, monkeypatch, nft):
+    """Issue 12: as mcastd --check, the module accepts a configuration (its drop-ins included) that routes 41
+    interfaces where nft is installed (mcastd copies to the outputs beyond the kernel's VIFs), and refuses it
+    without nft, naming the interfaces left out."""
+    monkeypatch.setattr(mcastd.nftrun, "find_nft", lambda *args, **kwargs: nft)
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "router.conf").write_text(
+        "mroute from in0 source 192.0.2.10 group 239.5.5.5 to %s\n" % " ".join("ovf%d" % n for n in range(1, 41)))
+    params = dict(PATHS, config=str(tmp_path / "mcastd.conf"), config_content="phyint in0 enable\ninclude %s/*.conf\n"
+                  % (tmp_path / "conf.d"), sandbox="full", service_control="never", state="present")
+    deployment = mcastd.Mcastd(_Module(params))
+    if nft:
+        deployment.validate_config()
+    else:
+        with pytest.raises(AssertionError, match="routes 41 interfaces .IPv4., and nft, with which mcastd copies"):
+            deployment.validate_config()

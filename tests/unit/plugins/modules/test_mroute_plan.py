@@ -326,3 +326,45 @@ def test_notes_of_a_merge_with_another_set_are_passed_on_and_notes_within_the_se
         "/etc/mcastd/mcastd.conf:2: duplicate of the mroute at %s:1, ignored" % audio,
     ]
     assert mroute.merges_with_others(warnings, video) == [warnings[0], warnings[3]]
+
+
+FANOUT = dict(VIDEO, oifs=["ovf%d" % number for number in range(1, 41)])
+
+
+def test_a_route_to_more_than_31_outputs_is_an_entry_like_any_other():
+    """Issue 12: the VIF limit is no matter of one entry (mcastd copies the outputs beyond it with nftables)."""
+    entries = mroute.desired_entries(params(routes=[FANOUT]))[0]
+    assert lines(entries) == ["mroute from trunk.10 source 192.0.2.10 group 225.1.2.3 to " + " ".join(FANOUT["oifs"])]
+
+
+class _Module:
+    """What Mroute.validate_whole uses of AnsibleModule: its parameters, warn and fail_json."""
+
+    def __init__(self, conf_dir):
+        self.params = dict(params(routes=[FANOUT]), conf_dir=str(conf_dir), config=None, socket="/nonexistent")
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def fail_json(self, msg, **_result):
+        raise AssertionError("fail_json: " + msg)
+
+
+@pytest.mark.parametrize("nft, accepted", [("/usr/sbin/nft", True), (None, False)])
+def test_the_whole_configuration_may_route_more_than_32_interfaces_when_the_daemon_has_nft(tmp_path, nft, accepted):
+    """The running daemon's status says whether it copies with nftables: with nft, a set that routes 41
+    interfaces is valid; without, it is refused naming the interfaces left out (as mcastd would refuse it)."""
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "mcastd.conf").write_text("include %s/conf.d/*.conf\n" % tmp_path)
+    module = _Module(tmp_path / "conf.d")
+    module.params["config"] = str(tmp_path / "mcastd.conf")
+    entries, identities = mroute.desired_entries(module.params)
+    runner = mroute.Mroute(module, entries, identities)
+    runner.daemon = {"status": {"nftables": {"nft": nft, "table": "mcastd"}}}
+    text = mroute.render_set("video", entries)
+    if accepted:
+        runner.validate_whole(text)
+    else:
+        with pytest.raises(AssertionError, match="nft, with which mcastd copies to the others, is not installed"):
+            runner.validate_whole(text)
