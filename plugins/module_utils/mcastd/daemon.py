@@ -89,6 +89,7 @@ class Daemon:
             each.table = routes.RouteTable(config, each.family)
         self._open_planes(config)
         self.overflow.nft = nftrun.find_nft()  # only now: this namespace's routing API is ours
+        self.overflow.probe = nftrun.table_exists  # a start without a stale table runs no nft
         self.igmp.mroute = self.mroute
         self._open_mld()
         self.links = ifaces.LinkMonitor()

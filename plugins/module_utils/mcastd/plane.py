@@ -22,6 +22,15 @@ from . import kernel, nftrun, routes
 from . import overflow as ov
 
 
+def unserved(wanted, vifs):
+    """The interfaces of ``wanted`` (routes name them, they are present: routes.vif_demand) that have no VIF.
+
+    Only these can be outputs (or inputs) that nftables copies: with none, routes.desired_overflow is
+    empty, so it is not walked over every route and flow.
+    """
+    return [name for name in wanted if name not in vifs]
+
+
 class Plane:
     """The routing state of one family, and the code that keeps its kernel table equal to the plan."""
 
@@ -37,6 +46,9 @@ class Plane:
         self.left_out = []
         self.overflow = {}  # overflow.Flow -> outputs that nftables copies (the kernel has no VIF for them)
         self.ifaces = {}  # the interfaces the last plan was made for
+        # Interfaces the routes name, present, without a VIF: only they can make nftables copy anything. Empty
+        # (every route fits the kernel) is the common case, where the overflow costs nothing per route or flow.
+        self.unserved = []
         self.stale_vifs = []  # VIFs whose removal failed, retried before any VIF is added
         self.ttl_watch = routes.TtlWatch()
         self.too_low = {}  # key -> what check_ttl() last found about a flow whose TTL (hop limit) is too low
@@ -72,10 +84,10 @@ class Plane:
         desired = routes.desired_entries(table, vifs, learned, listening)
         changes, removals = routes.diff(self.installed, desired)
         refresh = self._entries_on(desired, {vif.index for vif in vif_removals + vif_additions}, changes)
-        overflow = routes.desired_overflow(table, vifs, learned, ifaces, listening)
+        overflow = routes.desired_overflow(table, vifs, learned, ifaces, listening) if unserved(wanted, vifs) else {}
         return {"vifs": vifs, "vif_removals": vif_removals, "vif_additions": vif_additions, "left_out": left_out,
                 "learned": learned, "changes": changes, "removals": removals, "refresh": refresh,
-                "overflow": overflow, "ifaces": ifaces, "tiers": tiers}
+                "overflow": overflow, "ifaces": ifaces, "tiers": tiers, "wanted": wanted}
 
     def execute(self, plan):
         """Make the kernel equal to a plan; each failed call is logged, counted and retried later."""
@@ -100,6 +112,7 @@ class Plane:
         self.vifs = self._add_vifs(plan["vif_additions"], plan["vifs"])
         # A VIF the kernel refused leaves its outputs to the next rescan, in the kernel or nftables.
         self.overflow = plan["overflow"]
+        self.unserved = unserved(plan["wanted"], self.vifs)
         for key, entry in [change for change in plan["changes"] if self._uses(change[1], slots)] + plan["refresh"]:
             self.install(key, entry)
         return {"added": added, "updated": len(plan["changes"]) - added + len(plan["refresh"]),
@@ -203,7 +216,7 @@ class Plane:
         for key, entry in entries.items():
             if self.installed.get(key) != entry:
                 self.install(key, entry)
-        if self.overflow or self.left_out:  # outputs without a VIF follow their listeners too
+        if self.unserved:  # outputs without a VIF follow their listeners too
             self.overflow = routes.desired_overflow(self.table, self.vifs, self.learned, self.ifaces, listening)
 
     # -- upcalls ------------------------------------------------------------------------------------
@@ -212,7 +225,7 @@ class Plane:
         counters = self.owner.counters
         by_slot = {vif.index: vif for vif in self.vifs.values()}
         cache = routes.TtlCache(self.vifs)
-        outputs = routes.OverflowCache(self.vifs, self.ifaces, self.table.config)
+        outputs = routes.OverflowCache(self.vifs, self.ifaces, self.table.config) if self.unserved else None
         for upcall in upcalls:
             if upcall.kind == kernel.IGMPMSG_WRONGVIF:  # MRT6MSG_WRONGMIF has the same value
                 self.on_wrongvif(upcall, by_slot.get(upcall.vif), now, (cache, outputs), listening)
@@ -234,15 +247,17 @@ class Plane:
                 self.owner.log.debug("%s %s", flow.kind, routes.describe_entry(key, entry, self.vif_names()))
 
     def _copy_overflow(self, key, flow, cache, listening):
-        """Record what nftables copies of a learned flow beside its entry (the outputs without a VIF)."""
-        if not routes.copied_per_flow(self.table, flow):
+        """Record what nftables copies of a learned flow beside its entry (the outputs without a VIF); ``cache``
+        None: every interface has a VIF, nothing to copy."""
+        if cache is None or not routes.copied_per_flow(self.table, flow):
             return  # a stop entry, or a flow its template's group copies already
         outputs = routes.overflow_outputs(flow.route, flow.iif, key, cache, listening)
         if outputs:
             self.overflow[routes.overflow_flow(key, flow.iif, self.family)] = outputs
 
     def _drop_overflow(self, key, flow):
-        self.overflow.pop(routes.overflow_flow(key, flow.iif, self.family), None)
+        if self.overflow:  # the flow's key is made (addresses as text) only when there is something to drop
+            self.overflow.pop(routes.overflow_flow(key, flow.iif, self.family), None)
 
     def on_wrongvif(self, upcall, vif, now, caches, listening):
         """A known (S,G) arrives on another VIF than its entry's input: move it if a route allows."""
@@ -376,11 +391,10 @@ class Plane:
                 counters = False  # unknown: shown as such, the listing goes on
             row["packets"], row["bytes"], row["wrong_if"] = counters or ((None,) * 3 if counters is False else (0, 0, 0))
             row["in_kernel"] = None if counters is False else counters is not None
-            copies = routes.overflow_flow(key, row["iif"], self.family)
-            if flow is not None and flow.route is not None and not routes.copied_per_flow(self.table, flow):
-                copies = ov.Flow(row["iif"], None, copies.group)  # copied by its template's group, every source
-                shared.add(copies)
-            extra = overflow.get(copies, ())
+            copies, extra = None, ()
+            if overflow:  # a row's flow key (addresses as text) is made only while nftables copies something
+                copies = self._flow_of(key, row["iif"], flow, shared)
+                extra = overflow.get(copies, ())
             self._outputs(row, extra, copied, copies)
             rows.append(row)
             if copies not in shared:
@@ -395,6 +409,15 @@ class Plane:
                          "wrong_if": None, "in_kernel": None})
         return rows
 
+    def _flow_of(self, key, iif, flow, shared):
+        """The overflow.Flow whose copies belong to an entry's row; one of any source (copied by its template's
+        group) is added to ``shared``."""
+        copies = routes.overflow_flow(key, iif, self.family)
+        if flow is not None and flow.route is not None and not routes.copied_per_flow(self.table, flow):
+            copies = ov.Flow(iif, None, copies.group)
+            shared.add(copies)
+        return copies
+
     @staticmethod
     def _outputs(row, extra, copied, flow):
         """Every output of the row with where it is served and its counters: the kernel counts per entry (each
@@ -402,7 +425,7 @@ class Plane:
         of any source, what every source of the group sent)."""
         kernel_outputs = [{"name": name, "served": "kernel", "packets": row["packets"], "bytes": row["bytes"]}
                           for name in row["oifs"]]
-        chain = (copied or {}).get(ov.chain_name(flow), {})
+        chain = (copied or {}).get(ov.chain_name(flow), {}) if extra else {}  # a name hashed only when needed
         copies = [{"name": output.name, "served": "nftables", "packets": chain.get(output.name, (None, None))[0],
                    "bytes": chain.get(output.name, (None, None))[1]} for output in extra]
         row["outputs"] = kernel_outputs + copies

@@ -748,7 +748,7 @@ def pending(config, ifaces, vifs_of, unavailable=None, overflow=False):
             continue
         vifs = vifs_of[family]
         missing = [name for name in (route.iif,) + route.oifs if not _has_vif(name, vifs)]
-        if overflow:
+        if overflow and missing:
             missing = [name for name in missing if not _served_without_vif(route, name, ifaces)]
         if missing:
             state = "inactive" if route.iif in missing else "partial"

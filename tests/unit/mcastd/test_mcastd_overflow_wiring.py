@@ -1,20 +1,26 @@
 """Routes beyond the kernel's VIFs: which outputs nftables copies (routes.py), the runner's state (nftrun.py),
 the configuration check without nft, and what mcastctl shows."""
+import errno
 import json
 import logging
+import os
+import struct
+import subprocess
+import sys
 import types
 
 import pytest
 
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import config as conf
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import daemon as mcastd_daemon
-from ansible_collections.mcast.linux.plugins.module_utils.mcastd import control, ctl, kernel, nftrun, routes, runtime
+from ansible_collections.mcast.linux.plugins.module_utils.mcastd import control, ctl, kernel, nftrun, plane, routes, runtime
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd import overflow as ov
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.control import ControlError
 from ansible_collections.mcast.linux.plugins.module_utils.mcastd.linux import Iface
 from tests.unit.mcastd.test_mcastd_control_fuzz import FakeKernel
 
 UP_MC = 0x1 | 0x1000
+MODULE_UTILS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "plugins", "module_utils")
 SENDER = "192.0.2.10"
 
 
@@ -353,3 +359,63 @@ def test_a_failed_transaction_is_counted_and_retried_and_the_daemon_carries_on()
     mcastd.render_overflow()  # what the next rescan does
     assert recorder.documents[-1][:3] == ov.teardown(4) + [ov.teardown(4)[0]]  # the table made anew
     assert mcastd.counters["nft_errors"] == 1
+
+
+# -- nothing to copy costs nothing: no walk, no nft, no OpenSSL ------------------------------------------------
+def test_without_an_interface_that_lacks_a_vif_nothing_is_copied_and_the_walk_is_skipped():
+    """plane.unserved is what the planes test before walking every route and flow: empty must mean no copies."""
+    cases = [(line("239.1.1.1", outs(1, 3), SENDER), ifaces("in0", "o1", "o2", "o3", "lo"), False),
+             (line("239.1.1.1", ["eth+"], SENDER, iif="eth0"), ifaces(*("eth%d" % n for n in range(0, 31))), False),
+             (line("239.1.1.1", outs(1, 40), SENDER), ifaces(*(["in0"] + outs(1, 40))), True),
+             (line("239.1.1.1", ["eth+"], SENDER, iif="eth0"), ifaces(*("eth%d" % n for n in range(0, 40))), True),
+             (line("239.2.2.2", outs(1, 40)) + line("239.1.1.1", ["o1", "x0"], SENDER, iif="late0"),
+              ifaces(*(["in0"] + outs(1, 40) + ["late0", "x0"])), True)]  # late0, the input, has no VIF
+    for text, present, copied in cases:
+        config = conf.parse_text(text, overflow=True)
+        table = routes.RouteTable(config, 4)
+        wanted = routes.wanted_vifs(config, present)
+        vifs = routes.plan_vifs({}, wanted)[0]
+        assert bool(plane.unserved(wanted, vifs)) is copied
+        assert bool(routes.desired_overflow(table, vifs, {}, present)) is copied
+
+
+def test_a_daemon_whose_routes_fit_the_vifs_learns_flows_without_building_copies():
+    recorder = ListingRecorder()
+    mcastd = started_daemon(line("239.1.0.0/16", outs(1, 3)), recorder)
+    assert mcastd.v4.unserved == [] and recorder.documents == [ov.teardown(4)]
+    mcastd.mroute.queue.append(kernel.Upcall(mcastd.vifs["in0"].index, conf.aton(SENDER), conf.aton("239.1.2.3"),
+                                             kernel.IGMPMSG_NOCACHE))
+    mcastd.on_upcalls()
+    assert mcastd.counters["learned"] == 1 and mcastd.v4.overflow == {} and len(recorder.documents) == 1
+    [row] = [row for row in mcastd.show_routes() if row["kind"] == "learned"]
+    assert row["nft_oifs"] == [] and [output["served"] for output in row["outputs"]] == ["kernel"] * 3
+
+
+def test_a_start_runs_nft_only_when_the_probe_does_not_know_the_table_absent():
+    for answer, documents in ((False, []), (True, [ov.teardown(4)]), (None, [ov.teardown(4)])):
+        recorder = Recorder()
+        asked = []
+        table = nftrun.OverflowTable("/usr/sbin/nft", runner=recorder,
+                                     probe=lambda family, name, answer=answer: asked.append((family, name)) or answer)
+        assert table.sync(4, {}) is bool(documents) and recorder.documents == documents
+        assert asked == [(4, "mcastd")] and table.sync(4, {}) is False and len(asked) == 1  # known from then on
+        assert table.close() == [] and recorder.documents == documents  # the table is known absent: nothing to do
+
+
+def _netlink(kind, payload):
+    return struct.pack("=IHHII", 16 + len(payload), kind, 0, 1, 0) + payload
+
+
+def test_table_exists_reads_the_kernels_answer():
+    assert nftrun.table_answer(_netlink(nftrun.NFT_MSG_NEWTABLE, bytes(8))) is True
+    assert nftrun.table_answer(_netlink(2, struct.pack("=i", -errno.ENOENT) + bytes(16))) is False
+    assert nftrun.table_answer(_netlink(2, struct.pack("=i", -errno.EPERM) + bytes(16))) is None
+    assert nftrun.table_answer(b"") is None
+
+
+def test_importing_the_daemon_loads_neither_openssl_nor_subprocess():
+    """hashlib (OpenSSL, 3.7 MB of RSS) and subprocess (0.45 MB) only when nftables copies something."""
+    code = ("import sys; sys.path.insert(0, %r); import mcastd.main; "
+            "print(sorted(set(sys.modules) & {'hashlib', '_hashlib', 'subprocess'}))" % MODULE_UTILS)
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
