@@ -4,9 +4,12 @@
 """``mgroup`` joins: IGMP (IPv4) and MLD (IPv6) memberships held by the daemon on an interface.
 
 A socket holds at most net.ipv4.igmp_max_memberships groups (20 by default), so
-joins spill over into as many sockets as needed: a join that fails with ENOBUFS
-is retried on a fresh socket (IPv6 has no such limit by default, but the same rule
-covers a kernel that sets one).  Source-specific joins use MCAST_JOIN_SOURCE_GROUP,
+memberships are spread over as many sockets as needed (``SocketPool``, also used for
+the routing socket's 224.0.0.22 and 224.0.0.2): a socket takes at most the limit read
+at start, and a join that fails with ENOBUFS anyway is retried on a fresh socket (IPv6
+has no count limit, only net.core.optmem_max, but the same rule covers it).  Only the
+interface needs the membership: a raw socket of the daemon that did not join the group
+still receives the packets, as IP_MULTICAST_ALL (IPV6_MULTICAST_ALL) is on by default.  Source-specific joins use MCAST_JOIN_SOURCE_GROUP,
 which names the interface by index (IP_ADD_SOURCE_MEMBERSHIP needs an address), for
 both families.  A membership's family is its group's (config.group_family).
 """
@@ -64,11 +67,99 @@ def describe(key):
     return {"interface": ifname, "group": _text(group, group), "source": None if source is None else _text(source, group)}
 
 
+IGMP_MAX_MEMBERSHIPS = "/proc/sys/net/ipv4/igmp_max_memberships"
+DEFAULT_MAX_MEMBERSHIPS = 20  # the kernel's default
+
+
+def max_memberships(path=IGMP_MAX_MEMBERSHIPS, default=DEFAULT_MAX_MEMBERSHIPS):
+    """IPv4 memberships one socket may hold in this network namespace (the default if unreadable)."""
+    try:
+        with open(path) as handle:
+            value = int(handle.read().strip())
+    except (OSError, ValueError):
+        return default
+    return value if value > 0 else default
+
+
+def _udp_socket(family):
+    return socket.socket(socket.AF_INET if family == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
+
+
+class SocketPool:
+    """Memberships of one family spread over sockets that each hold at most ``limit`` of them.
+
+    ``join(key, level, option, data)`` puts the membership on the oldest socket with room (a new
+    one if none has), ``leave`` takes it off and closes a socket left empty, ``close`` closes all.
+    ``limit`` None: as many as a socket takes (until ENOBUFS).
+    """
+
+    def __init__(self, family, limit=None, opener=_udp_socket):
+        self.family = family
+        self.limit = limit
+        self.opener = opener
+        self.sockets = []  # open sockets, oldest first
+        self.held = {}  # key -> socket holding that membership
+
+    def count(self, sock):
+        return sum(1 for held in self.held.values() if held is sock)
+
+    def socket_of(self, key):
+        return self.held.get(key)
+
+    def join(self, key, level, option, data):
+        """Hold one membership (joining twice is not an error); raises OSError when no socket takes it."""
+        if key in self.held:
+            return self.held[key]
+        candidates = [sock for sock in self.sockets if self.limit is None or self.count(sock) < self.limit]
+        for sock in candidates + [None]:
+            fresh = sock is None
+            if fresh:
+                sock = self.opener(self.family)
+                self.sockets.append(sock)
+            try:
+                sock.setsockopt(level, option, data)
+            except OSError as exc:
+                if fresh:
+                    self._close(sock)
+                if exc.errno == errno.ENOBUFS and not fresh:
+                    continue  # this socket is full (igmp_max_memberships lowered, igmp_max_msf)
+                if exc.errno != errno.EADDRINUSE or fresh:  # EADDRINUSE: this socket already has it
+                    raise
+            self.held[key] = sock
+            return sock
+        raise AssertionError("unreachable: the fresh socket either takes the membership or raises")
+
+    def leave(self, key, level, option, data, gone=()):
+        """Drop a membership held by join(); errors in ``gone`` (interface vanished, ...) are not errors."""
+        sock = self.held.pop(key, None)
+        if sock is None:
+            return
+        try:
+            sock.setsockopt(level, option, data)
+        except OSError as exc:
+            if exc.errno not in gone:
+                raise
+        finally:
+            if not self.count(sock):
+                self._close(sock)
+
+    def _close(self, sock):
+        sock.close()
+        self.sockets = [other for other in self.sockets if other is not sock]
+
+    def close(self):
+        for sock in self.sockets:
+            sock.close()
+        self.sockets = []
+        self.held = {}
+
+
 class GroupJoins:
     """Keeps the joined memberships equal to the configured ones on present interfaces."""
 
-    def __init__(self):
-        self.sockets = {4: [], 6: []}  # per family: a membership goes on the newest socket that takes it
+    def __init__(self, limit=None):
+        limit = max_memberships() if limit is None else limit
+        self.pools = {4: SocketPool(4, limit), 6: SocketPool(6)}
         self.joined = {}  # (ifname, group, source) -> (socket, ifindex)
         self.failed = {}  # key -> error sentence, for show groups and the log
 
@@ -102,27 +193,20 @@ class GroupJoins:
 
     def _join(self, key, ifindex):
         level, option, _leave, data = _request(key[1], key[2], ifindex)
-        family = group_family(key[1])
-        sockets = self.sockets[family]
-        for sock in sockets[-1:] + [None]:
-            if sock is None:
-                sock = socket.socket(socket.AF_INET if family == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
-                sockets.append(sock)
-            try:
-                sock.setsockopt(level, option, data)
-            except OSError as exc:
-                if exc.errno == errno.ENOBUFS:
-                    continue  # this socket is full (igmp_max_memberships / igmp_max_msf)
-                if exc.errno != errno.EADDRINUSE:  # EADDRINUSE: this socket already has it
-                    return exc.strerror
-            self.joined[key] = (sock, ifindex)
-            return None
-        return "no socket accepts another membership (see net.ipv4.igmp_max_memberships)"
+        pool = self.pools[group_family(key[1])]
+        try:
+            sock = pool.join(key, level, option, data)
+        except OSError as exc:
+            if exc.errno == errno.ENOBUFS:
+                return "no socket accepts another membership (see net.ipv4.igmp_max_memberships)"
+            return exc.strerror or str(exc)
+        self.joined[key] = (sock, ifindex)
+        return None
 
-    def _leave(self, key, sock, ifindex):
+    def _leave(self, key, _sock, ifindex):
         level, _join, option, data = _request(key[1], key[2], ifindex)
         try:
-            sock.setsockopt(level, option, data)
+            self.pools[group_family(key[1])].leave(key, level, option, data)
         except OSError:
             pass  # the interface is gone and took the membership with it
         del self.joined[key]
@@ -133,10 +217,8 @@ class GroupJoins:
         return rows
 
     def close(self):
-        for sockets in self.sockets.values():
-            for sock in sockets:
-                sock.close()
-        self.sockets = {4: [], 6: []}
+        for pool in self.pools.values():
+            pool.close()
         self.joined = {}
 
 

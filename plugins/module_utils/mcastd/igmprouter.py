@@ -51,7 +51,7 @@ IP_MULTICAST_ALL = 49
 DROP_ALL = struct.pack("=HBBI", 0x06, 0, 0, 0)  # classic BPF: "ret #0", keep no byte of any packet
 
 COUNTERS = ("received", "malformed", "queries_sent", "query_send_errors",
-            "queries_heard", "reports", "leaves", "membership_changes")
+            "queries_heard", "reports", "leaves", "membership_changes", "router_join_errors")
 
 
 class QuerySocket:
@@ -230,14 +230,19 @@ class GroupRouter:
                            name, self.problems[name])
             return
         port = Port(name, ifindex, source, version, timers, sock, now)
+        joined = []
         try:
             for group in self.protocol.router_groups:
                 if self.mroute is not None:
                     self.mroute.join(group, ifindex)
+                    joined.append(group)
         except OSError as exc:
+            self._leave_router_groups(joined, ifindex)  # all or none: the next rescan tries again
             sock.close()
+            self.counters["router_join_errors"] += 1
             self.problems[name] = "cannot join %s to hear reports: %s" % (address_text(group), exc.strerror or exc)
-            self.log.error("%s querier on %s: %s", self.protocol.name, name, self.problems[name])
+            self.log.error("%s querier on %s: %s; retried at the next interface change or rescan", self.protocol.name,
+                           name, self.problems[name])
             return
         self.ports[name] = port
         self.by_index[ifindex] = port
@@ -248,12 +253,7 @@ class GroupRouter:
     def _close(self, port, why):
         """Forget an interface's querier; returns the groups that had listeners there."""
         groups = set(port.members.table)
-        for group in self.protocol.router_groups:
-            try:
-                if self.mroute is not None:
-                    self.mroute.leave(group, port.ifindex)
-            except OSError:
-                pass  # the interface is gone: so is its membership
+        self._leave_router_groups(self.protocol.router_groups, port.ifindex)
         port.sock.close()
         del self.ports[port.name]
         if self.by_index.get(port.ifindex) is port:
@@ -264,6 +264,14 @@ class GroupRouter:
     def close(self):
         for port in list(self.ports.values()):
             self._close(port, "mcastd stopping")
+
+    def _leave_router_groups(self, groups, ifindex):
+        for group in groups:
+            try:
+                if self.mroute is not None:
+                    self.mroute.leave(group, ifindex)
+            except OSError:
+                pass  # the interface is gone: so is its membership
 
     # -- packets -----------------------------------------------------------------------------------
     def on_packet(self, ifindex, data, now, source=None):

@@ -29,7 +29,7 @@ import socket
 import struct
 from collections import namedtuple
 
-from .groups import IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MREQN
+from .groups import IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MREQN, SocketPool, max_memberships
 
 # pyroute2 is imported only where the MFC is read back by another process (the modules); the
 # daemon itself asks its own socket (SIOCGETSGCNT) and stays within the standard library, which
@@ -53,6 +53,7 @@ RTNL_FAMILY_IPMR = 128
 SIOCGETSGCNT = 0x89E0 + 1  # SIOCPROTOPRIVATE + 1
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 IP_PKTINFO = 8  # not in Python's socket module; struct in_pktinfo starts with the ifindex
+IP_MULTICAST_ALL = 49  # on by default; join() relies on it (memberships held by other sockets)
 PKTINFO_SPACE = socket.CMSG_SPACE(12)
 
 VIFCTL = struct.Struct("=HBBIi4s")  # struct vifctl, union as vifc_lcl_ifindex
@@ -242,6 +243,8 @@ class MrouteSocket(_RoutingSocket):
         self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         self._grow_buffer(rcvbuf)
         self.sock.setblocking(False)
+        self.sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, struct.pack("i", 1))
+        self.memberships = SocketPool(4, max_memberships())  # the router groups' joins (join())
 
     # -- VIFs --------------------------------------------------------------------------------
     def add_vif(self, vif):
@@ -271,22 +274,25 @@ class MrouteSocket(_RoutingSocket):
     def join(self, group, ifindex):
         """Join a link-local group (e.g. 224.0.0.22, where IGMPv3 reports go) on an interface.
 
-        The kernel delivers link-local multicast only for groups the interface joined; this
-        socket then receives those messages.  Joining twice is not an error.
+        The kernel delivers link-local multicast only for groups the interface joined, and this
+        socket then receives those messages whichever of mcastd's sockets holds the membership
+        (IP_MULTICAST_ALL, on by default: ip_mc_sf_allow() passes a group this socket did not
+        join).  A socket holds at most net.ipv4.igmp_max_memberships (20) memberships, and each
+        querier interface needs two, so they go on plain UDP sockets of their own, as many as
+        needed (groups.SocketPool).  Joining twice is not an error.
         """
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IP, IP_ADD_MEMBERSHIP, IP_MREQN.pack(_in_addr(group), bytes(4), ifindex))
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
+        self.memberships.join((group, ifindex), socket.IPPROTO_IP, IP_ADD_MEMBERSHIP,
+                              IP_MREQN.pack(_in_addr(group), bytes(4), ifindex))
 
     def leave(self, group, ifindex):
         """Leave a group joined with join(); one already left (or whose interface vanished) is not an error."""
-        try:
-            self.sock.setsockopt(socket.IPPROTO_IP, IP_DROP_MEMBERSHIP, IP_MREQN.pack(_in_addr(group), bytes(4), ifindex))
-        except OSError as exc:
-            if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT):
-                raise
+        self.memberships.leave((group, ifindex), socket.IPPROTO_IP, IP_DROP_MEMBERSHIP,
+                               IP_MREQN.pack(_in_addr(group), bytes(4), ifindex),
+                               gone=(errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT))
+
+    def close(self):
+        self.memberships.close()
+        super(MrouteSocket, self).close()
 
     # -- upcalls and IGMP messages -------------------------------------------------------------
     def drain(self, limit=100000):

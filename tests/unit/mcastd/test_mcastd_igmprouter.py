@@ -256,3 +256,39 @@ def test_mrdisc_advertisements_carry_the_querier_timers_of_the_interface():
 def test_a_line_naming_the_interface_beats_a_wildcard_line():
     router, _clock, _sockets, _mroute, _changed = make("phyint sw+ enable querier\nphyint sw0 enable querier igmpv2\n")
     assert router.ports["sw0"].querier.configured_version == 2
+
+
+class RefusingMroute(FakeMroute):
+    """Refuses joins of ``refused`` (group) with ENOBUFS, as a socket that holds igmp_max_memberships."""
+
+    def __init__(self, refused):
+        super().__init__()
+        self.refused = refused
+
+    def join(self, group, ifindex):
+        if group in self.refused:
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+        super().join(group, ifindex)
+
+
+@pytest.mark.parametrize("refused", [{igmprouter.IGMPV3_ROUTERS}, {igmprouter.ALL_ROUTERS},
+                                     set(igmprouter.ROUTER_GROUPS)])
+def test_a_failed_router_group_join_is_undone_counted_logged_and_retried_at_the_next_sync(refused, caplog):
+    mroute = RefusingMroute(refused)
+    sockets = []
+
+    def opener(ifname, ifindex, source):
+        sockets.append(FakeSocket(ifname, ifindex, source))
+        return sockets[-1]
+
+    router = igmprouter.IgmpRouter(mroute, clock=Clock(), opener=opener)
+    config = conf.parse_text("phyint sw0 enable querier\n")
+    router.sync(config, IFACES, ADDRESSES)
+    assert router.ports == {} and mroute.joined == set() and sockets[0].closed
+    assert router.counters["router_join_errors"] == 1
+    assert "cannot join" in router.problems["sw0"] and "No buffer space available" in router.problems["sw0"]
+    assert "retried" in caplog.text
+    mroute.refused = set()
+    router.sync(config, IFACES, ADDRESSES)
+    assert list(router.ports) == ["sw0"] and mroute.joined == {(group, 5) for group in igmprouter.ROUTER_GROUPS}
+    assert router.counters["router_join_errors"] == 1 and "sw0" not in router.problems
