@@ -123,8 +123,9 @@ def test_a_route_to_100_outputs_reaches_each_once_with_the_ttl_decremented_once(
     [line] = [line for line in daemon.ctl("show", "routes").stdout.splitlines() if line.startswith(SENDER)]
     assert "o31,o32(nft)," in line and line.split()[3].count("(nft)") == 69
 
-    assert received(deliver(lab, GROUP, ttl=2, count=50), outputs(1, 101)) == dict(
-        [(name, 50) for name in outputs(1, 100)] + [("o101", 0)])
+    seen = deliver(lab, GROUP, ttl=2, count=50)
+    assert received(seen, outputs(1, 101)) == dict([(name, 50) for name in outputs(1, 100)] + [("o101", 0)])
+    assert all(seen["k%d" % n]["ttls"] == {"1": 50} for n in range(1, 101)), seen  # TTL 2 arrives with TTL 1
     assert received(deliver(lab, GROUP, ttl=1, count=50), outputs(1, 101)) == dict(
         (name, 0) for name in outputs(1, 101))  # TTL 1 is routed nowhere, by neither
     assert daemon.query("status")["counters"]["nft_errors"] == 0
