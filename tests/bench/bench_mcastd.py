@@ -306,8 +306,6 @@ def overflow_lab(prefix):
     return Lab(OVERFLOW_TOPOLOGY, prefix=prefix)
 
 
-
-
 def overflow_phyints(count):
     return "phyint up0 enable\n" + "".join("phyint o%d enable\n" % n for n in range(1, count + 1))
 

@@ -43,8 +43,6 @@ def route(group, names, source=None):
     return "mroute from up0%s group %s to %s\n" % (" source " + source if source else "", group, " ".join(names))
 
 
-
-
 @pytest.fixture(scope="module", name="lab")
 def fixture_lab():
     """The router with 101 output segments, for the whole module; removed (namespaces and links) at the end."""

@@ -38,8 +38,6 @@ def route(iif, group, names, source=None):
     return "mroute from %s%s group %s to %s\n" % (iif, " source " + source if source else "", group, " ".join(names))
 
 
-
-
 @pytest.fixture(scope="module", name="lab")
 def fixture_lab():
     """The router with 40 output segments, for the whole module; removed (namespaces and links) at the end."""
