@@ -154,8 +154,10 @@ def unmet_requirements(requires, facts, packages):
             unmet.append('no package names are given for the OS family %s' % facts['os_family'])
         elif not packages['packages_checked'] and wanted:
             unmet.append('the package database did not answer, so %s may be missing' % ', '.join(wanted))
-        elif set(wanted) - set(installed):
-            unmet.append('not installed: %s' % ', '.join(sorted(set(wanted) - set(installed))))
+        else:
+            missing = sorted(set(wanted) - set(installed))
+            if missing:
+                unmet.append('not installed: %s' % ', '.join(missing))
     for name, minimum in sorted((requires.get('min_versions') or {}).items()):
         if name in installed and older(installed[name], minimum):
             unmet.append('%s %s is older than %s' % (name, installed[name], minimum))
